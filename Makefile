@@ -1,0 +1,40 @@
+# The two commands of the README: `make run` (set up + the whole asset graph on the tiny profile) and
+# `make test` (set up + every test). Everything else here is a convenience.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export DO_NOT_TRACK ?= 1
+
+.PHONY: setup run test test-fast lint ui mlflow-ui bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	$(PY) -m dagster_project materialize $(if $(SELECT),--select '$(SELECT)',)
+
+test: setup
+	$(PY) -m ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check .
+
+ui: setup
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.videorft/dagster_home} $(PY) -c "from dagster_project.instance import ensure_dagster_home; from pathlib import Path; import os; ensure_dagster_home(Path(os.environ['DAGSTER_HOME']))"
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.videorft/dagster_home} $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
+
+mlflow-ui: setup
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.videorft/mlflow/mlflow.db -h 127.0.0.1 -p $${MLFLOW_PORT:-5000}
+
+bench: setup
+	$(PY) bench/ingest_scale.py
+	$(PY) bench/frame_sampling.py
+
+clean:
+	rm -rf .videorft

@@ -1,0 +1,183 @@
+"""Source assets: the synthetic video-QA world (tiny profile) and the raw QA pool every stage reads."""
+# No `from __future__ import annotations` here: Dagster reads the context and resource annotations at runtime.
+
+
+from collections import Counter
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from curation.ingest import (
+    POOL_COLUMNS,
+    QASource,
+    ingest,
+    load_probe_cache,
+    save_probe_cache,
+    write_pool,
+)
+from curation.schema import PROBLEM_TYPES
+from curation.synthetic.world import build_world
+from dagster_project.resources import MlflowResource, ProfileResource, StorageResource, media_cache_dir
+from videorft.plots import count_bars
+from videorft.profile import Profile
+
+WORLD_FOLDER = "world"
+POOL_FOLDER = "raw_qa_pool"
+
+
+@dg.asset(
+    group_name="sources",
+    code_version="1",
+    kinds={"python", "video"},
+    description="Procedurally generated video-QA world: h264 videos and stills with their ground-truth scene "
+    "scripts and QA files in the VideoRFT schema. Deterministic by seed; an identical world is reused.",
+)
+def synthetic_world(context: dg.AssetExecutionContext, profile: ProfileResource,
+                    storage: StorageResource) -> dg.MaterializeResult[dict[str, Any]]:
+    cfg = profile.profile.world
+    if cfg is None:
+        raise dg.Failure("profile has no 'world' section: the synthetic world is only built for profiles that use it")
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 20 == 0:
+            context.log.info(f"rendered {done}/{total} media")
+
+    manifest = build_world(cfg, storage.uri(WORLD_FOLDER), progress=progress)
+    return dg.MaterializeResult(
+        value=manifest.to_dict(),
+        data_version=dg.DataVersion(manifest.content_hash),
+        metadata={
+            "uri": dg.MetadataValue.path(manifest.root),
+            "videos": manifest.videos,
+            "images": manifest.images,
+            "questions": manifest.questions,
+            "content_hash": manifest.content_hash,
+            "by_problem_type": manifest.by_problem_type,
+            "by_category": manifest.by_category,
+        },
+    )
+
+
+def configured_sources(profile: Profile, storage: StorageResource) -> list[QASource]:
+    sources: list[QASource] = []
+    for src in profile.sources:
+        if src.kind == "synthetic":
+            sources += [
+                QASource(f"{src.name}/videos", storage.uri(WORLD_FOLDER, "qa_videos.json")),
+                QASource(f"{src.name}/images", storage.uri(WORLD_FOLDER, "qa_images.jsonl")),
+            ]
+        else:
+            assert src.uri is not None
+            sources.append(QASource(src.name, src.uri, src.media_root))
+    return sources
+
+
+def _markdown_table(frame: pd.DataFrame, limit: int) -> str:
+    if frame.empty:
+        return "_empty_"
+    shown = frame.head(limit).copy()
+    for col in shown.columns:
+        shown[col] = shown[col].map(lambda v: str(v).replace("|", "\\|").replace("\n", " ")[:80])
+    return shown.to_markdown(index=False)
+
+
+def pool_checks(pool: pd.DataFrame, rows_in: int, quarantined: int, bound: float) -> list[dg.AssetCheckResult]:
+    schema_ok = list(pool.columns) == list(POOL_COLUMNS)
+    present = Counter(pool["problem_type"])
+    missing = [t for t in PROBLEM_TYPES if present.get(t, 0) == 0]
+    rate = quarantined / rows_in if rows_in else 0.0
+    return [
+        dg.AssetCheckResult(check_name="schema", passed=schema_ok,
+                            metadata={"columns": list(pool.columns), "expected": list(POOL_COLUMNS)}),
+        dg.AssetCheckResult(check_name="every_problem_type_present", passed=not missing,
+                            metadata={"missing": missing, "present": dict(present)}),
+        dg.AssetCheckResult(check_name="quarantine_rate", passed=rate <= bound,
+                            metadata={"quarantine_rate": rate, "bound": bound, "quarantined": quarantined,
+                                      "rows_in": rows_in},
+                            description=None if rate <= bound else
+                            f"{quarantined} of {rows_in} rows quarantined ({rate:.1%} > {bound:.1%}); "
+                            "see the quarantine table for the reasons"),
+    ]
+
+
+def build_raw_qa_pool(profile: Profile) -> dg.AssetsDefinition:
+    """The pool asset for a profile: it depends on the synthetic world only when the profile uses it."""
+
+    @dg.asset(
+        name="raw_qa_pool",
+        group_name="curation",
+        code_version="1",
+        kinds={"python", "parquet"},
+        deps=[synthetic_world] if profile.uses_synthetic_world else [],
+        check_specs=[
+            dg.AssetCheckSpec("schema", asset="raw_qa_pool", description="pool columns are the documented schema"),
+            dg.AssetCheckSpec("every_problem_type_present", asset="raw_qa_pool",
+                              description="all five problem types have at least one sample"),
+            dg.AssetCheckSpec("quarantine_rate", asset="raw_qa_pool", blocking=True,
+                              description="share of quarantined rows stays under ingest.max_quarantine_rate"),
+        ],
+        description="Every configured QA source validated, normalised and de-duplicated, with stable sample ids "
+        "and shard numbers. Rows in = kept + quarantined + duplicates.",
+    )
+    def raw_qa_pool(context: dg.AssetExecutionContext, profile: ProfileResource, storage: StorageResource,
+                    mlflow: MlflowResource):
+        prof = profile.profile
+        cfg = prof.ingest
+        sources = configured_sources(prof, storage)
+        cache_uri = storage.uri(POOL_FOLDER, "media_probe.parquet")
+        previous = load_probe_cache(cache_uri)
+        result = ingest(sources, cfg.shards, cfg.probe_workers, previous, media_cache_dir(prof),
+                        log=context.log.info)
+        save_probe_cache(pd.concat([previous[~previous["uri"].isin(result.media["uri"])], result.media])
+                         if previous is not None else result.media, cache_uri)
+        manifest = write_pool(result, storage.uri(POOL_FOLDER), cfg.shards)
+        pool = result.pool
+        counts = {
+            "by_problem_type": dict(sorted(Counter(pool["problem_type"]).items())),
+            "by_category": dict(sorted(Counter(pool["category"]).items())),
+            "by_data_type": dict(sorted(Counter(pool["data_type"]).items())),
+            "by_shard": {str(k): int(v) for k, v in sorted(Counter(pool["shard"]).items())},
+            "quarantine_reasons": dict(Counter(result.quarantine["reason"]).most_common()),
+        }
+        with mlflow.start_run(context) as run:
+            run.log_params({"profile": prof.name, "shards": cfg.shards,
+                            "sources": ",".join(s.uri for s in sources),
+                            "max_quarantine_rate": cfg.max_quarantine_rate,
+                            "content_hash": manifest["content_hash"]})
+            run.log_metrics({"rows_in": result.rows_in, "row_count": len(pool),
+                             "quarantined_rows": len(result.quarantine), "duplicate_rows": len(result.duplicates),
+                             "media_probed": result.media.attrs["probed"],
+                             "media_reused": result.media.attrs["reused"]})
+            run.log_dict({**counts, "by_source": result.by_source, "manifest": manifest}, "raw_qa_pool/counts.json")
+            run.log_text(result.quarantine.to_csv(index=False), "raw_qa_pool/quarantine.csv")
+            run.log_figure(count_bars({"problem type": counts["by_problem_type"], "category": counts["by_category"],
+                                       "quarantine reason": counts["quarantine_reasons"]},
+                                      f"raw_qa_pool: {len(pool)} kept of {result.rows_in}"),
+                           "raw_qa_pool/counts.png")
+        checks = pool_checks(pool, result.rows_in, len(result.quarantine), cfg.max_quarantine_rate)
+        schema = dg.TableSchema(columns=[dg.TableColumn(name, dtype) for name, dtype in POOL_COLUMNS.items()])
+        metadata: dict[str, Any] = {
+            "dagster/row_count": len(pool),
+            "dagster/column_schema": schema,
+            "quarantined_rows": len(result.quarantine),
+            "duplicate_rows": len(result.duplicates),
+            "rows_in": result.rows_in,
+            "uri": dg.MetadataValue.path(manifest["uri"]),
+            "content_hash": manifest["content_hash"],
+            **{k: dg.MetadataValue.json(v) for k, v in counts.items()},
+            "by_source": dg.MetadataValue.json(result.by_source),
+            "media_probed": result.media.attrs["probed"],
+            "media_reused_from_cache": result.media.attrs["reused"],
+            "preview": dg.MetadataValue.md(_markdown_table(
+                pool[["sample_id", "shard", "problem_type", "category", "problem", "answer", "path"]],
+                cfg.preview_rows)),
+            "quarantine_preview": dg.MetadataValue.md(_markdown_table(
+                result.quarantine[["source", "source_row", "reason", "detail"]], cfg.preview_rows)),
+            "mlflow_run_url": dg.MetadataValue.url(run.url),
+            "mlflow_run_id": run.run_id,
+        }
+        return dg.MaterializeResult(value=manifest, data_version=dg.DataVersion(manifest["content_hash"]),
+                                    metadata=metadata, check_results=checks)
+
+    return raw_qa_pool

@@ -1,0 +1,197 @@
+"""``python -m dagster_project materialize [--select SELECTION]`` — the main job's command line (a contract).
+
+Materializes a selection (Dagster's asset-selection syntax; default: everything) across all partitions,
+recording runs in the instance at ``DAGSTER_HOME`` (default ``.videorft/dagster_home``) so they show in the UI.
+Assets with different partitioning run as separate runs in dependency order; partitioned batches run once
+per partition key. Ends with a summary and exits non-zero if a run or an error-severity check failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@dataclass
+class Batch:
+    keys: list[Any]
+    partitions_def: Any
+    level: int
+
+
+@dataclass
+class Outcome:
+    label: str
+    run_id: str
+    success: bool
+    materialized: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def plan_batches(asset_graph: Any, selected: set[Any]) -> list[Batch]:
+    """Group selected assets into runs: a run holds assets sharing one partitions definition, and a batch
+    comes after every batch it reads from."""
+    level: dict[Any, int] = {}
+    for key in asset_graph.toposorted_asset_keys:
+        if key not in selected:
+            continue
+        node = asset_graph.get(key)
+        lvl = 0
+        for parent in node.parent_keys:
+            if parent in level:
+                same = asset_graph.get(parent).partitions_def == node.partitions_def
+                lvl = max(lvl, level[parent] + (0 if same else 1))
+        level[key] = lvl
+    batches: dict[tuple[int, Any], Batch] = {}
+    for key, lvl in level.items():
+        pdef = asset_graph.get(key).partitions_def
+        ident = (lvl, id(pdef) if pdef is not None else None)
+        batches.setdefault(ident, Batch([], pdef, lvl)).keys.append(key)
+    return sorted(batches.values(), key=lambda b: b.level)
+
+
+def _short_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    keep = ("dagster/row_count", "quarantined_rows", "duplicate_rows", "uri", "content_hash", "questions",
+            "mlflow_run_url")
+    out = {}
+    for k in keep:
+        if k in metadata:
+            value = metadata[k]
+            out[k] = getattr(value, "value", getattr(value, "path", getattr(value, "url", value)))
+    return out
+
+
+def _execute(job: Any, instance: Any, keys: list[Any], partition: str | None, label: str) -> Outcome:
+    from dagster import execute_job
+
+    tags = {"dagster/partition": partition} if partition else {}
+    tags["videorft/launched_by"] = "python -m dagster_project materialize"
+    run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    result = execute_job(job, instance=instance, asset_selection=keys, tags=tags, run_config=run_config)
+    outcome = Outcome(label=label, run_id=result.run_id, success=result.success)
+    for event in result.get_asset_materialization_events():
+        mat = event.materialization
+        outcome.materialized.append((mat.asset_key.to_user_string(), mat.partition or "",
+                                     _short_metadata(dict(mat.metadata))))
+    for evaluation in result.get_asset_check_evaluations():
+        outcome.checks.append((f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}",
+                               evaluation.passed, evaluation.severity.value))
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        outcome.errors.append(f"{event.step_key}: {error.message.strip() if error else 'failed'}")
+    return outcome
+
+
+def materialize(selection: str | None) -> int:
+    from dagster import AssetSelection, DagsterInstance
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    from dagster_project.instance import ensure_dagster_home
+    from dagster_project.resources import default_dagster_home
+
+    home = ensure_dagster_home(default_dagster_home())
+    from dagster_project import definitions
+
+    graph = definitions.defs.resolve_asset_graph()
+    asset_selection = AssetSelection.from_string(selection) if selection else AssetSelection.all()
+    selected = set(asset_selection.resolve(graph))
+    if not selected:
+        print(f"selection {selection!r} matches no asset; assets: "
+              f"{', '.join(sorted(k.to_user_string() for k in graph.get_all_asset_keys()))}", file=sys.stderr)
+        return 2
+    # The implicit asset job of the whole repository, reconstructable in step subprocesses by module name.
+    repo = ReconstructableRepository.for_module("dagster_project.definitions", "defs", os.getcwd())
+    job = repo.get_reconstructable_job(definitions.defs.resolve_implicit_global_asset_job_def().name)
+    outcomes: list[Outcome] = []
+    started = time.monotonic()
+    with DagsterInstance.get() as instance:
+        batches = plan_batches(graph, selected)
+        total_runs = sum(len(b.partitions_def.get_partition_keys(dynamic_partitions_store=instance))
+                         if b.partitions_def else 1 for b in batches)
+        print(f"videorft: profile {definitions.profile.name}, {len(selected)} assets in {total_runs} runs; "
+              f"DAGSTER_HOME={home}", flush=True)
+        n = 0
+        for batch in batches:
+            names = ", ".join(k.to_user_string() for k in batch.keys)
+            partitions = (batch.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+                          if batch.partitions_def else [None])
+            for partition in partitions:
+                n += 1
+                label = names + (f" [{partition}]" if partition else "")
+                print(f"videorft: run {n}/{total_runs}: {label}", flush=True)
+                outcome = _execute(job, instance, batch.keys, partition, label)
+                outcomes.append(outcome)
+                print(f"videorft: run {n}/{total_runs} {'succeeded' if outcome.success else 'FAILED'} "
+                      f"({outcome.run_id})", flush=True)
+            if not all(o.success for o in outcomes):
+                break
+    return _summarize(outcomes, time.monotonic() - started, total_runs, home)
+
+
+def _summarize(outcomes: list[Outcome], seconds: float, total_runs: int, home: Any) -> int:
+    from dagster_project import definitions
+
+    prof = definitions.profile
+    lines = ["", "=" * 78, f"videorft materialize summary ({seconds:.1f} s, profile {prof.name})", "-" * 78]
+    for o in outcomes:
+        lines.append(f"[{'ok' if o.success else 'FAILED'}] {o.label}  run {o.run_id}")
+        for key, partition, meta in o.materialized:
+            shown = ", ".join(f"{k}={v}" for k, v in meta.items() if k != "mlflow_run_url")
+            lines.append(f"    materialized {key}{f'[{partition}]' if partition else ''}: {shown}")
+        for name, passed, severity in o.checks:
+            lines.append(f"    check {name}: {'passed' if passed else f'FAILED ({severity})'}")
+        lines.extend(f"    error {e}" for e in o.errors)
+    skipped = total_runs - len(outcomes)
+    if skipped:
+        lines.append(f"skipped {skipped} run(s) downstream of the failure")
+    failed_checks = [c for o in outcomes for c in o.checks if not c[1] and c[2] == "ERROR"]
+    ok = all(o.success for o in outcomes) and not skipped and not failed_checks
+    lines += [
+        "-" * 78,
+        f"storage root : {prof.resolved_storage_root()}",
+        f"DAGSTER_HOME : {home}   (UI: dagster dev -w workspace.yaml -h 127.0.0.1)",
+        f"MLflow       : {prof.resolved_mlflow_uri()}",
+        f"result       : {'success' if ok else 'FAILED'}",
+        "=" * 78,
+    ]
+    print("\n".join(lines), flush=True)
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dagster_project", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    mat = sub.add_parser("materialize", help="materialize a selection across all partitions")
+    mat.add_argument("--select", default=None,
+                     help="Dagster asset selection, e.g. 'raw_qa_pool', '+raw_qa_pool', 'group:curation' "
+                     "(default: everything)")
+    mat.add_argument("--profile", default=None, help="profile name or YAML path (default: $VIDEORFT_PROFILE or tiny)")
+    show = sub.add_parser("profile", help="print the resolved profile as JSON (secrets omitted)")
+    show.add_argument("--profile", default=None)
+    args = parser.parse_args(argv)
+    if args.profile:
+        os.environ["VIDEORFT_PROFILE"] = args.profile
+    from videorft.profile import ProfileError, load_profile
+
+    try:
+        profile = load_profile()
+    except ProfileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "profile":
+        print(json.dumps(profile.public_dump(), indent=2))
+        return 0
+    return materialize(args.select)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The one Definitions object: assets, checks, resources, jobs and the executor for the active profile.
+
+The profile comes from ``VIDEORFT_PROFILE`` (default ``tiny``); resources are keyed by it, so the same graph
+runs on a laptop (local folder, SQLite, simulated experts) and in production (S3, Postgres, real endpoints).
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from assets.sources import build_raw_qa_pool, synthetic_world
+from dagster_project.resources import build_resources
+from videorft.profile import DEFAULT_PROFILE, PROFILE_ENV, Profile, load_profile
+
+PROFILE_REF = os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+
+
+def build_definitions(profile: Profile, profile_ref: str) -> dg.Definitions:
+    assets: list[dg.AssetsDefinition] = []
+    if profile.uses_synthetic_world:
+        assets.append(synthetic_world)
+    assets.append(build_raw_qa_pool(profile))
+    executor = (dg.in_process_executor if profile.dagster.executor == "in_process"
+                else dg.multiprocess_executor.configured({"max_concurrent": profile.dagster.max_concurrent}))
+    return dg.Definitions(
+        assets=assets,
+        resources=build_resources(profile, profile_ref),
+        executor=executor,
+        metadata={"profile": profile.name},
+    )
+
+
+profile = load_profile(PROFILE_REF)
+defs = build_definitions(profile, PROFILE_REF)
+

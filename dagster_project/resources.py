@@ -1,0 +1,254 @@
+"""Dagster resources: the profile, the storage root, MLflow tracking and the expert endpoints.
+
+Built per profile by ``build_resources`` (environment-keyed, as in hooli-data-eng-pipelines). Secrets are
+``EnvVar`` references, so run config and the event log hold the variable's name, never its value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import PrivateAttr
+from upath import UPath
+
+from videorft.profile import EXPERT_ROLES, Profile, load_profile, local_state_dir
+from videorft.provenance import git_sha
+from videorft.storage import as_path, is_remote
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+class ProfileResource(dg.ConfigurableResource):
+    """The validated profile (name or YAML path), loaded once per process."""
+
+    name: str
+
+    @cached_property
+    def profile(self) -> Profile:
+        return load_profile(self.name)
+
+
+class StorageResource(dg.ConfigurableResource):
+    """The storage root every large artifact is written under: a local folder or ``s3://bucket/prefix``."""
+
+    root: str
+
+    def path(self, *parts: str) -> UPath:
+        base = as_path(self.root)
+        return base.joinpath(*parts) if parts else base
+
+    def uri(self, *parts: str) -> str:
+        return str(self.path(*parts))
+
+    def write_parquet(self, frame: Any, *parts: str) -> str:
+        target = self.path(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as fh:
+            frame.to_parquet(fh, index=False)
+        return str(target)
+
+    def write_json(self, obj: Any, *parts: str) -> str:
+        target = self.path(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
+        return str(target)
+
+
+class TrackedRun:
+    """One MLflow run, driven through an explicit client (no global active-run state across threads)."""
+
+    def __init__(self, client: Any, run_id: str, experiment_id: str, url: str) -> None:
+        self.client, self.run_id, self.experiment_id, self.url = client, run_id, experiment_id, url
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[i:i + 100])
+
+    def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()])
+
+    def log_dict(self, obj: Any, artifact_file: str) -> None:
+        self.client.log_dict(self.run_id, obj, artifact_file)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        self.client.log_figure(self.run_id, figure, artifact_file)
+
+    def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(local_path), artifact_path)
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """MLflow tracking: one run per materialization, tagged with where it came from.
+
+    Tags: ``dagster.run_id``, ``dagster.asset_key``, ``dagster.partition``, ``dagster.code_version``,
+    ``mlflow.source.git.commit``, ``videorft.profile``. ``ui_url`` is where people browse runs (for a local
+    SQLite store: ``mlflow ui`` on 127.0.0.1:5000, see the README).
+    """
+
+    tracking_uri: str
+    experiment: str
+    profile: str = "tiny"
+    ui_url: str | None = None
+
+    _client: Any = PrivateAttr(default=None)
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            if self.tracking_uri.startswith("sqlite:///"):
+                Path(self.tracking_uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+        return self._client
+
+    def _experiment_id(self) -> str:
+        client = self._get_client()
+        found = client.get_experiment_by_name(self.experiment)
+        if found is not None:
+            return found.experiment_id
+        location = None
+        if self.tracking_uri.startswith("sqlite:///"):
+            # sqlite stores default artifacts to ./mlruns of whatever cwd: pin them beside the database
+            location = (Path(self.tracking_uri[len("sqlite:///"):]).parent / "artifacts").as_uri()
+        try:
+            return client.create_experiment(self.experiment, artifact_location=location)
+        except Exception:  # created concurrently by another step
+            return client.get_experiment_by_name(self.experiment).experiment_id
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        base = self.ui_url or (self.tracking_uri if self.tracking_uri.startswith("http") else
+                               "http://127.0.0.1:5000")
+        return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    @contextlib.contextmanager
+    def start_run(self, context: dg.AssetExecutionContext, run_name: str | None = None,
+                  extra_tags: dict[str, str] | None = None) -> Iterator[TrackedRun]:
+        client = self._get_client()
+        experiment_id = self._experiment_id()
+        key = context.asset_key.to_user_string()
+        partition = context.partition_key if context.has_partition_key else ""
+        code_version = context.assets_def.code_versions_by_key.get(context.asset_key) or ""
+        tags = {
+            "dagster.run_id": context.run.run_id,
+            "dagster.asset_key": key,
+            "dagster.partition": partition,
+            "dagster.code_version": code_version,
+            "mlflow.source.git.commit": git_sha(),
+            "videorft.profile": self.profile,
+            **(extra_tags or {}),
+        }
+        run = client.create_run(experiment_id, tags=tags,
+                                run_name=run_name or (f"{key}[{partition}]" if partition else key))
+        tracked = TrackedRun(client, run.info.run_id, experiment_id, self.run_url(experiment_id, run.info.run_id))
+        try:
+            yield tracked
+        except BaseException:
+            client.set_terminated(run.info.run_id, status="FAILED")
+            raise
+        client.set_terminated(run.info.run_id, status="FINISHED")
+
+
+class ExpertEndpoint(dg.Config):
+    """One expert role's OpenAI-compatible endpoint; ``api_key`` is an EnvVar reference when set."""
+
+    base_url: str | None = None
+    model: str
+    api_key: str | None = None
+    media: str = "frames"
+    max_concurrency: int = 8
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    timeout_s: float = 120.0
+    max_retries: int = 6
+
+
+class ExpertsResource(dg.ConfigurableResource):
+    describer: ExpertEndpoint
+    reasoner: ExpertEndpoint
+    refiner: ExpertEndpoint
+
+    def endpoint(self, role: str) -> ExpertEndpoint:
+        if role not in EXPERT_ROLES:
+            raise ValueError(f"unknown expert role {role!r}; expected one of {EXPERT_ROLES}")
+        return getattr(self, role)
+
+
+class ManifestIOManager(dg.UPathIOManager):
+    """Asset values are small JSON manifests (URIs, counts, hashes) stored beside the data they describe."""
+
+    extension = ".json"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> Any:
+        return json.loads(path.read_text())
+
+
+class ManifestIOManagerFactory(dg.ConfigurableIOManagerFactory):
+    root: str
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> ManifestIOManager:
+        return ManifestIOManager(base_path=as_path(self.root) / "manifests")
+
+
+def _expert_endpoint(profile: Profile, role: str) -> ExpertEndpoint:
+    cfg = getattr(profile.experts, role)
+    key_var = f"VIDEORFT_{role.upper()}_API_KEY"
+    return ExpertEndpoint(
+        base_url=cfg.base_url,
+        model=cfg.model,
+        api_key=dg.EnvVar(key_var) if os.environ.get(key_var) else None,  # type: ignore[arg-type]
+        media=cfg.media,
+        max_concurrency=cfg.max_concurrency,
+        requests_per_minute=cfg.requests_per_minute,
+        tokens_per_minute=cfg.tokens_per_minute,
+        timeout_s=cfg.timeout_s,
+        max_retries=cfg.max_retries,
+    )
+
+
+def media_cache_dir(profile: Profile) -> str:
+    """Local cache for remote media (downloaded once); beside the storage root when that is local."""
+    if os.environ.get("VIDEORFT_MEDIA_CACHE"):
+        return os.environ["VIDEORFT_MEDIA_CACHE"]
+    root = profile.resolved_storage_root()
+    if not is_remote(root):
+        return str(Path(root) / "cache" / "media")
+    return str(Path(tempfile.gettempdir()) / "videorft-media")
+
+
+def build_resources(profile: Profile, profile_ref: str) -> dict[str, Any]:
+    storage_root = profile.resolved_storage_root()
+    return {
+        "profile": ProfileResource(name=profile_ref),
+        "storage": StorageResource(root=storage_root),
+        "io_manager": ManifestIOManagerFactory(root=storage_root),
+        "mlflow": MlflowResource(tracking_uri=profile.resolved_mlflow_uri(), experiment=profile.mlflow.experiment,
+                                 profile=profile.name, ui_url=os.environ.get("MLFLOW_UI_URL")),
+        "experts": ExpertsResource(**{role: _expert_endpoint(profile, role) for role in EXPERT_ROLES}),
+    }
+
+
+def default_dagster_home() -> Path:
+    return local_state_dir() / "dagster_home"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Idempotent set-up: a project-local virtual environment with the pinned CPU torch and every dependency.
+# Re-running is cheap: pip runs again only when pyproject.toml or the constraints file changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+VENV="${VIDEORFT_VENV:-.venv}"
+CONSTRAINTS="${VIDEORFT_CONSTRAINTS:-constraints/cpu.txt}"
+
+"$PYTHON" - <<'PY'
+import sys
+if sys.version_info < (3, 11):
+    sys.exit(f"videorft needs Python >= 3.11, found {sys.version.split()[0]}: set PYTHON=/path/to/python3.11")
+PY
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+
+stamp="$VENV/.videorft-setup"
+want="$(cat pyproject.toml "$CONSTRAINTS" | sha256sum | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VENV/bin/python" -c "import dagster_project, torch" 2>/dev/null; then
+  echo "setup: $VENV is up to date"
+  exit 0
+fi
+
+echo "setup: installing (first time about 3 minutes; torch pinned by $CONSTRAINTS)"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip setuptools wheel
+# torch first and alone, so no other package's loose "torch" requirement can pull a CUDA build.
+"$VENV/bin/python" -m pip install --quiet -c "$CONSTRAINTS" "$(grep -E '^torch==' "$CONSTRAINTS")"
+"$VENV/bin/python" -m pip install --quiet -c "$CONSTRAINTS" -e ".[test,bench]"
+echo "$want" > "$stamp"
+echo "setup: done ($("$VENV/bin/python" -c 'import torch; print("torch", torch.__version__)'))"

@@ -1,0 +1,271 @@
+"""Profiles: the one typed configuration object per run, loaded from ``configs/<name>/profile.yaml``.
+
+Owns the schema of every knob (validated at load: an unknown key or a bad value is an error naming the key),
+the environment overrides that outside tooling relies on (CONTRACTS.md), and where the project's
+local state lives. Secrets (expert API keys) come only from the environment and never appear in a dump.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+PROFILE_ENV = "VIDEORFT_PROFILE"
+STORAGE_ROOT_ENV = "VIDEORFT_STORAGE_ROOT"
+QA_SOURCES_ENV = "VIDEORFT_QA_SOURCES"
+CONFIG_DIR_ENV = "VIDEORFT_CONFIG_DIR"
+EXPERT_ROLES = ("describer", "reasoner", "refiner")
+DEFAULT_PROFILE = "tiny"
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be loaded: the message names the file, the key and what is wrong."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FrameSpec(_Strict):
+    """How frames are sampled from a video: a fixed count (uniform) or a rate, under a pixel budget."""
+
+    frames: Annotated[int, Field(gt=0)] | None = None
+    fps: Annotated[float, Field(gt=0)] | None = None
+    max_pixels: Annotated[int, Field(gt=0)] = 128 * 28 * 28
+    min_pixels: Annotated[int, Field(gt=0)] = 4 * 28 * 28
+    max_frames: Annotated[int, Field(gt=0)] = 768
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> FrameSpec:
+        if (self.frames is None) == (self.fps is None):
+            raise ValueError("set exactly one of 'frames' (uniform count) or 'fps' (rate)")
+        if self.min_pixels > self.max_pixels:
+            raise ValueError("min_pixels must not exceed max_pixels")
+        return self
+
+
+class VideoConfig(_Strict):
+    train: FrameSpec = FrameSpec(frames=16, max_pixels=128 * 28 * 28)
+    eval: FrameSpec = FrameSpec(frames=32, max_pixels=256 * 28 * 28)
+    describe: FrameSpec = FrameSpec(fps=1.0, max_pixels=256 * 28 * 28)
+
+
+class WorldConfig(_Strict):
+    """Size and look of the procedurally generated video-QA world (deterministic by seed)."""
+
+    seed: int = 0
+    videos: Annotated[int, Field(ge=0)] = 60
+    images: Annotated[int, Field(ge=0)] = 20
+    questions: Annotated[int, Field(ge=0)] = 300
+    min_side: Annotated[int, Field(ge=64, le=1024)] = 112
+    max_side: Annotated[int, Field(ge=64, le=1024)] = 224
+    fps: Annotated[int, Field(ge=1, le=60)] = 12
+    min_seconds: Annotated[float, Field(gt=0)] = 2.0
+    max_seconds: Annotated[float, Field(gt=0)] = 4.0
+
+    @model_validator(mode="after")
+    def _ranges(self) -> WorldConfig:
+        if self.min_side > self.max_side:
+            raise ValueError("min_side must not exceed max_side")
+        if self.min_seconds > self.max_seconds:
+            raise ValueError("min_seconds must not exceed max_seconds")
+        return self
+
+
+class SourceConfig(_Strict):
+    """One QA source: the synthetic world, or a VideoRFT/Video-R1 JSON or JSONL file (local or s3://).
+
+    A row's relative media path resolves against the QA file's folder unless ``media_root`` is given.
+    """
+
+    name: str
+    kind: Literal["synthetic", "file"] = "file"
+    uri: str | None = None
+    media_root: str | None = None
+
+    @model_validator(mode="after")
+    def _uri_for_files(self) -> SourceConfig:
+        if self.kind == "file" and not self.uri:
+            raise ValueError(f"source '{self.name}': a file source needs 'uri'")
+        return self
+
+
+class IngestConfig(_Strict):
+    shards: Annotated[int, Field(ge=1, le=4096)] = 4
+    max_quarantine_rate: Annotated[float, Field(ge=0, le=1)] = 0.05
+    probe_workers: Annotated[int, Field(ge=1, le=256)] = 4
+    preview_rows: Annotated[int, Field(ge=0, le=100)] = 10
+
+
+class ExpertConfig(_Strict):
+    """One expert role's OpenAI-compatible endpoint. The key is read from the environment only."""
+
+    base_url: str | None = None
+    model: str
+    api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    media: Literal["frames", "video"] = "frames"
+    max_concurrency: Annotated[int, Field(ge=1)] = 8
+    requests_per_minute: Annotated[int, Field(ge=1)] | None = None
+    tokens_per_minute: Annotated[int, Field(ge=1)] | None = None
+    timeout_s: Annotated[float, Field(gt=0)] = 120.0
+    max_retries: Annotated[int, Field(ge=0)] = 6
+    temperature: Annotated[float, Field(ge=0, le=2)] = 0.0
+    max_tokens: Annotated[int, Field(ge=1)] = 4096
+
+
+class ExpertsConfig(_Strict):
+    describer: ExpertConfig = ExpertConfig(model="gpt-4o-mini")
+    reasoner: ExpertConfig = ExpertConfig(model="deepseek-reasoner")
+    refiner: ExpertConfig = ExpertConfig(model="Qwen/Qwen2.5-VL-72B-Instruct", media="video")
+
+
+class MlflowConfig(_Strict):
+    tracking_uri: str | None = None  # None: a SQLite store under the project's local state folder
+    experiment: str = "videorft"
+
+
+class DagsterConfig(_Strict):
+    executor: Literal["in_process", "multiprocess"] = "in_process"
+    max_concurrent: Annotated[int, Field(ge=1)] = 2
+
+
+class Profile(_Strict):
+    name: str
+    description: str = ""
+    seed: int = 0
+    storage_root: str = ".videorft/storage"
+    world: WorldConfig | None = None
+    sources: list[SourceConfig] = Field(default_factory=list)
+    ingest: IngestConfig = IngestConfig()
+    video: VideoConfig = VideoConfig()
+    experts: ExpertsConfig = ExpertsConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    dagster: DagsterConfig = DagsterConfig()
+
+    @model_validator(mode="after")
+    def _sources_consistent(self) -> Profile:
+        names = [s.name for s in self.sources]
+        if len(names) != len(set(names)):
+            raise ValueError(f"source names must be unique, got {names}")
+        if any(s.kind == "synthetic" for s in self.sources) and self.world is None:
+            raise ValueError("a 'synthetic' source needs the 'world' section")
+        if not self.sources:
+            raise ValueError(f"no QA sources: list some under 'sources' or set {QA_SOURCES_ENV}")
+        return self
+
+    @cached_property
+    def uses_synthetic_world(self) -> bool:
+        return any(s.kind == "synthetic" for s in self.sources)
+
+    def resolved_storage_root(self) -> str:
+        """The storage root as an absolute local path or a URI (relative paths hang off the project root)."""
+        root = self.storage_root
+        if "://" in root:
+            return root.rstrip("/")
+        path = Path(root).expanduser()
+        return str(path if path.is_absolute() else project_root() / path)
+
+    def resolved_mlflow_uri(self) -> str:
+        if self.mlflow.tracking_uri:
+            return self.mlflow.tracking_uri
+        db = local_state_dir() / "mlflow" / "mlflow.db"
+        return f"sqlite:///{db}"
+
+    def public_dump(self) -> dict[str, Any]:
+        """The profile as plain data, without secrets: safe to log and to store as run metadata."""
+        return self.model_dump(mode="json")
+
+
+def project_root() -> Path:
+    """The checkout this package runs from (``VIDEORFT_PROJECT_ROOT`` overrides)."""
+    env = os.environ.get("VIDEORFT_PROJECT_ROOT")
+    return Path(env).resolve() if env else Path(__file__).resolve().parent.parent
+
+
+def local_state_dir() -> Path:
+    """The one git-ignored folder holding the tiny profile's state (storage, Dagster home, MLflow)."""
+    return project_root() / ".videorft"
+
+
+def config_dir() -> Path:
+    env = os.environ.get(CONFIG_DIR_ENV)
+    return Path(env).resolve() if env else project_root() / "configs"
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.parent.name for p in config_dir().glob("*/profile.yaml"))
+
+
+def profile_path(name_or_path: str) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.suffix in {".yaml", ".yml"}:
+        if not candidate.is_file():
+            raise ProfileError(f"profile file {candidate} does not exist")
+        return candidate.resolve()
+    path = config_dir() / name_or_path / "profile.yaml"
+    if not path.is_file():
+        raise ProfileError(
+            f"unknown profile '{name_or_path}' ({PROFILE_ENV}); available: {', '.join(available_profiles())}"
+            f" (from {config_dir()}), or give a path to a profile YAML file"
+        )
+    return path
+
+
+def _env_overrides(raw: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    raw = dict(raw)
+    if env.get(STORAGE_ROOT_ENV):
+        raw["storage_root"] = env[STORAGE_ROOT_ENV]
+    if env.get(QA_SOURCES_ENV):
+        uris = [u.strip() for u in env[QA_SOURCES_ENV].split(",") if u.strip()]
+        raw["sources"] = [{"name": f"env{i}", "kind": "file", "uri": uri} for i, uri in enumerate(uris)]
+    if env.get("MLFLOW_TRACKING_URI"):
+        raw["mlflow"] = {**(raw.get("mlflow") or {}), "tracking_uri": env["MLFLOW_TRACKING_URI"]}
+    experts = dict(raw.get("experts") or {})
+    for role in EXPERT_ROLES:
+        prefix = f"VIDEORFT_{role.upper()}_"
+        section = dict(experts.get(role) or {})
+        if "api_key" in section:
+            raise ProfileError(
+                f"experts.{role}.api_key: keys are never read from profile files; set {prefix}API_KEY instead"
+            )
+        for suffix, key in (("BASE_URL", "base_url"), ("MODEL", "model"), ("API_KEY", "api_key")):
+            if env.get(prefix + suffix):
+                section[key] = env[prefix + suffix]
+        if section:
+            experts[role] = section
+    if experts:
+        raw["experts"] = experts
+    return raw
+
+
+def _format_validation_error(path: Path, err: ValidationError) -> str:
+    lines = [f"invalid profile {path}:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        got = "" if e["type"] == "missing" else f" (got {e.get('input')!r})"
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        lines.append(f"  {key}: {msg}{got}")
+    return "\n".join(lines)
+
+
+def load_profile(name_or_path: str | None = None, env: dict[str, str] | None = None) -> Profile:
+    """Load, override from the environment and validate a profile (default: ``$VIDEORFT_PROFILE`` or tiny)."""
+    env = dict(os.environ if env is None else env)
+    name_or_path = name_or_path or env.get(PROFILE_ENV) or DEFAULT_PROFILE
+    path = profile_path(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"profile {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ProfileError(f"profile {path} must be a mapping at the top level")
+    raw = _env_overrides(raw, env)
+    try:
+        return Profile.model_validate(raw)
+    except ValidationError as exc:
+        raise ProfileError(_format_validation_error(path, exc)) from None
