@@ -87,6 +87,9 @@ def _execute(job: Any, instance: Any, keys: list[Any], partition: str | None, la
                                evaluation.passed, evaluation.severity.value))
     for event in result.get_step_failure_events():
         error = event.step_failure_data.error
+        while error is not None and error.cause is not None and (error.cls_name or "").startswith("Dagster"):
+            # show the pipeline's own exception, not Dagster's wrapper around it
+            error = error.cause
         outcome.errors.append(f"{event.step_key}: {error.message.strip() if error else 'failed'}")
     return outcome
 
@@ -102,8 +105,12 @@ def materialize(selection: str | None) -> int:
     from dagster_project import definitions
 
     graph = definitions.defs.resolve_asset_graph()
-    asset_selection = AssetSelection.from_string(selection) if selection else AssetSelection.all()
-    selected = set(asset_selection.resolve(graph))
+    try:
+        asset_selection = AssetSelection.from_string(selection) if selection else AssetSelection.all()
+        selected = set(asset_selection.resolve(graph))
+    except Exception as exc:  # Dagster raises several error types for a bad selection string
+        print(f"error: bad selection {selection!r}: {exc}", file=sys.stderr)
+        selected = set()
     if not selected:
         print(f"selection {selection!r} matches no asset; assets: "
               f"{', '.join(sorted(k.to_user_string() for k in graph.get_all_asset_keys()))}", file=sys.stderr)

@@ -126,7 +126,7 @@ def postgres_url() -> Iterator[str]:
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql://{user}@127.0.0.1:5432/{name}"
+        yield f"postgresql+psycopg2://{user}@127.0.0.1:5432/{name}"
     finally:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -158,7 +158,7 @@ def test_video_pixels_show_the_script(small_world, video_id):
             if not clear or y < 26 or o["size"] < 6:
                 continue
             color = next(c for start, c in reversed(o["colors"]) if start <= f)
-            got = frames[f][int(round(y)), int(round(x))].astype(int)
+            got = frames[f][round(y), round(x)].astype(int)
             assert np.abs(got - np.array(script["palette"][color])).max() < 50, (video_id, f, o["id"], got, color)
             checked += 1
     assert checked > 0

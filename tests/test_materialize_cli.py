@@ -1,0 +1,61 @@
+"""`python -m dagster_project materialize` (a contract): runs recorded in DAGSTER_HOME, a summary, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "dagster_project", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, **env})
+
+
+@pytest.mark.slow
+def test_materialize_everything_records_runs_and_prints_a_summary(isolated_env):
+    out = _cli("materialize", env=isolated_env)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "materialized raw_qa_pool: dagster/row_count=80" in out.stdout
+    assert "check raw_qa_pool:quarantine_rate: passed" in out.stdout
+    assert "result       : success" in out.stdout
+    assert f"storage root : {isolated_env['VIDEORFT_STORAGE_ROOT']}" in out.stdout
+    with dg.DagsterInstance.from_config(isolated_env["DAGSTER_HOME"]) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS
+        assert instance.get_latest_materialization_event(dg.AssetKey("synthetic_world")) is not None
+
+    again = _cli("materialize", "--select", "raw_qa_pool", env=isolated_env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "materialized synthetic_world" not in again.stdout
+    manifest = json.loads((Path(isolated_env["VIDEORFT_STORAGE_ROOT"]) / "manifests" / "raw_qa_pool.json").read_text())
+    assert manifest["row_count"] == 80
+
+
+def test_materialize_rejects_a_selection_that_matches_nothing(isolated_env):
+    out = _cli("materialize", "--select", "no_such_asset", env=isolated_env)
+    assert out.returncode == 2
+    assert "matches no asset" in out.stderr and "raw_qa_pool" in out.stderr
+
+
+def test_a_bad_profile_is_a_clear_error_before_anything_runs(isolated_env, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsources: [{name: a, uri: /x.json}]\nworld: {videos: -1}\n")
+    out = _cli("materialize", "--profile", str(bad), env=isolated_env)
+    assert out.returncode == 2
+    assert "world.videos" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_materialize_exits_non_zero_when_a_run_fails(isolated_env, tmp_path):
+    missing = tmp_path / "missing.json"
+    out = _cli("materialize", env={**isolated_env, "VIDEORFT_QA_SOURCES": str(missing)})
+    assert out.returncode == 1
+    assert "FAILED" in out.stdout and "not found" in out.stdout

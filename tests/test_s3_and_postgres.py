@@ -1,0 +1,81 @@
+"""Production back ends on this machine: S3 through moto's server on 127.0.0.1, Dagster on PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import s3fs
+
+from curation.ingest import QASource, ingest, read_pool
+from curation.video_io import load_frames, probe
+from dagster_project.definitions import build_definitions
+from videorft.profile import load_profile
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _upload(local: Path, bucket: str, prefix: str, endpoint: str) -> None:
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint})
+    fs.put(str(local) + "/", f"{bucket}/{prefix}/", recursive=True)
+
+
+def test_s3_round_trip_probe_decode_ingest_and_materialize(s3_env, moto_endpoint, small_world, isolated_env,
+                                                            monkeypatch, tmp_path):
+    bucket = s3_env
+    _upload(Path(small_world.root), bucket, "world", moto_endpoint)
+    video = f"s3://{bucket}/world/videos/v0001.mp4"
+    info = probe(video, cache_dir=tmp_path / "cache")
+    assert info.kind == "video" and info.num_frames > 0
+    assert load_frames(video, frames=4, cache_dir=tmp_path / "cache").array.shape[0] == 4
+    # the second read is served from the local media cache, not downloaded again
+    assert len(list((tmp_path / "cache").rglob("*.mp4"))) == 1
+
+    sources = [QASource("v", f"s3://{bucket}/world/qa_videos.json"),
+               QASource("i", f"s3://{bucket}/world/qa_images.jsonl")]
+    result = ingest(sources, shards=2, media_cache_dir=str(tmp_path / "cache"))
+    assert len(result.pool) == 80 and result.pool["media_uri"].str.startswith(f"s3://{bucket}/world/").all()
+
+    monkeypatch.setenv("VIDEORFT_STORAGE_ROOT", f"s3://{bucket}/storage")
+    monkeypatch.setenv("VIDEORFT_QA_SOURCES", ",".join(s.uri for s in sources))
+    ref = isolated_env["VIDEORFT_PROFILE"]
+    defs = build_definitions(load_profile(ref), ref)
+    with dg.instance_for_test() as instance:
+        run = defs.resolve_implicit_global_asset_job_def().execute_in_process(instance=instance)
+        assert run.success
+        manifest = run.output_for_node("raw_qa_pool")
+    assert manifest["uri"].startswith(f"s3://{bucket}/storage/raw_qa_pool/v-")
+    assert len(read_pool(manifest)) == 80
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": moto_endpoint})
+    assert fs.exists(f"{bucket}/storage/manifests/raw_qa_pool.json")
+    assert fs.exists(f"{bucket}/storage/raw_qa_pool/media_probe.parquet")
+
+
+@pytest.mark.services
+def test_raw_qa_pool_materializes_on_a_postgres_backed_instance(postgres_url, isolated_env, monkeypatch, tmp_path):
+    home = tmp_path / "pg_home"
+    home.mkdir()
+    shutil.copy(ROOT / "docker" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", postgres_url)
+    ref = isolated_env["VIDEORFT_PROFILE"]
+    defs = build_definitions(load_profile(ref), ref)
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(instance=instance)
+        assert result.success
+        runs = instance.get_runs()
+        assert [r.run_id for r in runs] == [result.run_id]
+        event = instance.get_latest_materialization_event(dg.AssetKey("raw_qa_pool"))
+        assert event.asset_materialization.metadata["dagster/row_count"].value == 80
+        checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(dg.AssetKey("raw_qa_pool"), "quarantine_rate")])
+        assert checks
+
+
+def test_postgres_instance_yaml_names_only_environment_settings():
+    text = (ROOT / "docker" / "dagster.yaml").read_text()
+    assert "env: DAGSTER_POSTGRES_URL" in text and "password" not in text.lower()
