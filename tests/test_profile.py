@@ -39,12 +39,12 @@ def test_bad_value_is_an_error_naming_the_key_and_the_value(tmp_path):
 def test_frame_spec_needs_exactly_one_rule(tmp_path):
     bad = tmp_path / "p.yaml"
     bad.write_text("name: x\nsources: [{name: a, uri: /tmp/a.json}]\nvideo: {train: {frames: 16, fps: 2}}\n")
-    with pytest.raises(ProfileError, match="video.train"):
+    with pytest.raises(ProfileError, match=r"video\.train"):
         load_profile(str(bad), env={})
 
 
 def test_unknown_profile_lists_the_available_ones():
-    with pytest.raises(ProfileError, match="available: .*tiny"):
+    with pytest.raises(ProfileError, match=r"available: .*tiny"):
         load_profile("nope", env={})
 
 
