@@ -1,0 +1,29 @@
+"""Work-arounds for the CPU-only stack (FIELD-NOTES: "CPU-only traps").
+
+PyPI's torchvision 0.28 is a CUDA build: with CPU torch its compiled ops do not load and ``import torchvision``
+fails on ``operator torchvision::nms does not exist``, taking open_clip, timm, qwen-vl-utils and the
+Qwen2.5-VL processor with it. Declaring the two op schemas it registers meta kernels for lets its pure-Python
+parts import; where a matching torchvision is installed (GPU images) this is a no-op.
+"""
+
+from __future__ import annotations
+
+import sys
+
+_LIBRARY = None
+
+
+def make_torchvision_importable() -> None:
+    global _LIBRARY
+    if "torchvision" in sys.modules or _LIBRARY is not None:
+        return
+    import torch
+
+    try:
+        torch.ops.torchvision.nms.default  # present when torchvision's compiled ops load
+        return
+    except (AttributeError, RuntimeError):
+        pass
+    _LIBRARY = torch.library.Library("torchvision", "DEF")  # noqa: PLW0603 (kept alive for the process)
+    _LIBRARY.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    _LIBRARY.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
