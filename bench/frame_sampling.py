@@ -24,8 +24,8 @@ import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from curation.video_io import load_frames, probe, smart_resize  # noqa: E402
-from videorft.compat import make_torchvision_importable  # noqa: E402
+from curation.video_io import load_frames, probe, smart_resize
+from videorft.compat import make_torchvision_importable
 
 WORK = Path(__file__).resolve().parent / "_work"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -77,10 +77,10 @@ def main() -> None:
     for nframes, max_pixels in ((16, 128 * 28 * 28), (32, 256 * 28 * 28)):
         h, w = smart_resize(info.height, info.width, 4 * 28 * 28, max_pixels)
 
-        def ours() -> tuple[int, ...]:
+        def ours(nframes: int = nframes, max_pixels: int = max_pixels) -> tuple[int, ...]:
             return load_frames(str(video), frames=nframes, max_pixels=max_pixels).array.shape
 
-        def peers() -> tuple[int, ...]:
+        def peers(nframes: int = nframes, h: int = h, w: int = w) -> tuple[int, ...]:
             msg = [{"role": "user", "content": [{"type": "video", "video": str(video), "nframes": nframes,
                                                  "resized_height": h, "resized_width": w}]}]
             return tuple(process_vision_info(msg)[1][0].shape)
@@ -104,7 +104,7 @@ def main() -> None:
               f"{row['qwen_median_s'] * 1000:.0f} ms (median of {args.repeats}); ours is "
               f"{row['speedup_median']:.2f}x the peers' speed")
     RESULTS.mkdir(exist_ok=True)
-    out = {"command": "python bench/frame_sampling.py --repeats %d" % args.repeats, "machine": platform.machine(),
+    out = {"command": f"python bench/frame_sampling.py --repeats {args.repeats}", "machine": platform.machine(),
            "cpus": os.cpu_count(), "video": info.to_dict(), "rows": rows}
     (RESULTS / "frame_sampling.json").write_text(json.dumps(out, indent=1))
 

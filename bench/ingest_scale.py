@@ -81,7 +81,8 @@ def main() -> None:
                              capture_output=True, text=True, check=True)
         row = {"rows": n, **json.loads(out.stdout.strip().splitlines()[-1])}
         rows.append(row)
-        print(f"{n:>7} rows: {row['total_s']:6.2f} s (ingest {row['ingest_s']:.2f} s), peak {row['peak_rss_mb']:.0f} MB, "
+        print(f"{n:>7} rows: {row['total_s']:6.2f} s (ingest {row['ingest_s']:.2f} s), "
+              f"peak {row['peak_rss_mb']:.0f} MB, "
               f"{row['media_probed']} media probed for {row['distinct_media']} distinct, kept {row['kept']}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ingest_scale.json").write_text(json.dumps({

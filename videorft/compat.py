@@ -20,10 +20,10 @@ def make_torchvision_importable() -> None:
     import torch
 
     try:
-        torch.ops.torchvision.nms.default  # present when torchvision's compiled ops load
-        return
+        if torch.ops.torchvision.nms.default is not None:  # present when torchvision's compiled ops load
+            return
     except (AttributeError, RuntimeError):
         pass
-    _LIBRARY = torch.library.Library("torchvision", "DEF")  # noqa: PLW0603 (kept alive for the process)
+    _LIBRARY = torch.library.Library("torchvision", "DEF")  # kept alive: dropping it unregisters the ops
     _LIBRARY.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
     _LIBRARY.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
