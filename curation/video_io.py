@@ -1,14 +1,16 @@
 """Video and image I/O: probe, uniform frame sampling (N frames or F fps), resizing to a pixel budget.
 
-decord is the primary decoder, PyAV the fallback; both resize inside the decoder (swscale) instead of
-decoding full-resolution frames and resizing afterwards. Local paths and ``s3://`` URIs are accepted (remote
-media is fetched once into a local cache). Every failure to find or decode a file is a ``MediaDecodeError``.
+decord is the primary decoder, PyAV the fallback. Only the kept frames are resized (PyAV inside swscale,
+decord afterwards), and sparse samples of long videos are decoded by parallel readers. Local paths and
+``s3://`` URIs are accepted (remote media is fetched once into a local cache). Every failure to find or
+decode a file is a ``MediaDecodeError``.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -23,6 +25,7 @@ from videorft.storage import is_remote, local_copy
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".flv", ".mpg", ".mpeg", ".ts"})
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 PATCH_FACTOR = 28  # Qwen2.5-VL: 14 px patches merged 2x2
+PARALLEL_MIN_FRAMES = 1000  # shorter videos decode faster with one reader than with the cost of opening more
 Backend = Literal["auto", "decord", "pyav"]
 
 
@@ -163,23 +166,40 @@ def probe(uri: str, cache_dir: str | os.PathLike[str] | None = None) -> MediaInf
         raise MediaDecodeError(uri, "undecodable video", str(exc)) from exc
 
 
+def _resize_all(array: np.ndarray, h: int, w: int) -> np.ndarray:
+    if array.shape[1:3] == (h, w):
+        return array
+    return np.stack([np.asarray(Image.fromarray(f).resize((w, h), Image.Resampling.BICUBIC)) for f in array])
+
+
 def _decord_frames(local: str, frames: int | None, fps: float | None, min_pixels: int, max_pixels: int,
-                   max_frames: int) -> Frames:
+                   max_frames: int, workers: int) -> Frames:
     import decord
 
-    probe_reader = decord.VideoReader(local, num_threads=1)
-    h0, w0 = probe_reader[0].shape[:2] if len(probe_reader) else (0, 0)
-    source_fps = float(probe_reader.get_avg_fps())
-    h, w = smart_resize(h0, w0, min_pixels, max_pixels)
-    reader = decord.VideoReader(local, width=w, height=h, num_threads=0) if (h, w) != (h0, w0) else probe_reader
+    reader = decord.VideoReader(local, num_threads=1)
+    source_fps = float(reader.get_avg_fps())
     idx = sample_indices(len(reader), source_fps, frames, fps, max_frames)
-    array = reader.get_batch(idx).asnumpy()
-    return Frames(array=array, indices=idx, timestamps=[round(i / source_fps, 4) for i in idx],
+    # Sparse samples of a long video cost one keyframe seek plus up to a GOP of decoding each: split them into
+    # contiguous runs decoded by parallel readers. Decoding happens at native size (decord would otherwise
+    # scale every intermediate frame it decodes while seeking) and only the kept frames are resized.
+    runs = max(1, min(workers, len(idx) // 4)) if len(reader) > PARALLEL_MIN_FRAMES else 1
+    if runs == 1:
+        array = reader.get_batch(idx).asnumpy()
+    else:
+        order = sorted(range(len(idx)), key=idx.__getitem__)
+        chunks = [[idx[i] for i in order[k * len(idx) // runs:(k + 1) * len(idx) // runs]] for k in range(runs)]
+        with ThreadPoolExecutor(runs) as pool:
+            parts = list(pool.map(lambda c: decord.VideoReader(local, num_threads=1).get_batch(c).asnumpy(),
+                                  chunks))
+        by_index = dict(zip([i for c in chunks for i in c], np.concatenate(parts), strict=True))
+        array = np.stack([by_index[i] for i in idx])
+    h, w = smart_resize(array.shape[1], array.shape[2], min_pixels, max_pixels)
+    return Frames(array=_resize_all(array, h, w), indices=idx, timestamps=[round(i / source_fps, 4) for i in idx],
                   source_fps=source_fps)
 
 
 def _pyav_frames(local: str, frames: int | None, fps: float | None, min_pixels: int, max_pixels: int,
-                 max_frames: int) -> Frames:
+                 max_frames: int, workers: int) -> Frames:
     with av.open(local) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -222,18 +242,21 @@ def _pyav_frames(local: str, frames: int | None, fps: float | None, min_pixels: 
 
 def load_frames(uri: str, frames: int | None = None, fps: float | None = None,
                 max_pixels: int = 128 * 28 * 28, min_pixels: int = 4 * 28 * 28, max_frames: int = 768,
-                backend: Backend = "auto", cache_dir: str | os.PathLike[str] | None = None) -> Frames:
+                backend: Backend = "auto", cache_dir: str | os.PathLike[str] | None = None,
+                workers: int | None = None) -> Frames:
     """Sample frames uniformly from a video, resized to Qwen2.5-VL's pixel budget.
 
     ``backend="auto"`` tries decord and falls back to PyAV when decord is missing or fails on the file.
+    ``workers`` bounds the parallel readers used on long videos (default: the CPU count, at most 4).
     """
+    workers = workers or min(4, os.cpu_count() or 1)
     local = _local(uri, cache_dir)
     errors: list[str] = []
     order = ["decord", "pyav"] if backend == "auto" else [backend]
     for name in order:
         try:
             fn = _decord_frames if name == "decord" else _pyav_frames
-            return fn(local, frames, fps, min_pixels, max_pixels, max_frames)
+            return fn(local, frames, fps, min_pixels, max_pixels, max_frames, workers)
         except ImportError as exc:
             errors.append(f"{name}: not installed ({exc})")
         except MediaDecodeError as exc:

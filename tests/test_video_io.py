@@ -83,3 +83,14 @@ def test_missing_and_broken_media_raise_one_clear_error(tmp_path, small_world):
         load_image(str(bad_png))
     with pytest.raises(MediaDecodeError, match="unsupported media extension"):
         probe(str(tmp_path / "notes.txt"))
+
+
+def test_parallel_readers_return_the_same_frames_in_order(small_world, monkeypatch):
+    import curation.video_io as vio
+
+    path = str(Path(small_world.root) / "videos" / "v0003.mp4")
+    single = load_frames(path, frames=12, backend="decord", workers=1)
+    monkeypatch.setattr(vio, "PARALLEL_MIN_FRAMES", 0)
+    parallel = load_frames(path, frames=12, backend="decord", workers=3)
+    assert parallel.indices == single.indices
+    np.testing.assert_array_equal(parallel.array, single.array)
