@@ -48,19 +48,6 @@ class StorageResource(dg.ConfigurableResource):
     def uri(self, *parts: str) -> str:
         return str(self.path(*parts))
 
-    def write_parquet(self, frame: Any, *parts: str) -> str:
-        target = self.path(*parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as fh:
-            frame.to_parquet(fh, index=False)
-        return str(target)
-
-    def write_json(self, obj: Any, *parts: str) -> str:
-        target = self.path(*parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str))
-        return str(target)
-
 
 class TrackedRun:
     """One MLflow run, driven through an explicit client (no global active-run state across threads)."""
