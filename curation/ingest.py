@@ -30,8 +30,8 @@ from curation.schema import (
     option_letter,
     parse_number,
 )
-from curation.video_io import MediaDecodeError, media_kind, probe
-from videorft.storage import as_path, is_remote, is_within, join_uri, normalize_uri, parent_uri
+from curation.video_io import MediaDecodeError, default_cache_dir, media_kind, probe
+from videorft.storage import as_path, is_remote, is_within, join_uri, local_copy, normalize_uri, parent_uri
 
 _BAD_UTF8 = re.compile("[\udc80-\udcff]")
 POOL_COLUMNS: dict[str, str] = {
@@ -216,9 +216,9 @@ def _file_version(uri: str) -> str:
         return "missing"
 
 
-def _sha256(uri: str) -> str:
+def _sha256(local: str) -> str:
     digest = hashlib.sha256()
-    with as_path(uri).open("rb") as fh:
+    with open(local, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -231,8 +231,10 @@ def _probe_one(uri: str, version: str, cache_dir: str | None) -> dict[str, Any]:
         return record
     try:
         info = probe(uri, cache_dir=cache_dir)
+        # hash the local copy probe() just used: a remote file is never fetched a second time
+        local = local_copy(uri, cache_dir or default_cache_dir())
         record.update(ok=True, kind=info.kind, width=info.width, height=info.height, duration=info.duration,
-                      fps=info.fps, num_frames=info.num_frames, sha256=_sha256(uri))
+                      fps=info.fps, num_frames=info.num_frames, sha256=_sha256(str(local)))
     except MediaDecodeError as exc:
         record.update(reason="missing media file" if exc.reason == "missing file" else exc.reason,
                       detail=exc.detail[:300])
