@@ -208,7 +208,8 @@ def _file_version(uri: str) -> str:
     """A cheap identity of the file's current content: size + mtime (local) or size + ETag (remote)."""
     try:
         if is_remote(uri):
-            info = as_path(uri).fs.info(as_path(uri).path)
+            path = as_path(uri)
+            info = path.fs.info(path.path)
             return f"{info.get('size')}:{info.get('ETag') or info.get('LastModified') or ''}"
         st = os.stat(uri)
         return f"{st.st_size}:{st.st_mtime_ns}"
@@ -246,7 +247,8 @@ def probe_media(uris: Iterable[str], workers: int = 4, cache: pd.DataFrame | Non
                 progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Probe each distinct media once; rows of ``cache`` whose file version is unchanged are reused."""
     uris = sorted(set(uris))
-    versions = dict(zip(uris, ThreadPoolExecutor(workers).map(_file_version, uris), strict=True)) if uris else {}
+    with ThreadPoolExecutor(workers) as pool:
+        versions = dict(zip(uris, pool.map(_file_version, uris), strict=True))
     known: dict[str, dict[str, Any]] = {}
     if cache is not None and len(cache):
         for rec in cache.to_dict("records"):
