@@ -31,7 +31,16 @@ from curation.schema import (
     parse_number,
 )
 from curation.video_io import MediaDecodeError, default_cache_dir, media_kind, probe
-from videorft.storage import as_path, is_remote, is_within, join_uri, local_copy, normalize_uri, parent_uri
+from videorft.storage import (
+    as_path,
+    is_remote,
+    is_within,
+    join_uri,
+    local_copy,
+    normalize_uri,
+    parent_uri,
+    write_parquet,
+)
 
 _BAD_UTF8 = re.compile("[\udc80-\udcff]")
 POOL_COLUMNS: dict[str, str] = {
@@ -278,8 +287,10 @@ def content_key(row: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def shard_of(sample_id: str, shards: int) -> int:
-    return int(sample_id.lstrip("s")[:8], 16) % shards
+def shard_of(media_sha256: str, shards: int) -> int:
+    """Shards follow the media, so every question about one video lands in one shard: the video is
+    described once, and its frames are decoded once per shard."""
+    return int(media_sha256[:8], 16) % shards
 
 
 def _raw_text(row: Any) -> str:
@@ -336,7 +347,7 @@ def ingest(sources: list[QASource], shards: int, probe_workers: int = 4, probe_c
             continue
         seen[sample_id] = row["source"]
         row["sample_id"] = sample_id
-        row["shard"] = shard_of(sample_id, shards)
+        row["shard"] = shard_of(row["media_sha256"], shards)
         kept.append(row)
 
     for q in quarantine:
@@ -373,12 +384,6 @@ def pool_content_hash(pool: pd.DataFrame, shards: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def _write_parquet(frame: pd.DataFrame, target: Any) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("wb") as fh:
-        frame.to_parquet(fh, index=False)
-
-
 def write_pool(result: IngestResult, root: str, shards: int) -> dict[str, Any]:
     """Write the pool (one Parquet file per shard), quarantine and duplicates under an immutable version folder.
 
@@ -390,10 +395,10 @@ def write_pool(result: IngestResult, root: str, shards: int) -> dict[str, Any]:
     for shard in range(shards):
         part = result.pool[result.pool["shard"] == shard]
         target = base / "pool" / f"shard-{shard:05d}.parquet"
-        _write_parquet(part, target)
+        write_parquet(part, target)
         shard_uris[str(shard)] = str(target)
-    _write_parquet(result.quarantine, base / "quarantine.parquet")
-    _write_parquet(result.duplicates, base / "duplicates.parquet")
+    write_parquet(result.quarantine, base / "quarantine.parquet")
+    write_parquet(result.duplicates, base / "duplicates.parquet")
     return {
         "uri": str(base),
         "content_hash": content_hash,
@@ -430,4 +435,4 @@ def load_probe_cache(uri: str) -> pd.DataFrame | None:
 
 
 def save_probe_cache(media: pd.DataFrame, uri: str) -> None:
-    _write_parquet(media.astype({"detail": "string", "reason": "string"}), as_path(uri))
+    write_parquet(media.astype({"detail": "string", "reason": "string"}), as_path(uri))

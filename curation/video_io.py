@@ -76,7 +76,7 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("VIDEORFT_MEDIA_CACHE", Path.home() / ".cache" / "videorft" / "media"))
 
 
-def _local(uri: str, cache_dir: str | os.PathLike[str] | None) -> str:
+def local_media(uri: str, cache_dir: str | os.PathLike[str] | None) -> str:
     try:
         path = local_copy(uri, cache_dir or default_cache_dir())
     except FileNotFoundError as exc:
@@ -131,7 +131,7 @@ def probe(uri: str, cache_dir: str | os.PathLike[str] | None = None) -> MediaInf
     kind = media_kind(uri)
     if kind is None:
         raise MediaDecodeError(uri, "unsupported media extension")
-    local = _local(uri, cache_dir)
+    local = local_media(uri, cache_dir)
     size = os.path.getsize(local)
     if kind == "image":
         try:
@@ -250,7 +250,7 @@ def load_frames(uri: str, frames: int | None = None, fps: float | None = None,
     ``workers`` bounds the parallel readers used on long videos (default: the CPU count, at most 4).
     """
     workers = workers or min(4, os.cpu_count() or 1)
-    local = _local(uri, cache_dir)
+    local = local_media(uri, cache_dir)
     errors: list[str] = []
     order = ["decord", "pyav"] if backend == "auto" else [backend]
     for name in order:
@@ -268,7 +268,7 @@ def load_frames(uri: str, frames: int | None = None, fps: float | None = None,
 
 def load_image(uri: str, max_pixels: int = 256 * 28 * 28, min_pixels: int = 4 * 28 * 28,
                cache_dir: str | os.PathLike[str] | None = None) -> np.ndarray:
-    local = _local(uri, cache_dir)
+    local = local_media(uri, cache_dir)
     try:
         with Image.open(local) as img:
             rgb = img.convert("RGB")

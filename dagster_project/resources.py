@@ -21,7 +21,7 @@ from upath import UPath
 
 from videorft.profile import EXPERT_ROLES, Profile, load_profile, local_state_dir
 from videorft.provenance import git_sha
-from videorft.storage import as_path, is_remote
+from videorft.storage import as_path, is_remote, join_uri
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -81,6 +81,25 @@ class TrackedRun:
 
     def log_artifact(self, local_path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(local_path), artifact_path)
+
+    def log_traces(self, name: str, records: list[dict[str, Any]]) -> int:
+        """One MLflow trace per expert call record (already sampled), linked to this run."""
+        import mlflow
+
+        mlflow.set_tracking_uri(self.client.tracking_uri)  # the tracer exports through the global store
+        for record in records:
+            span = self.client.start_trace(name, span_type="CHAT_MODEL", inputs={"messages": record["messages"]},
+                                           attributes={"role": record["role"], "cache_key": record["key"],
+                                                       "cached": str(record["cached"]),
+                                                       "attempts": str(record["attempts"])},
+                                           experiment_id=self.experiment_id, run_id=self.run_id)
+            self.client.end_trace(span.trace_id, outputs={"content": record["content"],
+                                                          "reasoning": record["reasoning"],
+                                                          "usage": record["usage"], "error": record["error"]},
+                                  status="OK" if record["ok"] else "ERROR")
+        if records:
+            mlflow.flush_trace_async_logging()
+        return len(records)
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -166,17 +185,71 @@ class ExpertEndpoint(dg.Config):
     tokens_per_minute: int | None = None
     timeout_s: float = 120.0
     max_retries: int = 6
+    temperature: float = 0.0
+    max_tokens: int = 4096
+    api_key_required: bool = True
+    price_input_per_mtok: float = 0.0
+    price_output_per_mtok: float = 0.0
 
 
 class ExpertsResource(dg.ConfigurableResource):
+    """The three expert endpoints, their shared response cache, and the simulator when a role has no URL.
+
+    ``simulator_world`` set (tiny profile): a role without ``base_url`` is served by the offline simulator,
+    started in this process on the first request that misses the cache and stopped after the step.
+    """
+
     describer: ExpertEndpoint
     reasoner: ExpertEndpoint
     refiner: ExpertEndpoint
+    cache_root: str
+    media_cache: str | None = None
+    simulator_world: str | None = None
+    simulator_config: str = "{}"  # SimulatorConfig as JSON
+
+    _simulator: Any = PrivateAttr(default=None)
+    _lock: Any = PrivateAttr(default=None)
 
     def endpoint(self, role: str) -> ExpertEndpoint:
         if role not in EXPERT_ROLES:
             raise ValueError(f"unknown expert role {role!r}; expected one of {EXPERT_ROLES}")
         return getattr(self, role)
+
+    def _simulator_url(self) -> str:
+        import threading
+
+        from curation.simulator.server import start_simulator
+        from videorft.profile import SimulatorConfig
+
+        if self._lock is None:
+            self._lock = threading.Lock()
+        with self._lock:
+            if self._simulator is None:
+                assert self.simulator_world is not None
+                self._simulator = start_simulator(SimulatorConfig.model_validate_json(self.simulator_config),
+                                                  self.simulator_world)
+                dg.get_dagster_logger().info(f"expert simulator started on {self._simulator.base_url}")
+            return self._simulator.base_url
+
+    def client(self, role: str, on_record: Any = None) -> Any:
+        """A (not yet opened) ``ExpertClient`` for ``role``, sharing the response cache on the storage root."""
+        from curation.experts import ExpertClient, MediaEncoder, ResponseCache
+        from videorft.profile import ExpertConfig
+
+        ep = self.endpoint(role)
+        config = ExpertConfig(**ep.model_dump(exclude={"base_url", "api_key"}))
+        base_url: Any = ep.base_url
+        if base_url is None and self.simulator_world:
+            base_url = self._simulator_url
+            config = config.model_copy(update={"api_key_required": False})
+        return ExpertClient(role, config, base_url=base_url, api_key=ep.api_key,
+                            cache=ResponseCache(self.cache_root), encoder=MediaEncoder(self.media_cache),
+                            on_record=on_record)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._simulator is not None:
+            self._simulator.stop()
+            self._simulator = None
 
 
 class ManifestIOManager(dg.UPathIOManager):
@@ -212,6 +285,11 @@ def _expert_endpoint(profile: Profile, role: str) -> ExpertEndpoint:
         tokens_per_minute=cfg.tokens_per_minute,
         timeout_s=cfg.timeout_s,
         max_retries=cfg.max_retries,
+        temperature=cfg.temperature,
+        max_tokens=cfg.max_tokens,
+        api_key_required=cfg.api_key_required,
+        price_input_per_mtok=cfg.price_input_per_mtok,
+        price_output_per_mtok=cfg.price_output_per_mtok,
     )
 
 
@@ -233,7 +311,13 @@ def build_resources(profile: Profile, profile_ref: str) -> dict[str, Any]:
         "io_manager": ManifestIOManagerFactory(root=storage_root),
         "mlflow": MlflowResource(tracking_uri=profile.resolved_mlflow_uri(), experiment=profile.mlflow.experiment,
                                  profile=profile.name, ui_url=os.environ.get("MLFLOW_UI_URL")),
-        "experts": ExpertsResource(**{role: _expert_endpoint(profile, role) for role in EXPERT_ROLES}),
+        "experts": ExpertsResource(
+            **{role: _expert_endpoint(profile, role) for role in EXPERT_ROLES},
+            cache_root=join_uri(storage_root, "expert_cache"),
+            media_cache=media_cache_dir(profile),
+            simulator_world=join_uri(storage_root, "world") if profile.curation.simulator.enabled else None,
+            simulator_config=profile.curation.simulator.model_dump_json(),
+        ),
     }
 
 

@@ -25,3 +25,32 @@ def count_bars(panels: dict[str, dict[str, int]], title: str) -> Any:
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def funnel(stages: dict[str, int], title: str) -> Any:
+    """Retention funnel: one bar per stage, labelled with the count and the share of the first stage."""
+    fig, ax = plt.subplots(figsize=(6.5, 0.55 * len(stages) + 1.2))
+    labels = list(stages)[::-1]
+    values = [stages[k] for k in labels]
+    first = max(next(iter(stages.values()), 0), 1)
+    bars = ax.barh(labels, values, color="#55A868")
+    ax.bar_label(bars, labels=[f"{v} ({v / first:.0%})" for v in values], padding=3, fontsize=8)
+    ax.margins(x=0.2)
+    ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def histogram(values: list[int], title: str, xlabel: str, bins: int = 30) -> Any:
+    """Distribution with its mean marked (the paper's Fig. 4 style CoT-length plot)."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    if values:
+        ax.hist(values, bins=bins, color="#4C72B0", edgecolor="white")
+        mean = sum(values) / len(values)
+        ax.axvline(mean, color="#C44E52", linestyle="--", label=f"mean {mean:.0f}")
+        ax.legend(fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("samples")
+    ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    return fig

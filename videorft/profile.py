@@ -53,6 +53,7 @@ class VideoConfig(_Strict):
     train: FrameSpec = FrameSpec(frames=16, max_pixels=128 * 28 * 28)
     eval: FrameSpec = FrameSpec(frames=32, max_pixels=256 * 28 * 28)
     describe: FrameSpec = FrameSpec(fps=1.0, max_pixels=256 * 28 * 28)
+    refine: FrameSpec = FrameSpec(frames=16, max_pixels=256 * 28 * 28)
 
 
 class WorldConfig(_Strict):
@@ -116,12 +117,84 @@ class ExpertConfig(_Strict):
     max_retries: Annotated[int, Field(ge=0)] = 6
     temperature: Annotated[float, Field(ge=0, le=2)] = 0.0
     max_tokens: Annotated[int, Field(ge=1)] = 4096
+    api_key_required: bool = True
+    # USD per million tokens, for the cost accounting in metadata and MLflow (0: not tracked)
+    price_input_per_mtok: Annotated[float, Field(ge=0)] = 0.0
+    price_output_per_mtok: Annotated[float, Field(ge=0)] = 0.0
 
 
 class ExpertsConfig(_Strict):
     describer: ExpertConfig = ExpertConfig(model="gpt-4o-mini")
     reasoner: ExpertConfig = ExpertConfig(model="deepseek-reasoner")
     refiner: ExpertConfig = ExpertConfig(model="Qwen/Qwen2.5-VL-72B-Instruct", media="video")
+
+
+class SimulatorConfig(_Strict):
+    """The offline expert simulator (tiny profile, tests): error rates of each role and HTTP fault knobs."""
+
+    enabled: bool = False
+    seed: int = 0
+    describer_drop_rate: Annotated[float, Field(ge=0, le=1)] = 0.15
+    describer_alter_rate: Annotated[float, Field(ge=0, le=1)] = 0.1
+    reasoner_wrong_rate: Annotated[float, Field(ge=0, le=1)] = 0.3
+    reasoner_invent_rate: Annotated[float, Field(ge=0, le=1)] = 0.3
+    refiner_fix_rate: Annotated[float, Field(ge=0, le=1)] = 0.8
+    refiner_error_rate: Annotated[float, Field(ge=0, le=1)] = 0.02
+    rate_429: Annotated[float, Field(ge=0, le=1)] = 0.0
+    rate_500: Annotated[float, Field(ge=0, le=1)] = 0.0
+    rate_truncated: Annotated[float, Field(ge=0, le=1)] = 0.0
+    rate_malformed: Annotated[float, Field(ge=0, le=1)] = 0.0
+    retry_after_s: Annotated[float, Field(ge=0)] = 1.0
+    latency_ms: Annotated[float, Field(ge=0)] = 0.0
+    jitter_ms: Annotated[float, Field(ge=0)] = 0.0
+
+
+class FilterConfig(_Strict):
+    """The CoT filter (paper 2.2): structured types keep right answers, open types keep CLIP-similar answers."""
+
+    structured_types: list[str] = ["multiple choice", "numerical", "regression"]
+    open_types: list[str] = ["free-form", "OCR"]
+    clip_model: str = "ViT-L-14"
+    clip_pretrained: str | None = "openai"
+    clip_threshold: Annotated[float, Field(ge=-1, le=1)] = 0.85
+    regression_tolerance: Annotated[float, Field(ge=0)] = 0.05
+
+    @model_validator(mode="after")
+    def _types_disjoint(self) -> FilterConfig:
+        from curation.schema import PROBLEM_TYPES
+
+        if set(self.structured_types) & set(self.open_types):
+            raise ValueError("a problem type cannot be both structured and open")
+        missing = set(PROBLEM_TYPES) - set(self.structured_types) - set(self.open_types)
+        unknown = (set(self.structured_types) | set(self.open_types)) - set(PROBLEM_TYPES)
+        if missing or unknown:
+            raise ValueError(f"structured_types + open_types must be exactly the problem types {PROBLEM_TYPES}"
+                             f" (missing {sorted(missing)}, unknown {sorted(unknown)})")
+        return self
+
+
+class CurationConfig(_Strict):
+    prompts_dir: str | None = None  # None: the prompts shipped in curation/prompts
+    repair_attempts: Annotated[int, Field(ge=0, le=10)] = 2  # invalid responses re-asked with the error shown
+    min_parse_rate: Annotated[float, Field(ge=0, le=1)] = 0.9
+    retention_bounds: tuple[float, float] = (0.05, 0.95)  # paper: 102K of 310K = 0.33
+    trace_sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.05
+    report_samples: Annotated[int, Field(ge=0, le=100)] = 5
+    filter: FilterConfig = FilterConfig()
+    simulator: SimulatorConfig = SimulatorConfig()
+
+    @model_validator(mode="after")
+    def _bounds(self) -> CurationConfig:
+        lo, hi = self.retention_bounds
+        if not 0 <= lo <= hi <= 1:
+            raise ValueError("retention_bounds must be [low, high] with 0 <= low <= high <= 1")
+        return self
+
+    def resolved_prompts_dir(self) -> Path:
+        if self.prompts_dir is None:
+            return project_root() / "curation" / "prompts"
+        path = Path(self.prompts_dir).expanduser()
+        return path if path.is_absolute() else project_root() / path
 
 
 class MlflowConfig(_Strict):
@@ -144,6 +217,7 @@ class Profile(_Strict):
     ingest: IngestConfig = IngestConfig()
     video: VideoConfig = VideoConfig()
     experts: ExpertsConfig = ExpertsConfig()
+    curation: CurationConfig = CurationConfig()
     mlflow: MlflowConfig = MlflowConfig()
     dagster: DagsterConfig = DagsterConfig()
 

@@ -94,3 +94,18 @@ def local_copy(uri: str, cache_dir: str | os.PathLike[str]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return target
+
+
+def write_parquet(frame: Any, target: str | UPath) -> None:
+    """Write a DataFrame as one Parquet file at a local path or URI, creating the folder."""
+    path = as_path(target) if isinstance(target, str) else target
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        frame.to_parquet(fh, index=False)
+
+
+def read_parquet(uri: str | UPath) -> Any:
+    import pandas as pd
+
+    with (as_path(uri) if isinstance(uri, str) else uri).open("rb") as fh:
+        return pd.read_parquet(fh)

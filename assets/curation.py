@@ -1,0 +1,409 @@
+"""Curation assets: the three prompt templates, the per-shard expert stages and the two datasets.
+
+prompts -> structured_video_representations -> initial_cots -> refined_cots -> cot_sft_set, and
+raw_qa_pool -> rl_set. Stage assets are partitioned by the pool's hash shards (identity mapping: shard k
+reads pool shard k); the datasets roll up every shard. The work lives in ``curation.cot``; these functions
+read inputs, call it, write Parquet to the storage root and report.
+"""
+# No `from __future__ import annotations` here: Dagster reads the context and resource annotations at runtime.
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from assets.sources import _markdown_table
+from curation import cot, report
+from curation.clip_filter import text_similarity
+from curation.ingest import read_pool
+from curation.prompts import PROMPT_NAMES, PromptSet, load_prompt
+from dagster_project.resources import ExpertsResource, MlflowResource, ProfileResource, StorageResource
+from videorft.plots import count_bars, funnel, histogram
+from videorft.profile import Profile
+from videorft.storage import read_parquet, write_parquet
+
+CURATION_FOLDER = "curation"
+_PROMPT_DESCRIPTIONS = {
+    "structured_representation": "Describer prompt (paper 2.2, D.1): a high-level caption plus one JSON record per "
+    "frame sampled at 1 fps, validated against the shipped JSON schema; video and image variants.",
+    "cot_generation": "Reasoner prompt (paper Eq. 1, D.1): five sub-prompts (simulated observation, task "
+    "understanding, selective focus, visual reasoning, reflective answering) and the answer format by type.",
+    "cot_refinement": "Refiner prompt (paper Eq. 2, D.1/D.2): verify the blind CoT against the media, localise "
+    "and explain inconsistencies, revise while keeping the logical structure; video and image variants.",
+}
+
+
+# ---- prompts -------------------------------------------------------------------------------------------
+
+def _prompt_asset(name: str, loaded: PromptSet, folder: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=f"{name}_prompt",
+        group_name="prompts",
+        code_version=loaded.content_hash,
+        kinds={"text"},
+        description=_PROMPT_DESCRIPTIONS[name] + f" Files under {folder}; code and data version = content hash.",
+    )
+    def prompt_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult[dict[str, Any]]:
+        current = load_prompt(name, folder)
+        if current.content_hash != loaded.content_hash:
+            raise dg.Failure(f"prompt '{name}' changed on disk since the code location was loaded "
+                             f"({loaded.content_hash} -> {current.content_hash}): reload the code location "
+                             "(UI: Deployment > Reload) and materialize again")
+        preview = "\n\n".join(f"**{f}**\n\n```\n{text.strip()[:3000]}\n```" for f, text in current.files.items())
+        return dg.MaterializeResult(
+            value=current.to_manifest(),
+            data_version=dg.DataVersion(current.content_hash),
+            metadata={"content_hash": current.content_hash, "files": list(current.files),
+                      "folder": dg.MetadataValue.path(folder), "text": dg.MetadataValue.md(preview)},
+        )
+
+    return prompt_asset
+
+
+def build_prompt_assets(profile: Profile) -> list[dg.AssetsDefinition]:
+    folder = profile.curation.resolved_prompts_dir()
+    return [_prompt_asset(name, load_prompt(name, folder), str(folder)) for name in PROMPT_NAMES]
+
+
+# ---- shared plumbing -----------------------------------------------------------------------------------
+
+def shard_partitions(profile: Profile) -> dg.StaticPartitionsDefinition:
+    width = max(3, len(str(profile.ingest.shards - 1)))
+    return dg.StaticPartitionsDefinition([f"{i:0{width}d}" for i in range(profile.ingest.shards)])
+
+
+def _progress(context: dg.AssetExecutionContext, what: str) -> Callable[[int, int], None]:
+    step = {"last": 0.0}
+
+    def report_progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - step["last"] > 5:
+            step["last"] = now
+            context.log.info(f"{what}: {done}/{total}")
+
+    return report_progress
+
+
+class _Calls:
+    """Expert call records kept for MLflow tracing, sampled deterministically by cache key."""
+
+    def __init__(self, rate: float, cap: int = 50) -> None:
+        self.rate, self.cap, self.kept = rate, cap, []  # type: ignore[var-annotated]
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        if record["cached"] or len(self.kept) >= self.cap:
+            return
+        if int(record["key"][:8], 16) / 0xFFFFFFFF < self.rate:
+            self.kept.append(record)
+
+
+def _publish(context: dg.AssetExecutionContext, storage: StorageResource, mlflow: MlflowResource, asset: str,
+             table: pd.DataFrame, client: Any, calls: _Calls, params: dict[str, Any],
+             checks: list[dg.AssetCheckResult], extra: dict[str, Any]) -> dg.MaterializeResult:
+    """Write a stage table under an immutable content-hash name, log to MLflow, return the materialization."""
+    content_hash = cot.table_hash(table)
+    uri = storage.uri(CURATION_FOLDER, asset, context.partition_key, f"{content_hash}.parquet")
+    write_parquet(table, uri)
+    failed = table[table["status"] != "ok"]
+    usage = client.usage.to_dict()
+    reasons = Counter(r.split(":", 1)[0] if r.startswith(("initial_cots", "structured_video")) else r[:80]
+                      for r in failed["reason"])
+    with mlflow.start_run(context) as run:
+        run.log_params({**params, "content_hash": content_hash})
+        run.log_metrics({"rows": len(table), "ok": len(table) - len(failed), "failed": len(failed),
+                         **{f"expert_{k}": v for k, v in usage.items()}})
+        if len(failed):
+            run.log_text(failed.drop(columns=[c for c in ("representation", "cot") if c in failed]).to_csv(
+                index=False), f"{asset}/failures.csv")
+        traced = run.log_traces(f"{asset}.{client.role}", calls.kept)
+    manifest = {"uri": uri, "content_hash": content_hash, "partition": context.partition_key, "rows": len(table),
+                "ok": len(table) - len(failed), "failed": len(failed)}
+    metadata = {
+        "dagster/row_count": len(table),
+        "ok_rows": len(table) - len(failed),
+        "failed_rows": len(failed),
+        "failure_reasons": dg.MetadataValue.json(dict(reasons.most_common(10))),
+        "uri": dg.MetadataValue.path(uri),
+        "content_hash": content_hash,
+        "expert_model": client.config.model,
+        "expert_usage": dg.MetadataValue.json(usage),
+        "expert_requests_sent": usage["requests"],
+        "expert_cache_hits": usage["cached"],
+        "expert_cost_usd": usage["cost_usd"],
+        "mlflow_traces": traced,
+        "mlflow_run_url": dg.MetadataValue.url(run.url),
+        **extra,
+    }
+    context.log.info(f"{asset}[{context.partition_key}]: {len(table) - len(failed)} ok, {len(failed)} failed; "
+                     f"{usage['requests']} requests sent, {usage['cached']} answered from cache")
+    return dg.MaterializeResult(value=manifest, data_version=dg.DataVersion(content_hash), metadata=metadata,
+                                check_results=checks)
+
+
+def _parse_rate_check(asset: str, table: pd.DataFrame, bound: float, eligible: pd.Series | None = None
+                      ) -> dg.AssetCheckResult:
+    scope = table if eligible is None else table[eligible]
+    rate = float((scope["status"] == "ok").mean()) if len(scope) else 1.0
+    return dg.AssetCheckResult(
+        check_name="parse_rate", asset_key=asset, passed=rate >= bound,
+        metadata={"parse_rate": rate, "bound": bound, "rows": len(scope)},
+        description=None if rate >= bound else f"only {rate:.1%} of responses were usable (< {bound:.0%}): see "
+        "failure_reasons; a prompt or endpoint problem, or an expert that ignores the format")
+
+
+def _parse_rate_spec(asset: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec("parse_rate", asset=asset,
+                             description="share of expert responses that parsed and validated >= "
+                             "curation.min_parse_rate (failures from upstream stages are not counted)")
+
+
+def _stage_table(manifest: dict[str, Any]) -> pd.DataFrame:
+    return read_parquet(manifest["uri"])
+
+
+def _all_shards(manifests: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    frames = [_stage_table(m) for _, m in sorted(manifests.items())]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+# ---- stage assets --------------------------------------------------------------------------------------
+
+def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
+    parts = shard_partitions(profile)
+
+    @dg.asset(
+        name="structured_video_representations", group_name="curation", code_version="1", partitions_def=parts,
+        kinds={"python", "parquet"},
+        ins={"raw_qa_pool": dg.AssetIn(), "structured_representation_prompt": dg.AssetIn()},
+        check_specs=[_parse_rate_spec("structured_video_representations")],
+        description="The describer's structured representation of every distinct video (and image) in the shard: "
+        "a caption plus per-frame JSON records at 1 fps, schema-validated; invalid replies are re-asked with the "
+        "error, then recorded as failures.",
+    )
+    def structured_video_representations(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any],
+                                         structured_representation_prompt: dict[str, Any],
+                                         profile: ProfileResource, storage: StorageResource,
+                                         experts: ExpertsResource, mlflow: MlflowResource):
+        prof = profile.profile
+        pool = read_pool(raw_qa_pool, int(context.partition_key))
+        prompt = PromptSet.from_manifest(structured_representation_prompt)
+        calls = _Calls(prof.curation.trace_sample_rate)
+        client = experts.client("describer", calls)
+        table = cot.run(cot.describe_media(pool, prompt, client, prof.video.describe, prof.curation.repair_attempts,
+                                           _progress(context, "described")))
+        check = _parse_rate_check("structured_video_representations", table, prof.curation.min_parse_rate)
+        return _publish(context, storage, mlflow, "structured_video_representations", table, client, calls,
+                        {"model": client.config.model, "prompt_hash": prompt.content_hash,
+                         "frames": json.dumps(cot.spec_dict(prof.video.describe))}, [check],
+                        {"media": len(table), "prompt_hash": prompt.content_hash,
+                         "frames_decoded": client.encoder.decoded})
+
+    @dg.asset(
+        name="initial_cots", group_name="curation", code_version="1", partitions_def=parts,
+        kinds={"python", "parquet"},
+        ins={"raw_qa_pool": dg.AssetIn(), "structured_video_representations": dg.AssetIn(),
+             "cot_generation_prompt": dg.AssetIn()},
+        check_specs=[_parse_rate_spec("initial_cots")],
+        description="Blind CoTs (paper Eq. 1): the reasoner answers each question from the structured "
+        "representation alone; a reasoning model's separate reasoning field is kept as the CoT.",
+    )
+    def initial_cots(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any],
+                     structured_video_representations: dict[str, Any], cot_generation_prompt: dict[str, Any],
+                     profile: ProfileResource, storage: StorageResource, experts: ExpertsResource,
+                     mlflow: MlflowResource):
+        prof = profile.profile
+        pool = read_pool(raw_qa_pool, int(context.partition_key))
+        reps = _stage_table(structured_video_representations)
+        prompt = PromptSet.from_manifest(cot_generation_prompt)
+        calls = _Calls(prof.curation.trace_sample_rate)
+        client = experts.client("reasoner", calls)
+        table = cot.run(cot.generate_cots(pool, reps, prompt, client, prof.curation.repair_attempts,
+                                          prof.curation.filter.regression_tolerance, _progress(context, "reasoned")))
+        eligible = ~table["reason"].str.startswith("structured_video_representations")
+        acc = report.accuracy(table)
+        return _publish(context, storage, mlflow, "initial_cots", table, client, calls,
+                        {"model": client.config.model, "prompt_hash": prompt.content_hash},
+                        [_parse_rate_check("initial_cots", table, prof.curation.min_parse_rate, eligible)],
+                        {"answer_accuracy": acc if acc is not None else float("nan"),
+                         "prompt_hash": prompt.content_hash})
+
+    @dg.asset(
+        name="refined_cots", group_name="curation", code_version="1", partitions_def=parts,
+        kinds={"python", "parquet"},
+        ins={"raw_qa_pool": dg.AssetIn(), "initial_cots": dg.AssetIn(), "cot_refinement_prompt": dg.AssetIn(),
+             "cot_generation_prompt": dg.AssetIn()},
+        check_specs=[
+            _parse_rate_spec("refined_cots"),
+            dg.AssetCheckSpec("refinement_not_worse", asset="refined_cots",
+                              description="answer accuracy of refined CoTs >= that of the initial CoTs they "
+                              "revise (paper Table 2: refinement improves the data)"),
+        ],
+        description="Cross-modal refinement (paper Eq. 2): the refiner sees the media next to each blind CoT, "
+        "corrects claims the media contradicts and keeps the reasoning's structure.",
+    )
+    def refined_cots(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any], initial_cots: dict[str, Any],
+                     cot_refinement_prompt: dict[str, Any], cot_generation_prompt: dict[str, Any],
+                     profile: ProfileResource, storage: StorageResource, experts: ExpertsResource,
+                     mlflow: MlflowResource):
+        prof = profile.profile
+        pool = read_pool(raw_qa_pool, int(context.partition_key))
+        initial = _stage_table(initial_cots)
+        prompt = PromptSet.from_manifest(cot_refinement_prompt)
+        calls = _Calls(prof.curation.trace_sample_rate)
+        client = experts.client("refiner", calls)
+        table = cot.run(cot.refine_cots(pool, initial, prompt, PromptSet.from_manifest(cot_generation_prompt),
+                                        client, prof.video.refine, prof.curation.repair_attempts,
+                                        prof.curation.filter.regression_tolerance, _progress(context, "refined")))
+        both = table[["sample_id", "correct"]].merge(initial[["sample_id", "correct"]], on="sample_id",
+                                                     suffixes=("_refined", "_initial")).dropna()
+        acc_refined = float(both["correct_refined"].mean()) if len(both) else 1.0
+        acc_initial = float(both["correct_initial"].mean()) if len(both) else 1.0
+        eligible = ~table["reason"].str.startswith("initial_cots")
+        checks = [
+            _parse_rate_check("refined_cots", table, prof.curation.min_parse_rate, eligible),
+            dg.AssetCheckResult(check_name="refinement_not_worse", asset_key="refined_cots",
+                                passed=acc_refined >= acc_initial,
+                                metadata={"accuracy_refined": acc_refined, "accuracy_initial": acc_initial,
+                                          "samples": len(both)}),
+        ]
+        return _publish(context, storage, mlflow, "refined_cots", table, client, calls,
+                        {"model": client.config.model, "prompt_hash": prompt.content_hash,
+                         "frames": json.dumps(cot.spec_dict(prof.video.refine))}, checks,
+                        {"answer_accuracy": acc_refined, "answer_accuracy_initial": acc_initial,
+                         "changed_rows": int(table["changed"].fillna(False).sum()),
+                         "prompt_hash": prompt.content_hash, "frames_decoded": client.encoder.decoded})
+
+    @dg.asset(
+        name="cot_sft_set", group_name="curation", code_version="1", kinds={"python", "parquet"},
+        ins={"raw_qa_pool": dg.AssetIn(), "structured_video_representations": dg.AssetIn(),
+             "initial_cots": dg.AssetIn(), "refined_cots": dg.AssetIn()},
+        check_specs=[
+            dg.AssetCheckSpec("format_valid", asset="cot_sft_set", blocking=True,
+                              description="every kept row has one <think>..</think> process and one "
+                              "<answer>..</answer> solution (100%)"),
+            dg.AssetCheckSpec("retention_rate", asset="cot_sft_set",
+                              description="kept / pool within curation.retention_bounds (paper: 102K of 310K)"),
+            dg.AssetCheckSpec("every_sample_accounted", asset="cot_sft_set", blocking=True,
+                              description="kept + dropped-with-reason = pool"),
+        ],
+        description="VideoRFT-CoT (the paper's CoT-102K): refined CoTs that pass the filter (structured types: "
+        "right final answer; open types: CLIP similarity to the reference >= threshold), in the VideoRFT schema "
+        "with provenance, as Parquet and JSONL, plus every dropped sample with its reason.",
+    )
+    def cot_sft_set(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any],
+                    structured_video_representations: dict[str, dict[str, Any]],
+                    initial_cots: dict[str, dict[str, Any]], refined_cots: dict[str, dict[str, Any]],
+                    profile: ProfileResource, storage: StorageResource, mlflow: MlflowResource):
+        prof = profile.profile
+        fcfg = prof.curation.filter
+        pool = read_pool(raw_qa_pool)
+        reps, initial, refined = (_all_shards(m) for m in (structured_video_representations, initial_cots,
+                                                           refined_cots))
+        kept, dropped = cot.filter_cots(pool, reps, initial, refined, fcfg,
+                                        lambda a, b: text_similarity(a, b, fcfg.clip_model, fcfg.clip_pretrained))
+        content_hash = cot.table_hash(kept)
+        base = storage.path(CURATION_FOLDER, "cot_sft_set", f"v-{content_hash}")
+        write_parquet(kept, base / "cot_sft_set.parquet")
+        (base / "cot_sft_set.jsonl").write_text(kept.to_json(orient="records", lines=True, force_ascii=False))
+        write_parquet(dropped, base / "dropped.parquet")
+
+        stages = report.funnel_counts(len(pool), reps, initial, refined, len(kept), pool)
+        lengths = report.token_lengths(kept["process"].tolist())
+        words = report.top_words(kept["process"].tolist())
+        counts = {"by_problem_type": dict(sorted(Counter(kept["problem_type"]).items())),
+                  "by_category": dict(sorted(Counter(kept["category"]).items())),
+                  "dropped_by_stage": dict(Counter(dropped["stage"]).most_common()),
+                  "dropped_by_problem_type": dict(Counter(dropped["problem_type"]).most_common())}
+        retention = len(kept) / len(pool) if len(pool) else 0.0
+        valid = cot.format_valid(kept) if len(kept) else pd.Series(dtype=bool)
+        lo, hi = prof.curation.retention_bounds
+        samples_md = report.sample_markdown(kept, prof.curation.report_samples)
+        with mlflow.start_run(context) as run:
+            run.log_params({"clip_model": fcfg.clip_model, "clip_pretrained": fcfg.clip_pretrained,
+                            "clip_threshold": fcfg.clip_threshold, "regression_tolerance": fcfg.regression_tolerance,
+                            "content_hash": content_hash, "pool_version": raw_qa_pool["content_hash"]})
+            run.log_metrics({"kept": len(kept), "dropped": len(dropped), "retention": retention,
+                             "mean_cot_tokens": sum(lengths) / len(lengths) if lengths else 0.0})
+            run.log_dict({"funnel": stages, **counts, "top_words": words}, "cot_sft_set/report.json")
+            run.log_figure(funnel(stages, f"cot_sft_set: {len(kept)} of {len(pool)} kept"), "cot_sft_set/funnel.png")
+            run.log_figure(histogram(lengths, "CoT length (cot_sft_set)", "tokens"), "cot_sft_set/cot_lengths.png")
+            run.log_figure(count_bars({"problem type": counts["by_problem_type"], "category": counts["by_category"],
+                                       "dropped at": counts["dropped_by_stage"]}, "cot_sft_set"),
+                           "cot_sft_set/counts.png")
+            run.log_text(samples_md, "cot_sft_set/samples.md")
+            run.log_text(dropped.to_csv(index=False), "cot_sft_set/dropped.csv")
+        checks = [
+            dg.AssetCheckResult(check_name="format_valid", passed=bool(valid.all()),
+                                metadata={"valid_rows": int(valid.sum()), "rows": len(kept)}),
+            dg.AssetCheckResult(check_name="retention_rate", passed=lo <= retention <= hi,
+                                metadata={"retention": retention, "bounds": [lo, hi]}),
+            dg.AssetCheckResult(check_name="every_sample_accounted", passed=len(kept) + len(dropped) == len(pool),
+                                metadata={"kept": len(kept), "dropped": len(dropped), "pool": len(pool)}),
+        ]
+        manifest = {"uri": str(base), "parquet": str(base / "cot_sft_set.parquet"),
+                    "jsonl": str(base / "cot_sft_set.jsonl"), "dropped": str(base / "dropped.parquet"),
+                    "content_hash": content_hash, "row_count": len(kept), "dropped_rows": len(dropped),
+                    "pool_version": raw_qa_pool["content_hash"],
+                    "stage_versions": {name: {k: m["content_hash"] for k, m in sorted(ms.items())}
+                                       for name, ms in (("structured_video_representations",
+                                                         structured_video_representations),
+                                                        ("initial_cots", initial_cots),
+                                                        ("refined_cots", refined_cots))},
+                    "prompt_hashes": sorted({h for v in kept["prompt_hashes"] for h in json.loads(v).values()})}
+        metadata = {
+            "dagster/row_count": len(kept),
+            "dropped_rows": len(dropped),
+            "retention": retention,
+            "funnel": dg.MetadataValue.json(stages),
+            **{k: dg.MetadataValue.json(v) for k, v in counts.items()},
+            "mean_cot_tokens": sum(lengths) / len(lengths) if lengths else 0.0,
+            "top_words": dg.MetadataValue.json(words),
+            "sample_cots": dg.MetadataValue.md(samples_md),
+            "dropped_preview": dg.MetadataValue.md(_markdown_table(dropped, prof.curation.report_samples * 2)),
+            "uri": dg.MetadataValue.path(str(base)),
+            "content_hash": content_hash,
+            "prompt_hashes": dg.MetadataValue.json(manifest["prompt_hashes"]),
+            "mlflow_run_url": dg.MetadataValue.url(run.url),
+        }
+        return dg.MaterializeResult(value=manifest, data_version=dg.DataVersion(content_hash), metadata=metadata,
+                                    check_results=checks)
+
+    @dg.asset(
+        name="rl_set", group_name="curation", code_version="1", kinds={"python", "parquet"},
+        check_specs=[dg.AssetCheckSpec("every_pool_sample_present", asset="rl_set", blocking=True,
+                                       description="one RL row per valid pool sample")],
+        description="VideoRFT-RL (the paper's RL-310K): every valid pool sample in the RL format "
+        "(question, media, <answer> ground truth), as Parquet and JSONL.",
+    )
+    def rl_set(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any], storage: StorageResource,
+               mlflow: MlflowResource):
+        pool = read_pool(raw_qa_pool)
+        rows = cot.rl_rows(pool)
+        content_hash = cot.table_hash(rows)
+        base = storage.path(CURATION_FOLDER, "rl_set", f"v-{content_hash}")
+        write_parquet(rows, base / "rl_set.parquet")
+        (base / "rl_set.jsonl").write_text(rows.to_json(orient="records", lines=True, force_ascii=False))
+        counts = {"by_problem_type": dict(sorted(Counter(rows["problem_type"]).items())),
+                  "by_data_type": dict(sorted(Counter(rows["data_type"]).items()))}
+        with mlflow.start_run(context) as run:
+            run.log_params({"content_hash": content_hash, "pool_version": raw_qa_pool["content_hash"]})
+            run.log_metrics({"rows": len(rows)})
+            run.log_dict(counts, "rl_set/counts.json")
+        manifest = {"uri": str(base), "parquet": str(base / "rl_set.parquet"), "jsonl": str(base / "rl_set.jsonl"),
+                    "content_hash": content_hash, "row_count": len(rows), "pool_version": raw_qa_pool["content_hash"]}
+        return dg.MaterializeResult(
+            value=manifest, data_version=dg.DataVersion(content_hash),
+            metadata={"dagster/row_count": len(rows), **{k: dg.MetadataValue.json(v) for k, v in counts.items()},
+                      "uri": dg.MetadataValue.path(str(base)), "content_hash": content_hash,
+                      "pool_version": raw_qa_pool["content_hash"], "mlflow_run_url": dg.MetadataValue.url(run.url),
+                      "preview": dg.MetadataValue.md(_markdown_table(rows[["sample_id", "problem_type", "problem",
+                                                                           "solution"]], 10))},
+            check_results=[dg.AssetCheckResult(check_name="every_pool_sample_present",
+                                               passed=len(rows) == len(pool) and rows["sample_id"].is_unique,
+                                               metadata={"rows": len(rows), "pool": len(pool)})])
+
+    return [structured_video_representations, initial_cots, refined_cots, cot_sft_set, rl_set]

@@ -1,0 +1,81 @@
+"""The dataset report of the curated CoT set: the retention funnel, counts by type and category, the CoT
+token-length distribution (the paper's Fig. 4), the most frequent words and a few sample CoTs.
+
+Token lengths use open_clip's bundled byte-pair tokenizer, which works offline; absolute numbers differ a
+little from Qwen's tokenizer but the shape of the distribution is what the report is for.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from functools import cache
+from typing import Any
+
+import pandas as pd
+
+from curation.schema import PROBLEM_TYPES
+
+_WORD_RE = re.compile(r"[a-z][a-z']+")
+STOPWORDS = frozenset("""a about above after again all also am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further had has have having
+he her here hers him his how i if in into is it its itself just let me more most my no nor not now of off on once
+only or other our out over own same she should so some such than that the their them then there these they this
+those through to too under until up very was we were what when where which while who whom why will with would
+you your""".split())
+
+
+@cache
+def _tokenizer() -> Any:
+    from videorft.compat import make_torchvision_importable
+
+    make_torchvision_importable()
+    from open_clip.tokenizer import SimpleTokenizer
+
+    return SimpleTokenizer()
+
+
+def token_lengths(texts: list[str]) -> list[int]:
+    tok = _tokenizer()
+    return [len(tok.encode(t)) for t in texts]
+
+
+def top_words(texts: list[str], n: int = 30) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(w for w in _WORD_RE.findall(text.lower()) if w not in STOPWORDS and len(w) > 2)
+    return dict(counts.most_common(n))
+
+
+def funnel_counts(pool_rows: int, representations: pd.DataFrame, initial: pd.DataFrame, refined: pd.DataFrame,
+                  kept: int, pool: pd.DataFrame) -> dict[str, int]:
+    """Samples surviving each stage: pool -> described -> reasoned -> refined -> kept."""
+    described_media = set(representations.loc[representations["status"] == "ok", "media_sha256"])
+    return {
+        "pool": pool_rows,
+        "described": int(pool["media_sha256"].isin(described_media).sum()),
+        "reasoned": int((initial["status"] == "ok").sum()),
+        "refined": int((refined["status"] == "ok").sum()),
+        "kept": kept,
+    }
+
+
+def accuracy(frame: pd.DataFrame) -> float | None:
+    scored = frame["correct"].dropna()
+    return float(scored.mean()) if len(scored) else None
+
+
+def sample_markdown(kept: pd.DataFrame, n: int) -> str:
+    if kept.empty or n == 0:
+        return "_no samples_"
+    picks = []
+    for kind in PROBLEM_TYPES:  # one per problem type first, so the samples show the variety
+        match = kept[kept["problem_type"] == kind]
+        if len(match):
+            picks.append(match.iloc[0])
+    shown = pd.DataFrame(picks[:n]) if picks else kept.head(n)
+    blocks = []
+    for _, row in shown.iterrows():
+        blocks.append(f"**{row['problem_type']} / {row['category']}** `{row['sample_id']}`\n\n"
+                      f"> {row['problem']}\n\n```\n{row['process'][:1500]}\n{row['solution']}\n```")
+    return "\n\n".join(blocks)

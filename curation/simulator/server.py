@@ -1,0 +1,249 @@
+"""The simulator's HTTP side: an OpenAI-compatible ``/v1/chat/completions`` on 127.0.0.1 (aiohttp).
+
+Models: ``sim-describer``, ``sim-reasoner``, ``sim-refiner`` play the roles from the world's ground truth;
+``sim-echo`` answers every request with a fixed short reply (for client benchmarks, no world needed).
+Fault knobs (per request, random): 429 with ``Retry-After``, 500, a truncated body, a malformed reply
+(content that breaks the role's format), fixed latency plus random jitter. ``GET /stats`` counts requests by
+status and how many times each distinct request body was answered, so tests can prove a resumed run
+repeated no answered request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from curation.schema import ANSWER_RE
+from curation.simulator import roles
+from curation.simulator.world import World, decode_data_url
+from videorft.profile import SimulatorConfig
+
+ROLE_MODELS = {"sim-describer": "describer", "sim-reasoner": "reasoner", "sim-refiner": "refiner",
+               "sim-echo": "echo"}
+_TIMESTAMPS_RE = re.compile(r"timestamps in seconds are:\s*([0-9.,\s]+)")
+_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
+_THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+
+
+@dataclass
+class Stats:
+    by_status: Counter[int] = field(default_factory=Counter)
+    answered: Counter[str] = field(default_factory=Counter)  # body sha256 -> times answered with 200
+    by_model: Counter[str] = field(default_factory=Counter)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"by_status": {str(k): v for k, v in self.by_status.items()}, "answered": dict(self.answered),
+                "by_model": dict(self.by_model), "requests": sum(self.by_status.values()),
+                "answered_total": sum(self.answered.values()),
+                "answered_more_than_once": sum(1 for v in self.answered.values() if v > 1)}
+
+
+def _usage(messages: list[dict[str, Any]], content: str) -> dict[str, int]:
+    prompt = sum(len(json.dumps(m.get("content"))) for m in messages) // 4
+    completion = max(1, len(content) // 4)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+class Simulator:
+    def __init__(self, cfg: SimulatorConfig, world: World | None, api_key: str | None = None) -> None:
+        self.cfg, self.world, self.api_key = cfg, world, api_key
+        self.stats = Stats()
+        self.faults = random.Random()
+
+    # -- role logic --
+    def _media(self, messages: list[dict[str, Any]]) -> tuple[list[Any], str]:
+        frames, texts = [], []
+        for m in messages:
+            content = m.get("content")
+            if isinstance(content, str):
+                texts.append(content)
+                continue
+            for part in content or []:
+                if part.get("type") == "text":
+                    texts.append(part["text"])
+                elif part.get("type") in ("image_url", "video_url"):
+                    frames += decode_data_url(part[part["type"]]["url"])
+        return frames, "\n".join(texts)
+
+    def answer(self, role: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """The assistant message for one request (``content`` and, for the reasoner, ``reasoning_content``)."""
+        if role == "echo":
+            return {"content": "<think>Echo.</think><answer>A</answer>"}
+        if self.world is None:
+            raise web.HTTPBadRequest(text="this simulator was started without a world; only sim-echo answers")
+        frames, text = self._media(messages)
+        if role == "reasoner":
+            media_id = next((mid for mid, s in self.world.scripts.items()
+                             if roles.caption_of(self.cfg, s) in text), None)
+            question = self.world.find_question(text, media_id)
+            if question is None:
+                return {"content": "I cannot find the question.", "reasoning_content": "No question found."}
+            script = self.world.scripts[question["meta"]["media_id"]]
+            cot, answer = roles.reason(self.cfg, script, question)
+            return {"content": f"<answer>{answer}</answer>", "reasoning_content": cot}
+        media_id, matched = self.world.recognise(frames)
+        if media_id is None:
+            raise web.HTTPBadRequest(text="no recognisable image in the request")
+        script = self.world.scripts[media_id]
+        if role == "describer":
+            stamps = _TIMESTAMPS_RE.search(text)
+            if script["kind"] == "video" and stamps:
+                indices = [min(script["num_frames"] - 1, round(float(t) * script["fps"]))
+                           for t in _NUMBER_RE.findall(stamps.group(1))]
+            else:
+                indices = matched or [0]
+            return {"content": json.dumps(roles.describe(self.cfg, script, indices))}
+        question = self.world.find_question(text, media_id)
+        thinks = _THINK_RE.findall(text)
+        answers = ANSWER_RE.findall(text)
+        if question is None or not thinks:
+            return {"content": "<think>I cannot tell what to review.</think><answer></answer>"}
+        cot = max(thinks, key=len).strip()
+        initial = next((a for a in answers if a.strip()), "")
+        revised, final = roles.refine(self.cfg, script, question, cot, initial)
+        return {"content": f"<think>{revised}</think>\n<answer>{final}</answer>"}
+
+    def malformed(self, role: str, message: dict[str, Any]) -> dict[str, Any]:
+        if role == "describer":
+            return {"content": '{"caption": "A video", "frames": [{"timestamp": "soon"'}
+        return {"content": "I think the answer is probably the second one."}
+
+    # -- HTTP --
+    async def chat(self, request: web.Request) -> web.Response:
+        if self.api_key and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            self.stats.by_status[401] += 1
+            return web.json_response({"error": {"message": "invalid api key", "type": "auth"}}, status=401)
+        body = await request.read()
+        try:
+            payload = json.loads(body)
+            model, messages = payload["model"], payload["messages"]
+        except (ValueError, KeyError, TypeError):
+            self.stats.by_status[400] += 1
+            return web.json_response({"error": {"message": "malformed request"}}, status=400)
+        role = ROLE_MODELS.get(model)
+        if role is None:
+            self.stats.by_status[404] += 1
+            return web.json_response({"error": {"message": f"model {model!r} not found; serving "
+                                                f"{sorted(ROLE_MODELS)}", "code": "model_not_found"}}, status=404)
+        cfg = self.cfg
+        delay = cfg.latency_ms + (self.faults.uniform(0, cfg.jitter_ms) if cfg.jitter_ms else 0.0)
+        if delay:
+            await asyncio.sleep(delay / 1000)
+        roll = self.faults.random()
+        if roll < cfg.rate_429:
+            self.stats.by_status[429] += 1
+            return web.json_response({"error": {"message": "rate limited", "type": "rate_limit"}}, status=429,
+                                     headers={"Retry-After": f"{cfg.retry_after_s:g}"})
+        if roll < cfg.rate_429 + cfg.rate_500:
+            self.stats.by_status[500] += 1
+            return web.json_response({"error": {"message": "internal error"}}, status=500)
+        try:
+            message = await asyncio.to_thread(self.answer, role, messages) if role != "echo" else \
+                self.answer(role, messages)
+        except web.HTTPException as exc:
+            self.stats.by_status[exc.status] += 1
+            return web.json_response({"error": {"message": exc.text}}, status=exc.status)
+        if roll < cfg.rate_429 + cfg.rate_500 + cfg.rate_malformed:
+            message = self.malformed(role, message)
+        response = {
+            "id": f"chatcmpl-{hashlib.sha1(body).hexdigest()[:12]}", "object": "chat.completion",
+            "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", **message}}],
+            "usage": _usage(messages, message.get("content", "") + (message.get("reasoning_content") or "")),
+        }
+        text = json.dumps(response)
+        if roll < cfg.rate_429 + cfg.rate_500 + cfg.rate_malformed + cfg.rate_truncated:
+            self.stats.by_status[-200] += 1  # answered with a cut body: the client must retry
+            return web.Response(text=text[: len(text) // 2], content_type="application/json")
+        self.stats.by_status[200] += 1
+        self.stats.answered[hashlib.sha256(body).hexdigest()] += 1
+        self.stats.by_model[model] += 1
+        return web.Response(text=text, content_type="application/json")
+
+    async def models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "videorft"}
+                                                              for m in ROLE_MODELS]})
+
+    async def stats_view(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats.to_dict())
+
+    async def reset(self, request: web.Request) -> web.Response:
+        self.stats = Stats()
+        return web.json_response({"ok": True})
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=512 * 1024 ** 2)
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/stats", self.stats_view)
+        app.router.add_post("/stats/reset", self.reset)
+        return app
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class RunningSimulator:
+    """A simulator serving from a background thread (tests, and the main job's automatic start)."""
+
+    def __init__(self, simulator: Simulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.simulator, self.host = simulator, host
+        self.port = port or free_port(host)
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._runner: web.AppRunner | None = None
+        self._thread = threading.Thread(target=self._serve, name="expert-simulator", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+
+        async def start() -> None:
+            self._runner = web.AppRunner(self.simulator.app(), access_log=None)
+            await self._runner.setup()
+            await web.TCPSite(self._runner, self.host, self.port).start()
+
+        self._loop.run_until_complete(start())
+        self._started.set()
+        self._loop.run_forever()
+
+    def start(self) -> RunningSimulator:
+        self._thread.start()
+        if not self._started.wait(30):
+            raise RuntimeError("the expert simulator did not start within 30 s")
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None and self._loop.is_running():
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def __enter__(self) -> RunningSimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_simulator(cfg: SimulatorConfig, world_root: str | None, port: int = 0,
+                    api_key: str | None = None) -> RunningSimulator:
+    world = World.load(world_root) if world_root else None
+    return RunningSimulator(Simulator(cfg, world, api_key), port=port).start()
