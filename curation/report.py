@@ -17,12 +17,6 @@ import pandas as pd
 from curation.schema import PROBLEM_TYPES
 
 _WORD_RE = re.compile(r"[a-z][a-z']+")
-STOPWORDS = frozenset("""a about above after again all also am an and any are as at be because been before being
-below between both but by can could did do does doing down during each few for from further had has have having
-he her here hers him his how i if in into is it its itself just let me more most my no nor not now of off on once
-only or other our out over own same she should so some such than that the their them then there these they this
-those through to too under until up very was we were what when where which while who whom why will with would
-you your""".split())
 
 
 @cache
@@ -41,9 +35,11 @@ def token_lengths(texts: list[str]) -> list[int]:
 
 
 def top_words(texts: list[str], n: int = 30) -> dict[str, int]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
     counts: Counter[str] = Counter()
     for text in texts:
-        counts.update(w for w in _WORD_RE.findall(text.lower()) if w not in STOPWORDS and len(w) > 2)
+        counts.update(w for w in _WORD_RE.findall(text.lower()) if w not in ENGLISH_STOP_WORDS and len(w) > 2)
     return dict(counts.most_common(n))
 
 
