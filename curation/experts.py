@@ -45,6 +45,7 @@ import aiohttp
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from curation.video_io import MediaDecodeError
 from videorft.profile import ExpertConfig
 from videorft.storage import as_path, is_remote
 
@@ -482,6 +483,9 @@ class ExpertClient:
                 completion = await self.chat(convo)
             except ExpertError as exc:
                 outcome.error = f"{self.role} request failed: {exc}"
+                return outcome
+            except MediaDecodeError as exc:
+                outcome.error = f"media could not be decoded: {exc}"
                 return outcome
             outcome.completion = completion
             outcome.cache_keys.append(completion.cache_key)

@@ -12,6 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from dagster_project.definitions import build_definitions
+from graph_helpers import run_pool
 from videorft.profile import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,8 +24,7 @@ def _defs(ref: str) -> dg.Definitions:
 
 
 def _run_all(ref: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    return _defs(ref).resolve_implicit_global_asset_job_def().execute_in_process(instance=instance,
-                                                                                  raise_on_error=False)
+    return run_pool(_defs(ref), instance)
 
 
 def test_definitions_load_for_every_profile():

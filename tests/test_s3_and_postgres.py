@@ -12,6 +12,7 @@ import s3fs
 from curation.ingest import QASource, ingest, read_pool
 from curation.video_io import load_frames, probe
 from dagster_project.definitions import build_definitions
+from graph_helpers import run_pool
 from videorft.profile import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +44,7 @@ def test_s3_round_trip_probe_decode_ingest_and_materialize(s3_env, moto_endpoint
     ref = isolated_env["VIDEORFT_PROFILE"]
     defs = build_definitions(load_profile(ref), ref)
     with dg.instance_for_test() as instance:
-        run = defs.resolve_implicit_global_asset_job_def().execute_in_process(instance=instance)
+        run = run_pool(defs, instance)
         assert run.success
         manifest = run.output_for_node("raw_qa_pool")
     assert manifest["uri"].startswith(f"s3://{bucket}/storage/raw_qa_pool/v-")
@@ -65,7 +66,7 @@ def test_raw_qa_pool_materializes_on_a_postgres_backed_instance(postgres_url, is
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
-        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(instance=instance)
+        result = run_pool(defs, instance)
         assert result.success
         runs = instance.get_runs()
         assert [r.run_id for r in runs] == [result.run_id]

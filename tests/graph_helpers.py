@@ -1,0 +1,53 @@
+"""Running the asset graph in-process from tests, partition by partition, as the materialize CLI does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from dagster_project.__main__ import plan_batches
+
+
+def pool_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
+    """raw_qa_pool and what it is built from (the unpartitioned source assets)."""
+    return list(dg.AssetSelection.assets("raw_qa_pool").upstream().resolve(defs.resolve_asset_graph()))
+
+
+def run_pool(defs: dg.Definitions, instance: dg.DagsterInstance, **kwargs: Any) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(instance=instance, asset_selection=pool_keys(defs), raise_on_error=False,
+                                  **kwargs)
+
+
+def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, selection: str | None = None
+                    ) -> list[dg.ExecuteInProcessResult]:
+    """Every selected asset, every partition, in dependency order; stops after the first failed batch."""
+    graph = defs.resolve_asset_graph()
+    selected = set((dg.AssetSelection.from_string(selection) if selection else dg.AssetSelection.all())
+                   .resolve(graph))
+    job = defs.resolve_implicit_global_asset_job_def()
+    results = []
+    for batch in plan_batches(graph, selected):
+        keys = batch.partitions_def.get_partition_keys() if batch.partitions_def else [None]
+        for key in keys:
+            results.append(job.execute_in_process(instance=instance, asset_selection=batch.keys, partition_key=key,
+                                                  raise_on_error=False))
+        if not all(r.success for r in results):
+            break
+    return results
+
+
+def data_versions(instance: dg.DagsterInstance, defs: dg.Definitions) -> dict[str, str]:
+    """Latest data version of every asset (partition) as ``key[partition] -> version``."""
+    out = {}
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        pdef = graph.get(key).partitions_def
+        for partition in (pdef.get_partition_keys() if pdef else [None]):
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None), limit=1)
+            if records.records:
+                tags = records.records[0].asset_materialization.tags or {}
+                out[f"{key.to_user_string()}[{partition or ''}]"] = tags.get("dagster/data_version")
+    return out
