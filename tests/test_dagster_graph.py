@@ -9,10 +9,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from graph_helpers import run_pool
 from mlflow import MlflowClient
 
 from dagster_project.definitions import build_definitions
-from graph_helpers import run_pool
 from videorft.profile import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent

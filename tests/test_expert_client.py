@@ -180,13 +180,12 @@ def test_a_missing_key_fails_before_any_request_naming_the_variable():
 def test_an_unreachable_endpoint_fails_before_the_first_sample_naming_the_setting():
     c = client(f"http://127.0.0.1:{free_port()}/v1", role="describer")
     started = time.monotonic()
-    with pytest.raises(ExpertConfigError, match="unreachable.*VIDEORFT_DESCRIBER_BASE_URL"):
+    with pytest.raises(ExpertConfigError, match=r"unreachable.*VIDEORFT_DESCRIBER_BASE_URL"):
         ask(c, 3)
     assert time.monotonic() - started < 10 and c.usage.requests == 0
 
 
 def test_a_rejected_key_is_a_settings_error_not_a_failed_sample():
     server = Scripted([(401, {}, {"error": "bad key"})])
-    with RunningSimulator(server) as running:  # type: ignore[arg-type]
-        with pytest.raises(ExpertConfigError, match="VIDEORFT_REASONER_API_KEY"):
-            ask(client(running.base_url), 1)
+    with RunningSimulator(server) as running, pytest.raises(ExpertConfigError, match="VIDEORFT_REASONER_API_KEY"):  # type: ignore[arg-type]
+        ask(client(running.base_url), 1)
