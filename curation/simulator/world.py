@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from curation.schema import extract_answer
-from curation.video_io import load_frames, load_image
+from curation.video_io import MediaDecodeError, load_frames, load_image
 from videorft.storage import as_path
 
 THUMB = 16
@@ -74,14 +74,17 @@ class World:
         owners: list[tuple[str, int]] = []
         thumbs: list[np.ndarray] = []
         for media_id, script in self.scripts.items():
-            if script["kind"] == "video":
-                frames = load_frames(script["_uri"], frames=script["num_frames"], max_pixels=256 * 28 * 28)
-                for index, frame in zip(frames.indices, frames.array, strict=True):
-                    owners.append((media_id, int(index)))
-                    thumbs.append(thumbnail(frame))
-            else:
-                owners.append((media_id, 0))
-                thumbs.append(thumbnail(load_image(script["_uri"])))
+            try:
+                if script["kind"] == "video":
+                    frames = load_frames(script["_uri"], frames=script["num_frames"], max_pixels=256 * 28 * 28)
+                    pairs = [(int(i), f) for i, f in zip(frames.indices, frames.array, strict=True)]
+                else:
+                    pairs = [(0, load_image(script["_uri"]))]
+            except MediaDecodeError:
+                continue  # a damaged world file: requests showing it simply are not recognised
+            for index, frame in pairs:
+                owners.append((media_id, index))
+                thumbs.append(thumbnail(frame))
         self.frame_owner = owners
         self.thumbs = np.stack(thumbs) if thumbs else self.thumbs
 
