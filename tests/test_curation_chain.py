@@ -183,9 +183,12 @@ def test_a_killed_materialization_resumes_without_repeating_answered_requests(is
         while sim.simulator.stats.to_dict()["answered_total"] < 60 and time.monotonic() < deadline:
             assert proc.poll() is None, "the run ended before it could be killed"
             time.sleep(0.05)
+        sim.simulator.paused = True  # hold new requests; what was answered reaches the client
+        time.sleep(1.0)
+        answered_first = dict(sim.simulator.stats.answered)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        answered_first = dict(sim.simulator.stats.answered)
+        sim.simulator.paused = False
         assert len(answered_first) >= 60
         again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]

@@ -60,6 +60,7 @@ class Simulator:
         self.cfg, self.world, self.api_key = cfg, world, api_key
         self.stats = Stats()
         self.faults = random.Random()
+        self.paused = False  # tests hold new requests here, e.g. to kill a client with nothing in flight
 
     # -- role logic --
     def _media(self, messages: list[dict[str, Any]]) -> tuple[list[Any], str]:
@@ -136,6 +137,10 @@ class Simulator:
             self.stats.by_status[404] += 1
             return web.json_response({"error": {"message": f"model {model!r} not found; serving "
                                                 f"{sorted(ROLE_MODELS)}", "code": "model_not_found"}}, status=404)
+        while self.paused:
+            await asyncio.sleep(0.01)
+        if request.transport is None or request.transport.is_closing():
+            return web.Response(status=499)  # the client went away while held: nothing was answered
         cfg = self.cfg
         delay = cfg.latency_ms + (self.faults.uniform(0, cfg.jitter_ms) if cfg.jitter_ms else 0.0)
         if delay:
