@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,3 +34,31 @@ def test_torchvision_users_import_on_cpu_torch_after_the_work_around():
             "import torchvision, open_clip; print(torchvision.__version__)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_simulator_cli_serves_the_openai_protocol_on_localhost():
+    import httpx
+
+    from curation.simulator.server import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "curation.simulator", "--port", str(port), "--no-world"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}/v1"
+        for _ in range(300):
+            try:
+                models = httpx.get(f"{base}/models", timeout=1).json()
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.1)
+        assert {m["id"] for m in models["data"]} >= {"sim-describer", "sim-reasoner", "sim-refiner"}
+        reply = httpx.post(f"{base}/chat/completions", json={"model": "sim-echo", "messages": [
+            {"role": "user", "content": "hi"}]}, timeout=10).json()
+        assert reply["choices"][0]["message"]["content"].startswith("<think>")
+        assert httpx.post(f"{base}/chat/completions", json={"model": "gpt-9", "messages": []},
+                          timeout=10).status_code == 404
+    finally:
+        proc.terminate()
+        proc.wait(10)
