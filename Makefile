@@ -35,6 +35,8 @@ mlflow-ui: setup
 bench: setup
 	$(PY) bench/ingest_scale.py
 	$(PY) bench/frame_sampling.py
+	$(PY) bench/expert_client.py
+	$(PY) bench/curation_chain.py
 
 clean:
 	rm -rf .videorft
