@@ -75,8 +75,23 @@ def test_chain_completes_under_http_faults_and_accounts_for_every_sample(isolate
         assert funnel["pool"] == 80 and funnel["kept"] == sft["dagster/row_count"]
         assert funnel["pool"] >= funnel["described"] >= funnel["reasoned"] >= funnel["refined"] >= funnel["kept"]
         assert 0 < funnel["kept"] < 80  # the filter had work to do
-        usage = [output(instance, "refined_cots")["expert_usage"]]
-        assert usage[0]["retries"] >= 0
+        assert sft["mean_cot_tokens"] > 20 and sft["top_words"] and "<think>" in sft["sample_cots"]
+        assert set(sft["by_problem_type"]) <= {"multiple choice", "numerical", "OCR", "free-form", "regression"}
+        stage_requests = sum(r.asset_materialization.metadata["expert_requests_sent"].value
+                             for key in STAGES for r in instance.fetch_materializations(
+                                 dg.AssetKey(key), limit=10).records)
+        assert stage_requests > 80 + 60  # retries and repairs on top of one call per media and per sample
+    from mlflow import MlflowClient
+
+    client = MlflowClient(isolated_env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("videorft-tests").experiment_id
+    [sft_run] = client.search_runs([experiment], "tags.`dagster.asset_key` = 'cot_sft_set'")
+    artifacts = {a.path for a in client.list_artifacts(sft_run.info.run_id, "cot_sft_set")}
+    assert {"cot_sft_set/funnel.png", "cot_sft_set/cot_lengths.png", "cot_sft_set/samples.md",
+            "cot_sft_set/report.json", "cot_sft_set/dropped.csv"} <= artifacts
+    traces = client.search_traces(locations=[experiment], max_results=500)
+    assert traces and {t.info.tags.get("mlflow.traceName") or t.data.spans[0].name for t in traces} <= {
+        f"{s}.{role}" for s, role in zip(STAGES, ("describer", "reasoner", "refiner"), strict=True)}
     kept, dropped = sft_tables(Path(isolated_env["VIDEORFT_STORAGE_ROOT"]))
     assert len(kept) + len(dropped) == 80 and set(kept["sample_id"]).isdisjoint(dropped["sample_id"])
     assert dropped["reason"].str.len().gt(0).all()
