@@ -2,6 +2,11 @@
 
     python -m curation world --out DIR [--videos 60 --images 20 --questions 300 --seed 0]
     python -m curation ingest --source URI [--source URI ...] [--media-root URI] --out DIR [--shards 4]
+    python -m curation curate --pool DIR/manifest.json --out DIR [--profile NAME] [--shard K ...]
+
+``curate`` runs the expert chain and the filter on a pool without Dagster: experts from the profile and the
+``VIDEORFT_<ROLE>_*`` variables (the simulator when a role has no URL and the profile enables it), the
+response cache under ``--out`` (or ``--cache``), so an interrupted run resumes without repeating a call.
 """
 
 from __future__ import annotations
@@ -9,10 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from curation.ingest import IngestError, QASource, ingest, write_pool
 from curation.synthetic.world import build_world
 from videorft.profile import WorldConfig
+from videorft.storage import as_path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     pool.add_argument("--out", required=True)
     pool.add_argument("--shards", type=int, default=4)
     pool.add_argument("--workers", type=int, default=4)
+    cur = sub.add_parser("curate", help="structured representations -> CoTs -> refined CoTs -> SFT and RL sets")
+    cur.add_argument("--pool", required=True, help="manifest.json written by 'ingest'")
+    cur.add_argument("--out", required=True)
+    cur.add_argument("--profile", default=None, help="profile name or YAML (default $VIDEORFT_PROFILE or tiny)")
+    cur.add_argument("--shard", type=int, action="append", default=None, help="only these shards (repeatable)")
+    cur.add_argument("--cache", default=None, help="response cache folder (default OUT/expert_cache)")
+    cur.add_argument("--world", default=None, help="synthetic world folder for the simulator")
     args = parser.parse_args(argv)
+    if args.command == "curate":
+        return curate(args)
 
     if args.command == "world":
         cfg = WorldConfig(videos=args.videos, images=args.images, questions=args.questions, seed=args.seed)
@@ -43,7 +59,77 @@ def main(argv: list[str] | None = None) -> int:
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(write_pool(result, args.out, args.shards), indent=1))
+    manifest = write_pool(result, args.out, args.shards)
+    (as_path(args.out) / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    print(json.dumps(manifest, indent=1))
+    return 0
+
+
+def curate(args: argparse.Namespace) -> int:
+    from curation import cot
+    from curation.clip_filter import text_similarity
+    from curation.experts import ExpertClient, ExpertConfigError, MediaEncoder, ResponseCache
+    from curation.ingest import read_pool
+    from curation.prompts import load_prompt
+    from videorft.profile import ProfileError, load_profile
+    from videorft.storage import write_parquet
+
+    try:
+        prof = load_profile(args.profile)
+    except ProfileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    manifest = json.loads(as_path(args.pool).read_text())
+    shards = args.shard if args.shard is not None else list(range(int(manifest["shards"])))
+    pool = read_pool(manifest)
+    pool = pool[pool["shard"].isin(shards)].reset_index(drop=True)
+    out = as_path(args.out)
+    cache = ResponseCache(args.cache or str(out / "expert_cache"))
+    simulator = None
+    folder = prof.curation.resolved_prompts_dir()
+    prompts = {name: load_prompt(name, folder) for name in ("structured_representation", "cot_generation",
+                                                           "cot_refinement")}
+
+    def client(role: str) -> ExpertClient:
+        nonlocal simulator
+        cfg = getattr(prof.experts, role)
+        base_url = cfg.base_url
+        if base_url is None and prof.curation.simulator.enabled and args.world:
+            if simulator is None:
+                from curation.simulator.server import start_simulator
+
+                simulator = start_simulator(prof.curation.simulator, args.world)
+            base_url, cfg = simulator.base_url, cfg.model_copy(update={"api_key_required": False})
+        key = cfg.api_key.get_secret_value() if cfg.api_key else None
+        return ExpertClient(role, cfg, base_url=base_url, api_key=key, cache=cache, encoder=MediaEncoder())
+
+    def progress(stage: str) -> Any:
+        return lambda n, t: print(f"{stage}: {n}/{t}", file=sys.stderr) if n == t else None
+
+    c = prof.curation
+    try:
+        reps = cot.run(cot.describe_media(pool, prompts["structured_representation"], client("describer"),
+                                          prof.video.describe, c.repair_attempts, progress("described")))
+        initial = cot.run(cot.generate_cots(pool, reps, prompts["cot_generation"], client("reasoner"),
+                                            c.repair_attempts, c.filter.regression_tolerance, progress("reasoned")))
+        refined = cot.run(cot.refine_cots(pool, initial, prompts["cot_refinement"], prompts["cot_generation"],
+                                          client("refiner"), prof.video.refine, c.repair_attempts,
+                                          c.filter.regression_tolerance, progress("refined")))
+    except ExpertConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if simulator is not None:
+            simulator.stop()
+    kept, dropped = cot.filter_cots(pool, reps, initial, refined, c.filter,
+                                    lambda a, b: text_similarity(a, b, c.filter.clip_model, c.filter.clip_pretrained))
+    for name, table in (("structured_video_representations", reps), ("initial_cots", initial),
+                        ("refined_cots", refined), ("cot_sft_set", kept), ("dropped", dropped),
+                        ("rl_set", cot.rl_rows(pool))):
+        write_parquet(table, out / f"{name}.parquet")
+    (out / "cot_sft_set.jsonl").write_text(kept.to_json(orient="records", lines=True, force_ascii=False))
+    print(json.dumps({"pool": len(pool), "kept": len(kept), "dropped": len(dropped), "out": str(out),
+                      "dropped_by_stage": dropped["stage"].value_counts().to_dict()}, indent=1))
     return 0
 
 

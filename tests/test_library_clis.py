@@ -62,3 +62,19 @@ def test_simulator_cli_serves_the_openai_protocol_on_localhost():
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_curation_cli_runs_the_expert_chain_without_dagster(tmp_path, small_world):
+    pool = tmp_path / "pool"
+    out = subprocess.run([sys.executable, "-m", "curation", "ingest", "--source", f"{small_world.root}/qa_videos.json",
+                          "--source", f"{small_world.root}/qa_images.jsonl", "--out", str(pool), "--shards", "3"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    args = [sys.executable, "-m", "curation", "curate", "--pool", str(pool / "manifest.json"), "--out",
+            str(tmp_path / "cot"), "--profile", str(ROOT / "tests" / "fixtures" / "small-profile.yaml"),
+            "--world", small_world.root, "--shard", "0"]
+    first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    summary = json.loads(first.stdout)
+    assert summary["kept"] + summary["dropped"] == summary["pool"] > 0
+    assert (tmp_path / "cot" / "cot_sft_set.jsonl").exists() and (tmp_path / "cot" / "rl_set.parquet").exists()
