@@ -189,3 +189,13 @@ def test_a_rejected_key_is_a_settings_error_not_a_failed_sample():
     server = Scripted([(401, {}, {"error": "bad key"})])
     with RunningSimulator(server) as running, pytest.raises(ExpertConfigError, match="VIDEORFT_REASONER_API_KEY"):  # type: ignore[arg-type]
         ask(client(running.base_url), 1)
+
+
+def test_the_response_cache_works_on_s3(s3_env):
+    cache = ResponseCache(f"s3://{s3_env}/storage/expert_cache")
+    assert cache.remote and cache.get("ab" * 32) is None
+    with RunningSimulator(Simulator(SimulatorConfig(), None)) as sim:
+        ask(client(sim.base_url, cache), 3)
+        again = client(sim.base_url, cache)
+        assert all(o.completion.cached for o in ask(again, 3))
+        assert sim.simulator.stats.to_dict()["requests"] == 3
