@@ -19,11 +19,19 @@ def normalize_text(text: str) -> str:
     return " ".join(text.translate(_PUNCT).lower().split())
 
 
+def _bare_letter(text: str) -> str | None:
+    """``"b."``, ``"(B)"``, ``"B: blue"`` -> ``"B"`` when no option list is at hand."""
+    stripped = text.strip().lstrip("(").strip()
+    if stripped[:1].isalpha() and (len(stripped) == 1 or not stripped[1].isalnum()):
+        return stripped[0].upper()
+    return None
+
+
 def answers_match(problem_type: str, prediction: str, truth: str, options: list[str] | None = None,
                   regression_tolerance: float = 0.05) -> bool:
     if problem_type == "multiple choice":
-        got = option_letter(prediction, options or [])
-        want = option_letter(truth, options or []) or truth.strip().upper()[:1]
+        got = option_letter(prediction, options or []) or _bare_letter(prediction)
+        want = option_letter(truth, options or []) or _bare_letter(truth)
         return got is not None and got == want
     if problem_type in ("numerical", "regression"):
         p, g = parse_number(prediction.strip()), parse_number(truth.strip())

@@ -1,0 +1,104 @@
+"""VideoRFT's rule-based rewards as TRL reward functions: ``(completions, **dataset_columns) -> list[float]``.
+
+Columns are named as in the VideoRFT schema (``solution`` holds ``<answer>..</answer>``, ``problem_type``,
+``options``). A completion is a string (standard format) or a list of chat messages (conversational
+format); the last assistant message is scored. The semantic-consistency reward (paper Eq. 5) and the
+combined ``videorft_reward`` build on these (in progress, issue 3).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+from curation.answers import answers_match
+from curation.schema import extract_answer, parse_number
+
+FORMAT_RE = re.compile(r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$", re.DOTALL)
+_THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+# A sentence ends at . ! or ? followed by white space or the end; a decimal point ("3.5 m") is followed by a
+# digit, so it never ends one (the official code splits on the first '.', which cuts "3.5 m" in two).
+_SENTENCE_END_RE = re.compile(r"[.!?](?=\s|$)")
+
+
+def completion_text(completion: Any) -> str:
+    """The text of one completion, in TRL's standard (str) or conversational (messages) format."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion:
+        last = completion[-1]
+        content = last.get("content", "") if isinstance(last, dict) else str(last)
+        if isinstance(content, list):  # multimodal message parts
+            return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return str(content)
+    return str(completion)
+
+
+def format_reward(completions: list[Any], **kwargs: Any) -> list[float]:
+    """r_format = 1 if the completion is exactly ``<think>...</think><answer>...</answer>`` (DOTALL), else 0."""
+    return [1.0 if FORMAT_RE.match(completion_text(c)) else 0.0 for c in completions]
+
+
+@cache
+def _rouge() -> Any:
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+
+
+def accuracy_score(problem_type: str, prediction: str, truth: str, options: list[str] | None = None) -> float:
+    """Accuracy of one extracted answer by problem type.
+
+    multiple choice: 1 if the option letters match after normalising case and punctuation;
+    numerical: 1 if equal after rounding to 2 decimals;
+    OCR: clip(1 - WER(truth, prediction), 0, 1)  (jiwer);
+    free-form: mean of ROUGE-1, ROUGE-2 and ROUGE-L F1  (rouge-score);
+    regression: 1 - clip(|p - g| / |g|, 0, 1).
+    """
+    prediction, truth = prediction.strip(), truth.strip()
+    if not prediction:
+        return 0.0
+    if problem_type in ("multiple choice", "numerical"):
+        return 1.0 if answers_match(problem_type, prediction, truth, options) else 0.0
+    if problem_type == "OCR":
+        import jiwer
+
+        if not truth:
+            return 0.0
+        return float(min(1.0, max(0.0, 1.0 - jiwer.wer(truth, prediction))))
+    if problem_type == "free-form":
+        scores = _rouge().score(truth, prediction)
+        return float(sum(s.fmeasure for s in scores.values()) / len(scores))
+    if problem_type == "regression":
+        p, g = parse_number(prediction), parse_number(truth)
+        if p is None or g is None:
+            return 0.0
+        if g == 0:
+            return 1.0 if p == 0 else 0.0
+        return float(1.0 - min(1.0, max(0.0, abs(p - g) / abs(g))))
+    raise ValueError(f"unknown problem type {problem_type!r}")
+
+
+def accuracy_reward(completions: list[Any], solution: list[str], problem_type: list[str],
+                    options: list[Any] | None = None, **kwargs: Any) -> list[float]:
+    """r_acc per completion: the ``<answer>`` of the completion against the ``<answer>`` of ``solution``,
+    scored by that row's problem type (a missing tag scores 0)."""
+    out = []
+    for i, completion in enumerate(completions):
+        text = completion_text(completion)
+        if "<answer>" not in text.lower():
+            out.append(0.0)
+            continue
+        row_options = list(options[i]) if options is not None and options[i] is not None else []
+        out.append(accuracy_score(problem_type[i], extract_answer(text), extract_answer(solution[i]), row_options))
+    return out
+
+
+def describing_span(completion: str) -> str:
+    """The video-describing part of the reasoning (paper Eq. 5): the ``<think>`` text after its first
+    sentence (the question-parsing part). A decimal point ("3.5 m") does not end a sentence."""
+    match = _THINK_RE.search(completion)
+    thought = (match.group(1) if match else completion).strip()
+    end = _SENTENCE_END_RE.search(thought)
+    return thought[end.end():].strip() if end else ""
