@@ -92,7 +92,8 @@ class _Calls:
     """Expert call records kept for MLflow tracing, sampled deterministically by cache key."""
 
     def __init__(self, rate: float, cap: int = 50) -> None:
-        self.rate, self.cap, self.kept = rate, cap, []  # type: ignore[var-annotated]
+        self.rate, self.cap = rate, cap
+        self.kept: list[dict[str, Any]] = []
 
     def __call__(self, record: dict[str, Any]) -> None:
         if record["cached"] or len(self.kept) >= self.cap:
@@ -144,6 +145,16 @@ def _publish(context: dg.AssetExecutionContext, storage: StorageResource, mlflow
                                 check_results=checks)
 
 
+def _stage_setup(context: dg.AssetExecutionContext, profile: ProfileResource, experts: ExpertsResource,
+                 role: str, raw_qa_pool: dict[str, Any], prompt_manifest: dict[str, Any]
+                 ) -> tuple[Profile, pd.DataFrame, PromptSet, _Calls, Any]:
+    """What every expert stage starts from: the profile, its pool shard, its prompt, a call sampler, a client."""
+    prof = profile.profile
+    calls = _Calls(prof.curation.trace_sample_rate)
+    return (prof, read_pool(raw_qa_pool, int(context.partition_key)), PromptSet.from_manifest(prompt_manifest),
+            calls, experts.client(role, calls))
+
+
 def _parse_rate_check(asset: str, table: pd.DataFrame, bound: float, eligible: pd.Series | None = None
                       ) -> dg.AssetCheckResult:
     scope = table if eligible is None else table[eligible]
@@ -188,11 +199,8 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                                          structured_representation_prompt: dict[str, Any],
                                          profile: ProfileResource, storage: StorageResource,
                                          experts: ExpertsResource, mlflow: MlflowResource):
-        prof = profile.profile
-        pool = read_pool(raw_qa_pool, int(context.partition_key))
-        prompt = PromptSet.from_manifest(structured_representation_prompt)
-        calls = _Calls(prof.curation.trace_sample_rate)
-        client = experts.client("describer", calls)
+        prof, pool, prompt, calls, client = _stage_setup(context, profile, experts, "describer", raw_qa_pool,
+                                                         structured_representation_prompt)
         table = cot.run(cot.describe_media(pool, prompt, client, prof.video.describe, prof.curation.repair_attempts,
                                            _progress(context, "described")))
         check = _parse_rate_check("structured_video_representations", table, prof.curation.min_parse_rate)
@@ -215,12 +223,9 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                      structured_video_representations: dict[str, Any], cot_generation_prompt: dict[str, Any],
                      profile: ProfileResource, storage: StorageResource, experts: ExpertsResource,
                      mlflow: MlflowResource):
-        prof = profile.profile
-        pool = read_pool(raw_qa_pool, int(context.partition_key))
+        prof, pool, prompt, calls, client = _stage_setup(context, profile, experts, "reasoner", raw_qa_pool,
+                                                         cot_generation_prompt)
         reps = _stage_table(structured_video_representations)
-        prompt = PromptSet.from_manifest(cot_generation_prompt)
-        calls = _Calls(prof.curation.trace_sample_rate)
-        client = experts.client("reasoner", calls)
         table = cot.run(cot.generate_cots(pool, reps, prompt, client, prof.curation.repair_attempts,
                                           prof.curation.filter.regression_tolerance, _progress(context, "reasoned")))
         eligible = ~table["reason"].str.startswith("structured_video_representations")
@@ -249,12 +254,9 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                      cot_refinement_prompt: dict[str, Any], cot_generation_prompt: dict[str, Any],
                      profile: ProfileResource, storage: StorageResource, experts: ExpertsResource,
                      mlflow: MlflowResource):
-        prof = profile.profile
-        pool = read_pool(raw_qa_pool, int(context.partition_key))
+        prof, pool, prompt, calls, client = _stage_setup(context, profile, experts, "refiner", raw_qa_pool,
+                                                         cot_refinement_prompt)
         initial = _stage_table(initial_cots)
-        prompt = PromptSet.from_manifest(cot_refinement_prompt)
-        calls = _Calls(prof.curation.trace_sample_rate)
-        client = experts.client("refiner", calls)
         table = cot.run(cot.refine_cots(pool, initial, prompt, PromptSet.from_manifest(cot_generation_prompt),
                                         client, prof.video.refine, prof.curation.repair_attempts,
                                         prof.curation.filter.regression_tolerance, _progress(context, "refined")))
@@ -311,7 +313,7 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         (base / "cot_sft_set.jsonl").write_text(kept.to_json(orient="records", lines=True, force_ascii=False))
         write_parquet(dropped, base / "dropped.parquet")
 
-        stages = report.funnel_counts(len(pool), reps, initial, refined, len(kept), pool)
+        stages = report.funnel_counts(pool, reps, initial, refined, len(kept))
         lengths = report.token_lengths(kept["process"].tolist())
         words = report.top_words(kept["process"].tolist())
         counts = {"by_problem_type": dict(sorted(Counter(kept["problem_type"]).items())),

@@ -114,14 +114,15 @@ async def describe_media(pool: pd.DataFrame, prompt: PromptSet, client: ExpertCl
                          repair_attempts: int, progress: Progress | None = None) -> pd.DataFrame:
     """One structured representation per distinct media in ``pool``."""
     media = pool.drop_duplicates("media_sha256").sort_values("media_sha256")
-    assert prompt.schema is not None
+    schema = prompt.schema
+    assert schema is not None
 
     async def one(row: pd.Series) -> dict[str, Any]:
         ref = media_ref(row["media_uri"], row["media_sha256"], row["data_type"], spec_dict(spec))
         stamps = _timestamps(row, spec)
         messages = representation_messages(prompt, ref, stamps, float(row["media_duration"]), spec.fps,
                                            int(row["media_width"]), int(row["media_height"]))
-        outcome = await client.complete(messages, lambda c: parse_representation(c, prompt.schema or {}),
+        outcome = await client.complete(messages, lambda c: parse_representation(c, schema),
                                         prompt.repair_message, repair_attempts)
         return {"media_sha256": row["media_sha256"], "media_uri": row["media_uri"], "data_type": row["data_type"],
                 "status": "ok" if outcome.ok else "failed", "reason": outcome.error or "",

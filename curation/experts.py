@@ -45,7 +45,7 @@ import aiohttp
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from curation.video_io import MediaDecodeError
+from curation.video_io import MediaDecodeError, load_frames, load_image, local_media
 from videorft.profile import ExpertConfig
 from videorft.storage import as_path, is_remote
 
@@ -204,8 +204,6 @@ class MediaEncoder:
                 "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()}}
 
     def _encode(self, ref: dict[str, Any], mode: str) -> list[dict[str, Any]]:
-        from curation.video_io import load_frames, load_image, local_media
-
         spec = ref["spec"]
         if ref["data_type"] == "image":
             image = load_image(ref["uri"], max_pixels=spec["max_pixels"], min_pixels=spec["min_pixels"],
@@ -435,14 +433,13 @@ class ExpertClient:
                     data = await self._post(payload)
         except _Transient as exc:
             self.usage.failed += 1
-            self.usage.retries += attempts - 1
             raise ExpertError(f"{exc.reason} after {attempts} attempt(s)") from exc
         except ExpertError:
             self.usage.failed += 1
             raise
         finally:
             self.usage.requests += attempts
-        self.usage.retries += attempts - 1
+            self.usage.retries += max(0, attempts - 1)
         message = data["choices"][0]["message"]
         usage = data.get("usage") or {}
         reasoning = message.get("reasoning_content") or message.get("reasoning")

@@ -43,12 +43,12 @@ def top_words(texts: list[str], n: int = 30) -> dict[str, int]:
     return dict(counts.most_common(n))
 
 
-def funnel_counts(pool_rows: int, representations: pd.DataFrame, initial: pd.DataFrame, refined: pd.DataFrame,
-                  kept: int, pool: pd.DataFrame) -> dict[str, int]:
+def funnel_counts(pool: pd.DataFrame, representations: pd.DataFrame, initial: pd.DataFrame, refined: pd.DataFrame,
+                  kept: int) -> dict[str, int]:
     """Samples surviving each stage: pool -> described -> reasoned -> refined -> kept."""
     described_media = set(representations.loc[representations["status"] == "ok", "media_sha256"])
     return {
-        "pool": pool_rows,
+        "pool": len(pool),
         "described": int(pool["media_sha256"].isin(described_media).sum()),
         "reasoned": int((initial["status"] == "ok").sum()),
         "refined": int((refined["status"] == "ok").sum()),

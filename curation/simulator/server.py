@@ -61,6 +61,8 @@ class Simulator:
         self.stats = Stats()
         self.faults = random.Random()
         self.paused = False  # tests hold new requests here, e.g. to kill a client with nothing in flight
+        # how the reasoner tells which media a description is of: the describer's (deterministic) caption
+        self.captions = {roles.caption_of(cfg, s): mid for mid, s in world.scripts.items()} if world else {}
 
     # -- role logic --
     def _media(self, messages: list[dict[str, Any]]) -> tuple[list[Any], str]:
@@ -85,8 +87,7 @@ class Simulator:
             raise web.HTTPBadRequest(text="this simulator was started without a world; only sim-echo answers")
         frames, text = self._media(messages)
         if role == "reasoner":
-            media_id = next((mid for mid, s in self.world.scripts.items()
-                             if roles.caption_of(self.cfg, s) in text), None)
+            media_id = next((mid for caption, mid in self.captions.items() if caption in text), None)
             question = self.world.find_question(text, media_id)
             if question is None:
                 return {"content": "I cannot find the question.", "reasoning_content": "No question found."}
