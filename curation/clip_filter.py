@@ -9,41 +9,9 @@ Loaded lazily, once per process.
 
 from __future__ import annotations
 
-import threading
-from functools import cache
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 
-TINY_CLIP = "tiny-clip"
-_TINY_CONFIG = Path(__file__).resolve().parent / "models" / f"{TINY_CLIP}.json"
-_LOCK = threading.Lock()
-
-
-@cache
-def _load(model_name: str, pretrained: str | None) -> tuple[Any, Any]:
-    from videorft.compat import make_torchvision_importable
-
-    make_torchvision_importable()
-    import open_clip
-    import torch
-
-    with _LOCK:
-        if model_name == TINY_CLIP:
-            open_clip.add_model_config(_TINY_CONFIG)
-            state = torch.random.get_rng_state()
-            torch.manual_seed(0)
-            try:
-                model = open_clip.create_model(TINY_CLIP, pretrained=None)
-            finally:
-                torch.random.set_rng_state(state)
-            tokenizer = open_clip.tokenizer.SimpleTokenizer(context_length=77)
-        else:
-            model = open_clip.create_model(model_name, pretrained=pretrained)
-            tokenizer = open_clip.get_tokenizer(model_name)
-    model.eval()
-    return model, tokenizer
+from videorft.clip_models import load_clip
 
 
 def text_similarity(a: list[str], b: list[str], model_name: str, pretrained: str | None = None,
@@ -55,7 +23,7 @@ def text_similarity(a: list[str], b: list[str], model_name: str, pretrained: str
         return np.zeros(0, dtype=np.float32)
     import torch
 
-    model, tokenizer = _load(model_name, pretrained)
+    model, tokenizer, _ = load_clip(model_name, pretrained)
     out = []
     with torch.inference_mode():
         for i in range(0, len(a), batch_size):

@@ -9,6 +9,8 @@ combined ``videorft_reward`` build on these (in progress, issue 3).
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -102,3 +104,100 @@ def describing_span(completion: str) -> str:
     thought = (match.group(1) if match else completion).strip()
     end = _SENTENCE_END_RE.search(thought)
     return thought[end.end():].strip() if end else ""
+
+
+def semantic_scores(spans: list[str], video_embeddings: Any, text_embed: Callable[[list[str]], Any],
+                    weight: float) -> list[float]:
+    """r_sc = min(1, w * max(cos(t, v), 0)) per completion (Eq. 5); an empty describing span scores 0.
+
+    ``video_embeddings`` is ``(N, D)``, one row per completion (the mean frame embedding of its video);
+    ``text_embed`` maps the non-empty spans to ``(K, D)`` text embeddings in one batch.
+    """
+    import torch
+
+    out = [0.0] * len(spans)
+    idx = [i for i, s in enumerate(spans) if s]
+    if not idx:
+        return out
+    text = torch.nn.functional.normalize(text_embed([spans[i] for i in idx]).float(), dim=-1)
+    video = torch.nn.functional.normalize(video_embeddings[idx].float(), dim=-1)
+    cos = (text * video).sum(dim=-1)
+    for i, value in zip(idx, torch.clamp(weight * torch.clamp(cos, min=0.0), max=1.0).tolist(), strict=True):
+        out[i] = float(value)
+    return out
+
+
+class SemanticConsistencyReward:
+    """The semantic-consistency reward as a TRL reward function, configured once (model, w, M, F, gate, cache).
+
+    Columns used: ``path`` (the media URI), optional ``media_sha256`` and ``data_type``, and for the gate
+    the accuracy reward's columns (``solution``, ``problem_type``, ``options``).
+    """
+
+    def __init__(self, config: Any, cache_root: str | None = None, media_cache_dir: str | None = None) -> None:
+        from training.video_embeddings import VideoEmbeddingCache
+
+        self.__name__ = "semantic_consistency_reward"  # TRL logs a reward function under its __name__
+        self.config = config
+        self.gate_name = config.gate_reward
+        self.embeddings = VideoEmbeddingCache(config.model, config.pretrained, config.frames, config.span_tokens,
+                                              cache_root=cache_root, media_cache_dir=media_cache_dir)
+
+    def __call__(self, completions: list[Any], path: list[str], gate: list[float] | None = None,
+                 **columns: Any) -> list[float]:
+        """Scores per completion; ``gate`` (the accuracy rewards, when the caller has them) saves recomputing."""
+        if self.config.mode == "off":
+            return [0.0] * len(completions)
+        texts = [completion_text(c) for c in completions]
+        shas = columns.get("media_sha256") or [None] * len(texts)
+        videos = self.embeddings.media_embeddings(list(path), list(shas))
+        scores = semantic_scores([describing_span(t) for t in texts], videos, self.embeddings.text_embeddings,
+                                 self.config.weight)
+        if self.config.mode == "gated":
+            if gate is None:
+                gate = REWARD_FUNCTIONS[self.gate_name](completions, **columns)
+            scores = [s if g > 0 else 0.0 for s, g in zip(scores, gate, strict=True)]
+        return scores
+
+
+_CONFIGURED: dict[str, SemanticConsistencyReward] = {}
+_CONFIG_LOCK = threading.Lock()
+
+
+def configure_semantic_reward(config: Any, cache_root: str | None = None,
+                              media_cache_dir: str | None = None) -> SemanticConsistencyReward:
+    """Set the settings ``semantic_consistency_reward`` and ``videorft_reward`` use in this process."""
+    with _CONFIG_LOCK:
+        _CONFIGURED["default"] = SemanticConsistencyReward(config, cache_root, media_cache_dir)
+        return _CONFIGURED["default"]
+
+
+def _configured() -> SemanticConsistencyReward:
+    with _CONFIG_LOCK:
+        if "default" not in _CONFIGURED:
+            from training.config import SemanticRewardConfig
+
+            _CONFIGURED["default"] = SemanticConsistencyReward(SemanticRewardConfig())
+        return _CONFIGURED["default"]
+
+
+def semantic_consistency_reward(completions: list[Any], **columns: Any) -> list[float]:
+    """r_sc (Eq. 5) with the process's configured settings (``configure_semantic_reward``; default: the
+    paper's SigLIP SO400M, w = 2, gated on ``accuracy_reward``)."""
+    return _configured()(completions, **columns)
+
+
+def videorft_reward(completions: list[Any], **columns: Any) -> list[float]:
+    """r = r_format + r_acc + 1[r_acc > 0] * r_sc (Eq. 6; the gate follows the configured mode)."""
+    fmt = format_reward(completions, **columns)
+    acc = accuracy_reward(completions, **columns)
+    sem = _configured()(completions, gate=acc, **columns)
+    return [f + a + s for f, a, s in zip(fmt, acc, sem, strict=True)]
+
+
+REWARD_FUNCTIONS: dict[str, Callable[..., list[float]]] = {
+    "format_reward": format_reward,
+    "accuracy_reward": accuracy_reward,
+    "semantic_consistency_reward": semantic_consistency_reward,
+    "videorft_reward": videorft_reward,
+}

@@ -1,0 +1,275 @@
+"""Training library: the semantic-consistency reward, the SFT collator's label mask, recipes, and the two
+entry points (run, resume, DeepSpeed ZeRO-2), and proof that GRPO's loss sees the video."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import training  # noqa: F401  (the CPU torchvision work-around)
+from training.config import RecipeError, SemanticRewardConfig, load_recipe
+from training.rewards import SemanticConsistencyReward, semantic_scores, videorft_reward
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_SEMANTIC = SemanticRewardConfig(model="tiny-siglip", pretrained=None, frames=4, span_tokens=32)
+
+
+@pytest.fixture(scope="module")
+def sft_file(small_world, tmp_path_factory) -> Path:
+    """The small world's questions in the CoT-set schema, with a short reasoning per row."""
+    root = Path(small_world.root)
+    rows = json.loads((root / "qa_videos.json").read_text())
+    rows += [json.loads(line) for line in (root / "qa_images.jsonl").read_text().splitlines() if line.strip()]
+    for row in rows:
+        row["process"] = f"<think>The question asks about the {row['data_type']}. I look at it closely.</think>"
+        row["path"] = str((root / row["path"]).resolve())
+        row.pop("meta", None)
+    out = tmp_path_factory.mktemp("sftdata") / "cot.jsonl"
+    out.write_text("\n".join(json.dumps(r) for r in rows))
+    return out
+
+
+def _completion(think: str, answer: str) -> str:
+    return f"<think>{think}</think><answer>{answer}</answer>"
+
+
+# -- the semantic-consistency reward ------------------------------------------------------------------------
+
+def test_semantic_scores_follow_eq5_clip_and_scale():
+    # unit vectors at known angles to the video embedding e_x: cos = 0.3, 0.7, -0.2
+    video = torch.tensor([[1.0, 0.0]] * 4)
+    texts = {"a": [0.3, (1 - 0.09) ** 0.5], "b": [0.7, (1 - 0.49) ** 0.5], "c": [-0.2, (1 - 0.04) ** 0.5]}
+    spans = ["a", "b", "c", ""]
+    scores = semantic_scores(spans, video, lambda s: torch.tensor([texts[x] for x in s]), weight=2.0)
+    assert scores == pytest.approx([0.6, 1.0, 0.0, 0.0])  # min(1, 2*0.3); min(1, 1.4); max(cos, 0); empty span
+
+
+def test_semantic_reward_is_gated_by_the_accuracy_reward_by_name(small_world, tmp_path):
+    video = str(Path(small_world.root) / "videos" / "v0000.mp4")
+    completions = [_completion("Let me see. A red circle moves left across the screen.", "B"),
+                   _completion("Let me see. A red circle moves left across the screen.", "C")]
+    columns = {"path": [video, video], "solution": ["<answer>B</answer>"] * 2,
+               "problem_type": ["multiple choice"] * 2, "options": [["A. x", "B. y", "C. z"]] * 2}
+    ungated = SemanticConsistencyReward(TINY_SEMANTIC.model_copy(update={"mode": "ungated"}), str(tmp_path))
+    gated = SemanticConsistencyReward(TINY_SEMANTIC, str(tmp_path))
+    off = SemanticConsistencyReward(TINY_SEMANTIC.model_copy(update={"mode": "off"}), str(tmp_path))
+    raw = ungated(completions, **columns)
+    assert raw[0] == raw[1] and raw[0] != 0.0  # same span, same video
+    assert gated(completions, **columns) == [raw[0], 0.0]  # the wrong answer's consistency is not rewarded
+    assert off(completions, **columns) == [0.0, 0.0]
+
+
+def test_video_embeddings_are_computed_once_and_then_read_from_memory_or_storage(small_world, tmp_path):
+    video = str(Path(small_world.root) / "videos" / "v0001.mp4")
+    first = SemanticConsistencyReward(TINY_SEMANTIC.model_copy(update={"mode": "ungated"}), str(tmp_path))
+    completions = [_completion("Hmm. The square turns blue.", "1")] * 8
+    columns = {"path": [video] * 8, "solution": ["<answer>1</answer>"] * 8, "problem_type": ["numerical"] * 8}
+    a = first(completions, **columns)
+    first(completions, **columns)  # a second step over the same video
+    assert first.embeddings.stats == {"computed": 1, "from_storage": 0, "from_memory": 1}
+    second = SemanticConsistencyReward(TINY_SEMANTIC.model_copy(update={"mode": "ungated"}), str(tmp_path))
+    assert second(completions, **columns) == a  # a new process: from the storage root, not recomputed
+    assert second.embeddings.stats["computed"] == 0 and second.embeddings.stats["from_storage"] == 1
+    assert list((tmp_path / "reward_cache").rglob("*.npy"))
+
+
+def test_videorft_reward_sums_format_accuracy_and_gated_semantic(small_world, tmp_path):
+    from training import rewards
+
+    video = str(Path(small_world.root) / "videos" / "v0000.mp4")
+    rewards.configure_semantic_reward(TINY_SEMANTIC, str(tmp_path))
+    completions = [_completion("First. The circle moves.", "3.5"), "3.5", _completion("First. The circle.", "2")]
+    columns = {"path": [video] * 3, "solution": ["<answer>3.5</answer>"] * 3, "problem_type": ["numerical"] * 3}
+    total = videorft_reward(completions, **columns)
+    semantic = rewards.semantic_consistency_reward(completions, **columns)
+    assert total[0] == pytest.approx(1.0 + 1.0 + semantic[0])
+    assert total[1] == 0.0  # no tags: no format, no extractable answer
+    assert total[2] == pytest.approx(1.0) and semantic[2] == 0.0  # right format, wrong answer, gate closed
+
+
+# -- recipes ------------------------------------------------------------------------------------------------
+
+def test_recipe_rejects_unknown_trainer_keys_naming_them(tmp_path):
+    bad = tmp_path / "r.yaml"
+    bad.write_text(yaml.safe_dump({"method": "grpo", "trainer": {"num_generation": 8}}))
+    with pytest.raises(RecipeError, match="num_generation"):
+        load_recipe(bad, "grpo")
+
+
+def test_paper_recipes_carry_the_papers_grpo_settings():
+    for profile in ("paper-3b", "paper-7b"):
+        recipe = load_recipe(ROOT / "configs" / profile / "grpo.yaml", "grpo")
+        t = recipe.trainer
+        assert (t["num_generations"], t["beta"], t["learning_rate"], t["max_completion_length"],
+                t["temperature"]) == (8, 0.04, 1e-6, 1024, 1.0)
+        assert recipe.reward.semantic.weight == 2.0 and recipe.reward.semantic.mode == "gated"
+        assert (recipe.video.frames, recipe.video.max_pixels) == (16, 128 * 28 * 28)
+        sft = load_recipe(ROOT / "configs" / profile / "sft.yaml", "sft")
+        assert sft.trainer["learning_rate"] == 1e-6 and sft.trainer["num_train_epochs"] == 1
+
+
+# -- SFT label masking --------------------------------------------------------------------------------------
+
+def test_sft_collator_trains_on_the_assistant_turn_only(sft_file, tmp_path):
+    from training.data import load_training_data
+    from training.media import FrameCache, FrameSpec
+    from training.model import load_processor
+    from training.sft import VideoSFTCollator, configure_processor
+
+    data = load_training_data(str(sft_file), require_process=True)
+    processor = load_processor("tiny-random")
+    configure_processor(processor, 4 * 28 * 28, 16 * 28 * 28)
+    frames = FrameCache(FrameSpec(4, 16 * 28 * 28), disk_dir=tmp_path / "frames")
+    video_row = next(r for r in data.rows if r["data_type"] == "video")
+    image_row = next(r for r in data.rows if r["data_type"] == "image")
+    batch = VideoSFTCollator(processor, frames)([video_row, image_row])
+    assert "pixel_values_videos" in batch and "pixel_values" in batch  # both rows keep their media
+    tok = processor.tokenizer
+    for i, row in enumerate((video_row, image_row)):
+        labels = batch["labels"][i]
+        kept = labels[labels != -100]
+        assert tok.decode(kept) == row["process"] + row["solution"] + "<|im_end|>\n"
+        # nothing of the prompt, the padding or the vision placeholders is trained on
+        ids = batch["input_ids"][i]
+        vision = (ids == tok.convert_tokens_to_ids("<|video_pad|>")) | (ids == tok.convert_tokens_to_ids(
+            "<|image_pad|>"))
+        assert vision.any() and (labels[vision] == -100).all()
+        assert (labels[batch["attention_mask"][i] == 0] == -100).all()
+    assert frames.decoded == 2
+    VideoSFTCollator(processor, frames)([video_row, image_row])
+    assert frames.decoded == 2  # decoded frames are reused
+
+
+# -- entry points -------------------------------------------------------------------------------------------
+
+def _recipe(tmp_path: Path, method: str, **trainer: object) -> Path:
+    base = yaml.safe_load((ROOT / "configs" / "tiny" / f"{method}.yaml").read_text())
+    base["trainer"].update({"save_steps": 1, "logging_steps": 1, **trainer})
+    path = tmp_path / f"{method}.yaml"
+    path.write_text(yaml.safe_dump(base))
+    return path
+
+
+def _run(module: str, args: list[str], tmp_path: Path, env: dict[str, str] | None = None
+         ) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "VIDEORFT_STORAGE_ROOT": str(tmp_path / "storage"),
+                "VIDEORFT_PROJECT_ROOT": str(ROOT), **(env or {})}
+    full_env.pop("MLFLOW_RUN_ID", None)
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900, env=full_env)
+
+
+def _steps(run_dir: Path) -> list[int]:
+    return [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+            if "loss" in json.loads(line)]
+
+
+@pytest.mark.slow
+def test_sft_entry_point_runs_two_steps_and_resumes_without_repeating_them(sft_file, tmp_path):
+    run_dir = tmp_path / "sft"
+    args = ["--config", str(_recipe(tmp_path, "sft")), "--model", "tiny-random", "--data", str(sft_file),
+            "--output-dir", str(run_dir)]
+    first = _run("training.sft", [*args, "--max-steps", "2"], tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert _steps(run_dir) == [1, 2]
+    second = _run("training.sft", [*args, "--max-steps", "3"], tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["resumed_from"].endswith("checkpoint-2") and result["global_step"] == 3
+    assert _steps(run_dir) == [1, 2, 3]  # step 3 only: steps 1 and 2 were not trained again
+    assert result["checks"]["checkpoint_loads_and_generates"]["passed"]
+    assert (run_dir / "final" / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_grpo_entry_point_runs_two_steps_and_resumes_without_repeating_them(small_world, tmp_path):
+    run_dir = tmp_path / "grpo"
+    recipe = _recipe(tmp_path, "grpo", max_completion_length=12)
+    args = ["--config", str(recipe), "--model", "tiny-random", "--data",
+            str(Path(small_world.root) / "qa_videos.json"), "--output-dir", str(run_dir)]
+    first = _run("training.grpo", [*args, "--max-steps", "2"], tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    logged = records[0]
+    for key in ("rewards/format_reward/mean", "rewards/accuracy_reward/mean",
+                "rewards/semantic_consistency_reward/mean", "kl", "completions/mean_length", "learning_rate"):
+        assert key in logged, key
+    second = _run("training.grpo", [*args, "--max-steps", "3"], tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert _steps(run_dir) == [1, 2, 3]
+    assert json.loads((run_dir / "result.json").read_text())["resumed_from"].endswith("checkpoint-2")
+
+
+@pytest.mark.slow
+def test_entry_points_explain_bad_input_without_a_traceback(tmp_path):
+    out = _run("training.sft", ["--config", str(ROOT / "configs/tiny/sft.yaml"), "--data",
+                                str(tmp_path / "missing.jsonl"), "--output-dir", str(tmp_path / "o")], tmp_path)
+    assert out.returncode == 2 and "missing.jsonl" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_sft_runs_under_deepspeed_zero2_in_one_process(sft_file, tmp_path):
+    run_dir = tmp_path / "ds"
+    out = _run("training.sft", ["--config", str(_recipe(tmp_path, "sft")), "--model", "tiny-random", "--data",
+                                str(sft_file), "--output-dir", str(run_dir), "--max-steps", "2",
+                                "--deepspeed", "configs/deepspeed/zero2.json"], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["deepspeed"].endswith("zero2.json") and result["global_step"] == 2
+    assert any((run_dir / "checkpoint-2").glob("global_step2/*optim_states.pt"))  # DeepSpeed's own state
+
+
+# -- GRPO sees the video ------------------------------------------------------------------------------------
+
+def _grpo_vision_delta(small_world, tmp_path: Path, ours: bool) -> float:
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from training.data import load_training_data
+    from training.grpo import build_trainer_class
+    from training.media import FrameCache, FrameSpec
+    from training.model import ensure_on_disk, load_model_and_processor, vision_tower
+    from training.sft import configure_processor
+
+    data = load_training_data(str(Path(small_world.root) / "qa_videos.json"), require_process=False,
+                              max_samples=2)
+    model, processor = load_model_and_processor("tiny-random")
+    ensure_on_disk(model, processor, tmp_path / "initial")  # the reference model is rebuilt from here
+    configure_processor(processor, 4 * 28 * 28, 16 * 28 * 28)
+    frames = FrameCache(FrameSpec(4, 16 * 28 * 28))
+    rows = [{**r, "prompt": [{"role": "user", "content": r["question"]}]} for r in data.rows]
+    generator = torch.Generator().manual_seed(0)
+
+    def random_reward(completions, **kwargs):
+        return torch.rand(len(completions), generator=generator).tolist()
+
+    args = GRPOConfig(output_dir=str(tmp_path / ("ours" if ours else "stock")), per_device_train_batch_size=4,
+                      num_generations=4, max_completion_length=8, max_steps=1, learning_rate=1e-2, beta=0.04,
+                      use_cpu=True, report_to=[], save_strategy="no", remove_unused_columns=False,
+                      logging_steps=1)
+    cls = build_trainer_class()
+    if not ours:
+        class StockLossPath(cls):  # the video reaches generate(), the log-prob forwards are stock TRL's
+            def _get_per_token_logps_and_entropies(self, *args, **kwargs):
+                return GRPOTrainer._get_per_token_logps_and_entropies(self, *args, **kwargs)
+
+        cls = StockLossPath
+    trainer = cls(model=model, args=args, reward_funcs=[random_reward], train_dataset=Dataset.from_list(rows),
+                  processing_class=processor)
+    trainer.frames = frames
+    before = {n: p.detach().clone() for n, p in vision_tower(model).named_parameters()}
+    trainer.train()
+    return max((p.detach() - before[n]).abs().max().item() for n, p in vision_tower(model).named_parameters())
+
+
+@pytest.mark.slow
+def test_a_grpo_step_updates_the_vision_tower_which_stock_trl_leaves_untouched(small_world, tmp_path):
+    assert _grpo_vision_delta(small_world, tmp_path, ours=True) > 0.0
+    assert _grpo_vision_delta(small_world, tmp_path, ours=False) == 0.0  # the FIELD-NOTES bug, still there

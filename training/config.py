@@ -1,0 +1,131 @@
+"""Training recipes: one YAML per model and method (open-r1 style), validated at load.
+
+A recipe names the model, the data, the frames (or takes the profile's ``video.train``), the rewards (GRPO)
+and the TRL trainer arguments. ``trainer`` keys are checked against the TRL config class's fields at load,
+so a typo is an error naming the key, not a silently ignored setting. Command-line flags of the entry points
+override the recipe (``--model``, ``--data``, ``--output-dir``, ``--max-steps``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Method = Literal["sft", "grpo"]
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be loaded; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    name_or_path: str = "tiny-random"
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    attn_implementation: str | None = None  # e.g. flash_attention_2 on GPU nodes
+    freeze_vision: bool = False
+
+
+class VideoSpec(_Strict):
+    frames: Annotated[int, Field(gt=0)] = 16  # paper A.2: 16 frames for training
+    max_pixels: Annotated[int, Field(gt=0)] = 128 * 28 * 28
+    min_pixels: Annotated[int, Field(gt=0)] = 4 * 28 * 28
+
+
+class DataSpec(_Strict):
+    uri: str | None = None  # a .parquet / .jsonl file or a folder of them (local or s3://); --data overrides
+    max_samples: Annotated[int, Field(gt=0)] | None = None
+    frame_cache: str | None = None  # decoded frames kept across runs (None: <project>/.videorft/frame_cache)
+    shuffle_seed: int = 0
+
+
+class SemanticRewardConfig(_Strict):
+    """Eq. 5/6: r_sc = min(1, w * max(cos(SigLIP_text(span_M), mean_F SigLIP_image(frame)), 0)), gated."""
+
+    mode: Literal["gated", "ungated", "off"] = "gated"  # Table 2 ablations: off / ungated / gated (full)
+    weight: Annotated[float, Field(gt=0)] = 2.0  # w; the paper's best setting
+    span_tokens: Annotated[int, Field(gt=0, le=512)] = 64  # M: SigLIP's text context
+    frames: Annotated[int, Field(gt=0)] = 16  # F
+    model: str = "ViT-SO400M-14-SigLIP-384"  # "a lightweight version of SigLIP with 400M parameters"
+    pretrained: str | None = "webli"
+    gate_reward: str = "accuracy_reward"
+    cache_root: str | None = None  # None: the storage root (VIDEORFT_STORAGE_ROOT / profile)
+
+
+class RewardConfig(_Strict):
+    functions: list[str] = ["format_reward", "accuracy_reward", "semantic_consistency_reward"]
+    weights: list[float] | None = None
+    semantic: SemanticRewardConfig = SemanticRewardConfig()
+
+    @model_validator(mode="after")
+    def _known(self) -> RewardConfig:
+        known = {"format_reward", "accuracy_reward", "semantic_consistency_reward", "videorft_reward"}
+        unknown = [f for f in self.functions if f not in known]
+        if unknown:
+            raise ValueError(f"unknown reward functions {unknown}; known: {sorted(known)}")
+        if self.weights is not None and len(self.weights) != len(self.functions):
+            raise ValueError("reward weights must have one entry per function")
+        if self.semantic.gate_reward not in known - {"semantic_consistency_reward", "videorft_reward"}:
+            raise ValueError("semantic.gate_reward must name format_reward or accuracy_reward")
+        return self
+
+
+class Recipe(_Strict):
+    method: Method
+    model: ModelSpec = ModelSpec()
+    video: VideoSpec | None = None  # None: the profile's video.train
+    data: DataSpec = DataSpec()
+    reward: RewardConfig = RewardConfig()
+    trainer: dict[str, Any] = Field(default_factory=dict)
+    deepspeed: str | None = None  # a DeepSpeed JSON under configs/deepspeed/ (relative to the project root)
+
+    @model_validator(mode="after")
+    def _trainer_keys(self) -> Recipe:
+        cls = trl_config_class(self.method)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        reserved = {"output_dir", "deepspeed"}
+        unknown = sorted(set(self.trainer) - fields)
+        clash = sorted(set(self.trainer) & reserved)
+        if unknown:
+            raise ValueError(f"trainer: unknown {cls.__name__} keys {unknown}")
+        if clash:
+            raise ValueError(f"trainer: {clash} come from the command line / the recipe's top level, not trainer")
+        return self
+
+
+def trl_config_class(method: Method) -> type:
+    if method == "sft":
+        from trl import SFTConfig
+
+        return SFTConfig
+    from trl import GRPOConfig
+
+    return GRPOConfig
+
+
+def load_recipe(path: str | Path, method: Method | None = None) -> Recipe:
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"recipe {path} is not valid YAML: {exc}") from exc
+    if method is not None and raw.get("method", method) != method:
+        raise RecipeError(f"recipe {path} is for method {raw.get('method')!r}, not {method!r}")
+    raw.setdefault("method", method)
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"invalid recipe {path}:"]
+        for e in exc.errors():
+            key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+            lines.append(f"  {key}: {'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}")
+        raise RecipeError("\n".join(lines)) from None

@@ -1,0 +1,200 @@
+"""GRPO with the VideoRFT reward (paper 3.3): ``python -m training.grpo``.
+
+Stock TRL (1.16) hands a video to ``generate()`` but not to the log-prob forward of the loss, the old
+policy or the reference model: it extracts only ``image`` parts there, so the vision tower gets no gradient
+and the KL term compares text-only log-probs (FIELD-NOTES). ``VideoGRPOTrainer`` carries each row's vision
+inputs (``pixel_values_videos``, ``video_grid_thw``, ``second_per_grid_ts`` or the image ones) through
+TRL's generation buffer and passes them, with the M-RoPE token types, into every log-prob forward.
+
+Rewards are the ones named in the recipe (default: format, accuracy, semantic consistency, each logged
+under its name by TRL, summed with optional weights), plus TRL's KL, completion length and learning rate.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from training.media import FrameCache, media_part
+from training.runtime import (
+    USER_ERRORS,
+    RunSpec,
+    build_parser,
+    finish_run,
+    has_cuda,
+    last_checkpoint,
+    make_callbacks,
+    pipes_session,
+    resolve_run,
+    trainer_arguments,
+)
+from training.sft import configure_processor, frame_cache
+
+VISION_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "pixel_values", "image_grid_thw")
+
+
+def build_trainer_class() -> type:
+    import torch
+    from trl import GRPOTrainer
+
+    class VideoGRPOTrainer(GRPOTrainer):
+        """GRPOTrainer whose log-prob forwards see the video (or image) of each row."""
+
+        frames: FrameCache
+        _vision_rows: list[dict[str, Any]] | None = None
+
+        def _row_vision(self, row: dict[str, Any], cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
+            key = row["sample_id"]
+            if key not in cache:
+                kind = "image" if row["data_type"] == "image" else "video"
+                array = self.frames.get(row["path"], row.get("media_sha256"))
+                conv = [{"role": "user", "content": [media_part(kind, array), {"type": "text",
+                                                                               "text": row["question"]}]}]
+                text = self.processing_class.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
+                media = {"images": [array]} if kind == "image" else {"videos": [array]}
+                out = self.processing_class(text=[text], return_tensors="pt", **media)
+                vision = {k: out[k] for k in VISION_KEYS if k in out}
+                if "second_per_grid_ts" in vision and not isinstance(vision["second_per_grid_ts"], torch.Tensor):
+                    vision["second_per_grid_ts"] = torch.tensor(vision["second_per_grid_ts"])
+                cache[key] = {"prompt": conv, "vision": vision}
+            return cache[key]
+
+        def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+            cache: dict[str, dict[str, Any]] = {}
+            per_row = [self._row_vision(x, cache) for x in inputs]
+            inputs = [{**x, "prompt": r["prompt"]} for x, r in zip(inputs, per_row, strict=True)]
+            self._vision_rows = [r["vision"] for r in per_row]
+            try:
+                output = super()._generate_and_score_completions(inputs)
+            finally:
+                rows, self._vision_rows = self._vision_rows, None
+            output["vision_rows"] = rows  # a list: TRL's buffer shuffles and splits it with the batch
+            return output
+
+        def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> Any:
+            self._vision_rows = inputs.get("vision_rows")
+            try:
+                return super()._compute_loss(model, inputs)
+            finally:
+                self._vision_rows = None
+
+        def _get_per_token_logps_and_entropies(self, model: Any, input_ids: Any, attention_mask: Any,
+                                               logits_to_keep: int, batch_size: int | None = None,
+                                               compute_entropy: bool = False, compute_aux_loss: bool = False,
+                                               **kwargs: Any) -> Any:
+            rows = self._vision_rows
+            if rows is None:
+                return super()._get_per_token_logps_and_entropies(
+                    model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
+                    compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **kwargs)
+            if len(rows) != input_ids.size(0):
+                raise RuntimeError(f"vision rows ({len(rows)}) do not match the batch ({input_ids.size(0)})")
+            tok = self._tokenizer
+            image_pad = tok.convert_tokens_to_ids("<|image_pad|>")
+            video_pad = tok.convert_tokens_to_ids("<|video_pad|>")
+            batch_size = batch_size or input_ids.size(0)
+            all_logps, all_entropies, all_aux = [], [], []
+            for start in range(0, input_ids.size(0), batch_size):
+                end = min(start + batch_size, input_ids.size(0))
+                ids, mask = input_ids[start:end], attention_mask[start:end]
+                model_inputs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+                for key in VISION_KEYS:
+                    parts = [r[key] for r in rows[start:end] if key in r]
+                    if parts:
+                        model_inputs[key] = torch.cat(parts).to(ids.device)
+                model_inputs["mm_token_type_ids"] = ((ids == image_pad).int() + 2 * (ids == video_pad).int())
+                if compute_aux_loss:
+                    model_inputs["output_router_logits"] = True
+                labels = ids.masked_fill(mask == 0, -100)
+                labels[:, :-logits_to_keep] = -100
+                with self.accelerator.autocast():
+                    outputs = model(**model_inputs, labels=labels, fused_lm_head=True)
+                all_logps.append(outputs.log_probs[:, -logits_to_keep:])
+                if compute_entropy:
+                    all_entropies.append(outputs.entropy[:, -logits_to_keep:])
+                if compute_aux_loss:
+                    all_aux.append(outputs.aux_loss)
+            logps = torch.cat(all_logps, dim=0)
+            entropies = torch.cat(all_entropies, dim=0) if compute_entropy else None
+            aux = torch.stack(all_aux).mean() if compute_aux_loss else None
+            return logps, entropies, aux
+
+    return VideoGRPOTrainer
+
+
+def reward_functions(spec: RunSpec) -> list[Any]:
+    from training import rewards
+
+    cfg = spec.recipe.reward
+    semantic = None
+    if any(f in ("semantic_consistency_reward", "videorft_reward") for f in cfg.functions):
+        from videorft.profile import local_state_dir
+
+        semantic = rewards.configure_semantic_reward(cfg.semantic, cfg.semantic.cache_root or spec.storage_root,
+                                                     str(local_state_dir() / "media_cache"))
+    out = []
+    for name in cfg.functions:
+        out.append(semantic if name == "semantic_consistency_reward" else rewards.REWARD_FUNCTIONS[name])
+    return out
+
+
+def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
+    from datasets import Dataset
+
+    from training.data import load_training_data
+    from training.model import ensure_on_disk, load_model_and_processor
+
+    data = load_training_data(spec.data_uri, require_process=False, max_samples=spec.recipe.data.max_samples,
+                              seed=spec.recipe.data.shuffle_seed)
+    model, processor = load_model_and_processor(spec.model, spec.recipe.model.dtype,
+                                                spec.recipe.model.attn_implementation)
+    configure_processor(processor, spec.video.min_pixels, spec.video.max_pixels)
+    ensure_on_disk(model, processor, spec.output_dir / "initial-model")
+    frames = frame_cache(spec)
+    args = trainer_arguments(spec, {
+        # the paper's GRPO settings (appendix A.2); recipes override them
+        "num_generations": 8, "beta": 0.04, "learning_rate": 1e-6, "max_completion_length": 1024,
+        "temperature": 1.0, "per_device_train_batch_size": 8, "logging_steps": 1, "save_strategy": "steps",
+        "save_steps": 100, "remove_unused_columns": False, "use_cpu": not has_cuda(), "seed": 0, "data_seed": 0,
+        "log_completions": False,
+        **({"reward_weights": spec.recipe.reward.weights} if spec.recipe.reward.weights is not None else {}),
+    })
+    if not args.use_vllm:
+        # a sampled vision placeholder in a completion would be taken for a video token by the loss forward
+        tok = processor.tokenizer
+        banned = [tok.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>",
+                                                          "<|vision_end|>")]
+        args.generation_kwargs = {"suppress_tokens": banned, **(args.generation_kwargs or {})}
+    rows = [{**r, "prompt": [{"role": "user", "content": r["question"]}]} for r in data.rows]
+    spec.output_dir.mkdir(parents=True, exist_ok=True)
+    trainer_cls = build_trainer_class()
+    trainer = trainer_cls(model=model, args=args, reward_funcs=reward_functions(spec),
+                          train_dataset=Dataset.from_list(rows), processing_class=processor,
+                          callbacks=make_callbacks(spec.output_dir, pipes))
+    trainer.frames = frames
+    resume = last_checkpoint(spec.output_dir) if spec.resume else None
+    if pipes is not None:
+        pipes.log.info(f"GRPO of {spec.model} on {len(rows)} rows ({data.content_hash}); "
+                       f"{'resuming from ' + resume if resume else 'from step 0'}")
+    trainer.train(resume_from_checkpoint=resume)
+    return finish_run(spec, trainer, processor, data, frames, pipes,
+                      {"resumed_from": resume or "", "frames_decoded": frames.decoded,
+                       "reward_functions": spec.recipe.reward.functions,
+                       "semantic_mode": spec.recipe.reward.semantic.mode})
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        spec = resolve_run(build_parser("grpo").parse_args(argv), "grpo")
+        with pipes_session() as pipes:
+            result = train(spec, pipes)
+    except USER_ERRORS as exc:
+        print(f"grpo: error: {exc}", file=sys.stderr)
+        return 2
+    if result:
+        print(f"grpo: {result['global_step']} steps; checkpoint {result['checkpoint_uri']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""What the two entry points share: the command line, the run folder, resume, DeepSpeed set-up, metrics
+(to a JSONL file, MLflow and Dagster Pipes) and publishing the final checkpoint.
+
+A run folder (``--output-dir``) holds the Trainer's ``checkpoint-N`` folders, ``metrics.jsonl`` (one JSON
+line per logging step) and, at the end, ``final/`` and ``result.json``. Starting again on the same folder
+resumes from the last checkpoint: finished steps are not repeated. With ``--publish-to URI`` the final
+checkpoint is copied to ``URI/v-<hash>/`` (local or ``s3://``), ``<hash>`` being the content hash of its
+files, which the Dagster asset uses as its data version.
+
+Launched by Dagster Pipes (``DAGSTER_PIPES_CONTEXT`` set), every logging step is streamed to Dagster as a
+log line and a custom message, and the result as the asset's materialization and checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import math
+import os
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from training.config import Method, Recipe, RecipeError, load_recipe
+from training.data import DataError
+from training.model import ModelLoadError
+from videorft.profile import ProfileError
+from videorft.storage import as_path
+
+RESULT_FILE = "result.json"
+# errors a user fixes by changing the command or the files (exit 2 with the message, no traceback)
+USER_ERRORS: tuple[type[BaseException], ...] = (RecipeError, DataError, ProfileError, ModelLoadError)
+METRICS_FILE = "metrics.jsonl"
+
+
+def build_parser(method: Method) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m training.{method}",
+        description=f"{'Supervised fine-tuning' if method == 'sft' else 'GRPO'} of Qwen2.5-VL on video QA "
+        f"(VideoRFT). Resumes from the last checkpoint in --output-dir.")
+    parser.add_argument("--config", required=True, help=f"recipe YAML (e.g. configs/tiny/{method}.yaml)")
+    parser.add_argument("--model", help="hub id, local checkpoint folder or 'tiny-random' (overrides the recipe)")
+    parser.add_argument("--data", help="data file or folder, local or s3:// (overrides the recipe)")
+    parser.add_argument("--output-dir", required=True, help="run folder: checkpoints, metrics, final model")
+    parser.add_argument("--max-steps", type=int, help="stop after this many optimizer steps in total")
+    parser.add_argument("--deepspeed", help="DeepSpeed JSON config (overrides the recipe)")
+    parser.add_argument("--publish-to", help="copy the final checkpoint to URI/v-<hash>/ (local or s3://)")
+    parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
+    return parser
+
+
+@dataclass
+class RunSpec:
+    method: Method
+    recipe: Recipe
+    model: str
+    data_uri: str
+    output_dir: Path
+    max_steps: int | None
+    deepspeed: str | None
+    publish_to: str | None
+    resume: bool
+    video: Any = None  # VideoSpec
+    storage_root: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_run(args: argparse.Namespace, method: Method) -> RunSpec:
+    from training.config import VideoSpec
+    from videorft.profile import load_profile, project_root
+
+    recipe = load_recipe(args.config, method)
+    profile = load_profile()
+    data_uri = args.data or recipe.data.uri
+    if not data_uri:
+        raise DataError("no training data: pass --data URI or set data.uri in the recipe")
+    video = recipe.video or VideoSpec(frames=profile.video.train.frames or 16,
+                                      max_pixels=profile.video.train.max_pixels,
+                                      min_pixels=profile.video.train.min_pixels)
+    deepspeed = args.deepspeed or recipe.deepspeed
+    if deepspeed and not Path(deepspeed).is_absolute():
+        candidate = project_root() / deepspeed
+        deepspeed = str(candidate if candidate.exists() else Path(deepspeed).resolve())
+    return RunSpec(method=method, recipe=recipe, model=args.model or recipe.model.name_or_path, data_uri=data_uri,
+                   output_dir=Path(args.output_dir).resolve(), max_steps=args.max_steps, deepspeed=deepspeed,
+                   publish_to=args.publish_to, resume=not args.no_resume, video=video,
+                   storage_root=profile.resolved_storage_root())
+
+
+def last_checkpoint(output_dir: Path) -> str | None:
+    """The newest complete ``checkpoint-N`` folder (one with trainer state), or None."""
+    if not output_dir.is_dir():
+        return None
+    done = [p for p in output_dir.glob("checkpoint-*") if (p / "trainer_state.json").exists()
+            and p.name.split("-")[-1].isdigit()]
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
+
+
+def has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def ensure_single_process_distributed_env() -> None:
+    """DeepSpeed wants a process group even for one process: give it a local one unless a launcher did."""
+    if "RANK" in os.environ or "LOCAL_RANK" in os.environ:
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    os.environ.update({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
+                       "MASTER_PORT": str(port)})
+
+
+def trainer_arguments(spec: RunSpec, defaults: dict[str, Any]) -> Any:
+    """The TRL config: our defaults < the recipe's ``trainer`` section < the command line."""
+    from training.config import trl_config_class
+
+    kwargs: dict[str, Any] = {**defaults, **spec.recipe.trainer}
+    kwargs["output_dir"] = str(spec.output_dir)
+    if spec.max_steps is not None:
+        kwargs["max_steps"] = spec.max_steps
+    if spec.deepspeed:
+        ensure_single_process_distributed_env()
+        kwargs["deepspeed"] = spec.deepspeed
+    if "report_to" not in spec.recipe.trainer:
+        kwargs["report_to"] = ["mlflow"] if os.environ.get("MLFLOW_RUN_ID") else []
+    if spec.recipe.model.dtype == "bfloat16":
+        kwargs.setdefault("bf16", True)
+    return trl_config_class(spec.method)(**kwargs)
+
+
+# -- metrics -------------------------------------------------------------------------------------------------
+
+def _finite(logs: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for k, v in logs.items():
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v)):
+            out[k] = float(v)
+    return out
+
+
+def make_callbacks(output_dir: Path, pipes: Any) -> list[Any]:
+    from transformers import TrainerCallback
+
+    class MetricsCallback(TrainerCallback):
+        """Every logged step to ``metrics.jsonl`` and, under Dagster Pipes, to the run's logs and messages."""
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+                   **kwargs: Any) -> None:
+            if not state.is_world_process_zero or not logs:
+                return
+            record = {"step": state.global_step, "time": time.time(), **_finite(logs)}
+            with open(output_dir / METRICS_FILE, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+            if pipes is not None:
+                shown = ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k not in ("step", "time"))
+                pipes.log.info(f"step {state.global_step}/{state.max_steps}: {shown}")
+                pipes.report_custom_message({"kind": "metrics", **record})
+
+    return [MetricsCallback()]
+
+
+def read_metrics(output_dir: Path) -> list[dict[str, Any]]:
+    path = output_dir / METRICS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def loss_fell(records: list[dict[str, Any]], key: str = "loss") -> tuple[bool, dict[str, float]]:
+    """Mean loss over the last quarter of logged steps below the mean over the first quarter."""
+    losses = [r[key] for r in records if key in r]
+    if len(losses) < 2:
+        return False, {"logged_losses": float(len(losses))}
+    q = max(1, len(losses) // 4)
+    first, last = sum(losses[:q]) / q, sum(losses[-q:]) / q
+    return last < first, {"first_quarter_loss": first, "last_quarter_loss": last, "logged_losses": len(losses)}
+
+
+# -- publishing ----------------------------------------------------------------------------------------------
+
+def folder_hash(folder: Path) -> str:
+    """Content hash of a checkpoint folder: every file's relative name and bytes, in name order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode())
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def publish(folder: Path, target_root: str) -> str:
+    """Copy ``folder`` to ``target_root/v-<hash>/`` unless it is there already; return the target URI."""
+    version = folder_hash(folder)
+    target = as_path(target_root) / f"v-{version}"
+    marker = target / "COMPLETE"
+    if marker.exists():
+        return str(target)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        dest = target / str(path.relative_to(folder))
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "rb") as src, dest.open("wb") as out:
+            for chunk in iter(lambda s=src: s.read(1 << 20), b""):
+                out.write(chunk)
+    marker.write_text(version)  # written last: a copy cut short is never taken for a checkpoint
+    return str(target)
+
+
+@contextlib.contextmanager
+def pipes_session() -> Iterator[Any]:
+    """The Dagster Pipes context when launched by Dagster, else None (the library runs without Dagster)."""
+    if "DAGSTER_PIPES_CONTEXT" not in os.environ:
+        yield None
+        return
+    from dagster_pipes import open_dagster_pipes
+
+    with open_dagster_pipes() as pipes:
+        yield pipes
+
+
+def smoke_generate(checkpoint: str, row: dict[str, Any], frames: Any, max_new_tokens: int = 16) -> dict[str, Any]:
+    """Load a saved checkpoint as production would and generate for one training row."""
+    import torch
+
+    from training.media import media_part
+    from training.model import load_model_and_processor
+
+    started = time.perf_counter()
+    model, processor = load_model_and_processor(checkpoint, dtype="auto")
+    kind = "image" if row["data_type"] == "image" else "video"
+    conv = [{"role": "user", "content": [media_part(kind, frames.get(row["path"], row["media_sha256"])),
+                                         {"type": "text", "text": row["question"]}]}]
+    inputs = processor.apply_chat_template([conv], tokenize=True, return_dict=True, add_generation_prompt=True,
+                                           return_tensors="pt")
+    with torch.inference_mode():
+        out = model.generate(**inputs.to(model.device), max_new_tokens=max_new_tokens, do_sample=False)
+    new = out[0, inputs["input_ids"].shape[1]:]
+    return {"new_tokens": int(new.numel()), "text": processor.tokenizer.decode(new, skip_special_tokens=False),
+            "seconds": time.perf_counter() - started}
+
+
+def finish_run(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: Any, pipes: Any,
+               extra_metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Save ``final/``, publish it, run the two checks and write ``result.json`` (and report it over Pipes)."""
+    final = spec.output_dir / "final"
+    trainer.save_model(str(final))
+    if not trainer.is_world_process_zero():
+        return {}
+    processor.save_pretrained(str(final))
+    version = folder_hash(final)
+    uri = publish(final, spec.publish_to) if spec.publish_to else str(final)
+    records = read_metrics(spec.output_dir)
+    fell, loss_meta = loss_fell(records)
+    try:
+        smoke = smoke_generate(uri if spec.publish_to and not uri.startswith("s3://") else str(final),
+                               data.rows[0], frames)
+        generates, smoke_error = smoke["new_tokens"] > 0, ""
+    except Exception as exc:  # reported as a failed check with the reason, never swallowed silently
+        smoke, generates, smoke_error = {}, False, f"{type(exc).__name__}: {exc}"
+    state = trainer.state
+    result = {
+        "method": spec.method, "model": spec.model, "checkpoint_uri": uri, "checkpoint_version": version,
+        "data_uri": spec.data_uri, "data_version": data.content_hash, "data_rows": len(data.rows),
+        "skipped_media": len(data.skipped), "skipped_media_examples": dict(list(data.skipped.items())[:5]),
+        "global_step": state.global_step, "max_steps": state.max_steps, "epoch": state.epoch,
+        "frames": spec.video.frames, "max_pixels": spec.video.max_pixels, "deepspeed": spec.deepspeed or "",
+        "mlflow_run_id": os.environ.get("MLFLOW_RUN_ID", ""), "checks": {
+            "training_loss_fell": {"passed": fell, **loss_meta},
+            "checkpoint_loads_and_generates": {"passed": generates, "error": smoke_error,
+                                               "sample_output": smoke.get("text", ""),
+                                               "seconds": smoke.get("seconds", 0.0)}},
+        **(extra_metadata or {}),
+    }
+    (spec.output_dir / RESULT_FILE).write_text(json.dumps(result, indent=2))
+    if pipes is not None:
+        pipes.report_custom_message({"kind": "result", **result})
+        pipes.report_asset_materialization(
+            data_version=version,
+            metadata={"checkpoint_uri": {"raw_value": uri, "type": "path"},
+                      "global_step": state.global_step, "data_version": data.content_hash,
+                      "data_uri": spec.data_uri, "base_model": spec.model})
+        for name, check in result["checks"].items():
+            pipes.report_asset_check(name, passed=bool(check["passed"]),
+                                     metadata={k: v for k, v in check.items() if k != "passed"})
+    return result
