@@ -98,7 +98,8 @@ def load_training_data(uri: str, require_process: bool, max_samples: int | None 
         if missing:
             raise DataError(f"{file}: missing columns {missing} (VideoRFT schema: problem, problem_type, options, "
                             f"process, solution, path, data_type)")
-        table = table.assign(path=table["path"].astype(str).map(lambda p, b=parent_uri(file): join_uri(b, p)))
+        base = parent_uri(file)
+        table = table.assign(path=[join_uri(base, p) for p in table["path"].astype(str)])
         frames.append(table)
     table = pd.concat(frames, ignore_index=True)
     if require_process:
