@@ -12,6 +12,7 @@ import dagster as dg
 
 from assets.curation import build_curation_assets, build_prompt_assets
 from assets.sources import build_raw_qa_pool, synthetic_world
+from assets.training import build_training_assets
 from dagster_project.resources import build_resources
 from videorft.profile import DEFAULT_PROFILE, PROFILE_ENV, Profile, load_profile
 
@@ -25,6 +26,7 @@ def build_definitions(profile: Profile, profile_ref: str) -> dg.Definitions:
     assets.append(build_raw_qa_pool(profile))
     assets += build_prompt_assets(profile)
     assets += build_curation_assets(profile)
+    assets += build_training_assets(profile)
     executor = (dg.in_process_executor if profile.dagster.executor == "in_process"
                 else dg.multiprocess_executor.configured({"max_concurrent": profile.dagster.max_concurrent}))
     return dg.Definitions(

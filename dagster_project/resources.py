@@ -19,6 +19,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 from upath import UPath
 
+from dagster_project.launchers import LauncherResource
 from videorft.profile import EXPERT_ROLES, Profile, load_profile, local_state_dir
 from videorft.provenance import git_sha
 from videorft.storage import as_path, is_remote, join_uri
@@ -318,6 +319,7 @@ def build_resources(profile: Profile, profile_ref: str) -> dict[str, Any]:
             simulator_world=join_uri(storage_root, "world") if profile.curation.simulator.enabled else None,
             simulator_config=profile.curation.simulator.model_dump_json(),
         ),
+        "launcher": LauncherResource(config_json=profile.training.launcher.model_dump_json()),
     }
 
 

@@ -110,7 +110,23 @@ def trl_config_class(method: Method) -> type:
     return GRPOConfig
 
 
-def load_recipe(path: str | Path, method: Method | None = None) -> Recipe:
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``key.sub=value`` assignments (value parsed as YAML) applied to a raw recipe mapping."""
+    for item in overrides:
+        if "=" not in item:
+            raise RecipeError(f"--set {item!r}: expected key=value (e.g. reward.semantic.mode=ungated)")
+        key, value = item.split("=", 1)
+        node = raw
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise RecipeError(f"--set {item!r}: {part} is not a section")
+        node[parts[-1]] = yaml.safe_load(value)
+    return raw
+
+
+def load_recipe(path: str | Path, method: Method | None = None, overrides: list[str] | None = None) -> Recipe:
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe {path} does not exist")
@@ -121,6 +137,7 @@ def load_recipe(path: str | Path, method: Method | None = None) -> Recipe:
     if method is not None and raw.get("method", method) != method:
         raise RecipeError(f"recipe {path} is for method {raw.get('method')!r}, not {method!r}")
     raw.setdefault("method", method)
+    raw = apply_overrides(raw, overrides or [])
     try:
         return Recipe.model_validate(raw)
     except ValidationError as exc:

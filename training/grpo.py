@@ -28,7 +28,7 @@ from training.runtime import (
     resolve_run,
     trainer_arguments,
 )
-from training.sft import configure_processor, frame_cache
+from training.sft import configure_processor, frame_cache, media_cache
 
 VISION_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "pixel_values", "image_grid_thw")
 
@@ -128,10 +128,8 @@ def reward_functions(spec: RunSpec) -> list[Any]:
     cfg = spec.recipe.reward
     semantic = None
     if any(f in ("semantic_consistency_reward", "videorft_reward") for f in cfg.functions):
-        from videorft.profile import local_state_dir
-
         semantic = rewards.configure_semantic_reward(cfg.semantic, cfg.semantic.cache_root or spec.storage_root,
-                                                     str(local_state_dir() / "media_cache"))
+                                                     media_cache())
     out = []
     for name in cfg.functions:
         out.append(semantic if name == "semantic_consistency_reward" else rewards.REWARD_FUNCTIONS[name])

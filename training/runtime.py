@@ -51,6 +51,8 @@ def build_parser(method: Method) -> argparse.ArgumentParser:
     parser.add_argument("--deepspeed", help="DeepSpeed JSON config (overrides the recipe)")
     parser.add_argument("--publish-to", help="copy the final checkpoint to URI/v-<hash>/ (local or s3://)")
     parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a recipe value, e.g. --set reward.semantic.mode=ungated (repeatable)")
     return parser
 
 
@@ -74,7 +76,7 @@ def resolve_run(args: argparse.Namespace, method: Method) -> RunSpec:
     from training.config import VideoSpec
     from videorft.profile import load_profile, project_root
 
-    recipe = load_recipe(args.config, method)
+    recipe = load_recipe(args.config, method, args.set)
     profile = load_profile()
     data_uri = args.data or recipe.data.uri
     if not data_uri:

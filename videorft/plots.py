@@ -54,3 +54,23 @@ def histogram(values: list[int], title: str, xlabel: str, bins: int = 30) -> Any
     ax.set_title(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def line_chart(series: dict[str, list[tuple[float, float]]], title: str, xlabel: str) -> Any:
+    """One small panel per series (training curves: loss, each reward, KL, length), sharing the x axis."""
+    names = list(series)
+    cols = min(4, max(1, len(names)))
+    rows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False, sharex=True)
+    for ax, name in zip(axes.flat, names, strict=False):
+        xs, ys = zip(*series[name], strict=True) if series[name] else ((), ())
+        ax.plot(xs, ys, marker="." if len(xs) < 30 else None, linewidth=1.2)
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel(xlabel, fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -197,6 +197,56 @@ class CurationConfig(_Strict):
         return path if path.is_absolute() else project_root() / path
 
 
+class K8sLaunchConfig(_Strict):
+    """Pods for training/evaluation through Dagster Pipes (PipesK8sClient). Credentials never live here:
+    ``env_from_secrets`` names Kubernetes Secrets whose keys become the pod's environment."""
+
+    namespace: str = "videorft"
+    image: str = "ghcr.io/videorft/videorft-train:latest"
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    gpus: Annotated[int, Field(ge=0)] = 8
+    gpu_resource: str = "nvidia.com/gpu"
+    cpu: str = "32"
+    memory: str = "512Gi"
+    shm_size: str = "64Gi"  # /dev/shm for dataloader workers and NCCL
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(default_factory=lambda: [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}])
+    volumes: list[dict[str, Any]] = Field(default_factory=list)  # e.g. a PVC holding the run folders
+    volume_mounts: list[dict[str, Any]] = Field(default_factory=list)
+    runs_dir: str = "/runs"  # run folders inside the pod (on a mounted volume, so a new pod resumes)
+    service_account: str | None = None
+    env_from_secrets: list[str] = Field(default_factory=list)
+    load_incluster_config: bool = True
+    kubeconfig_file: str | None = None
+
+
+class LauncherConfig(_Strict):
+    """Where training runs: a local subprocess (plain python, or ``accelerate launch`` with a config from
+    ``configs/accelerate/``) or a Kubernetes pod with GPUs."""
+
+    kind: Literal["subprocess", "k8s"] = "subprocess"
+    accelerate_config: str | None = None
+    num_processes: Annotated[int, Field(ge=1)] = 1
+    k8s: K8sLaunchConfig = K8sLaunchConfig()
+
+
+class TrainingConfig(_Strict):
+    """The training stage: which recipes, which of the paper's Table 2 variants, and how to launch."""
+
+    mode: Literal["sft+rl", "sft", "rl"] = "sft+rl"  # SFT then RL (the paper), SFT only, RL only
+    sft_recipe: str = "configs/tiny/sft.yaml"
+    grpo_recipe: str = "configs/tiny/grpo.yaml"
+    base_model: str | None = None  # None: the recipes' model
+    semantic_reward: Literal["gated", "ungated", "off"] | None = None  # Table 2 reward ablations
+    runs_dir: str | None = None  # local run folders (None: .videorft/runs)
+    launcher: LauncherConfig = LauncherConfig()
+
+    def recipe_path(self, method: str) -> Path:
+        path = Path(self.sft_recipe if method == "sft" else self.grpo_recipe).expanduser()
+        return path if path.is_absolute() else project_root() / path
+
+
 class MlflowConfig(_Strict):
     tracking_uri: str | None = None  # None: a SQLite store under the project's local state folder
     experiment: str = "videorft"
@@ -218,6 +268,7 @@ class Profile(_Strict):
     video: VideoConfig = VideoConfig()
     experts: ExpertsConfig = ExpertsConfig()
     curation: CurationConfig = CurationConfig()
+    training: TrainingConfig = TrainingConfig()
     mlflow: MlflowConfig = MlflowConfig()
     dagster: DagsterConfig = DagsterConfig()
 
