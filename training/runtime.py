@@ -133,8 +133,10 @@ def trainer_arguments(spec: RunSpec, defaults: dict[str, Any]) -> Any:
         kwargs["deepspeed"] = spec.deepspeed
     if "report_to" not in spec.recipe.trainer:
         kwargs["report_to"] = ["mlflow"] if os.environ.get("MLFLOW_RUN_ID") else []
-    if spec.recipe.model.dtype == "bfloat16":
-        kwargs.setdefault("bf16", True)
+    # transformers 5 turns bf16 autocast on by default, which on a CPU without bf16 units makes a float32
+    # model's steps ~5x slower; TRL turns gradient checkpointing on. Both follow the recipe instead.
+    kwargs.setdefault("bf16", spec.recipe.model.dtype == "bfloat16")
+    kwargs.setdefault("gradient_checkpointing", False)
     return trl_config_class(spec.method)(**kwargs)
 
 

@@ -1,0 +1,110 @@
+"""Cost of the semantic-consistency reward for one GRPO group: ours vs the official implementation's algorithm.
+
+    .venv/bin/python bench/semantic_reward.py [--model bench-siglip-b16] [--group 8] [--frames 16] [--repeats 3]
+
+Same run, same SigLIP (ViT-B-16 architecture, random weights: cost does not depend on the weights), same
+video (a clip of the tiny world), same G completions. Measured per group:
+
+* ``official``: the official algorithm, given its most favourable reading: for every completion, decode the
+  video again, run SigLIP's image tower on its F frames (one batch), embed the text after the first '.',
+  score = min(1, w * mean_f max(cos(text, frame_f), 0)).
+* ``ours_first_visit``: ``SemanticConsistencyReward`` on a video it has never seen: one decode, one batch of
+  F frames, the mean frame embedding, the G spans embedded in one batch, written to the embedding cache.
+* ``ours_cached``: the same group again (every later completion, step and epoch of that video).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import training  # noqa: E402,F401  (CPU torchvision work-around)
+
+
+def official_group(completions: list[str], video: str, model_name: str, frames: int, weight: float) -> list[float]:
+    import torch
+    from PIL import Image
+
+    from curation.video_io import load_frames
+    from videorft.clip_models import load_clip
+
+    model, tokenizer, preprocess = load_clip(model_name, None, 64)
+    size = model.visual.image_size[0] if isinstance(model.visual.image_size, tuple | list) else model.visual.image_size
+    out = []
+    for text in completions:
+        thought = text.split("<think>")[-1].split("</think>")[0]
+        span = thought.split(".", 1)[1] if "." in thought else ""  # the official first-'.' split
+        arrays = load_frames(video, frames=frames, max_pixels=max(size * size, 3136)).array  # re-decoded
+        batch = torch.stack([preprocess(Image.fromarray(a)) for a in arrays])
+        with torch.inference_mode():
+            image = model.encode_image(batch, normalize=True)
+            txt = model.encode_text(tokenizer([span]), normalize=True)
+        per_frame = (image @ txt.T).squeeze(-1).clamp(min=0)
+        out.append(min(1.0, weight * float(per_frame.mean())))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="bench-siglip-b16")
+    parser.add_argument("--group", type=int, default=8)
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "semantic_reward.json"))
+    args = parser.parse_args()
+
+    import torch
+
+    from curation.synthetic.world import build_world
+    from training.config import SemanticRewardConfig
+    from training.rewards import SemanticConsistencyReward
+    from videorft.clip_models import load_clip
+    from videorft.profile import WorldConfig
+
+    work = Path(tempfile.mkdtemp(prefix="semantic-bench-"))
+    world = build_world(WorldConfig(seed=3, videos=args.repeats + 1, images=0, questions=4, min_side=224,
+                                    max_side=224, min_seconds=4.0, max_seconds=4.0), str(work / "world"))
+    videos = sorted(str(p) for p in (Path(world.root) / "videos").glob("*.mp4"))
+    completions = [f"<think>Let me think about the question {i}. The video shows a red circle moving to the left "
+                   f"while a blue square, about 3.5 m away, turns green.</think><answer>B</answer>"
+                   for i in range(args.group)]
+    load_clip(args.model, None, 64)  # model construction is paid once per process by both
+    config = SemanticRewardConfig(model=args.model, pretrained=None, frames=args.frames, mode="ungated")
+    timings: dict[str, list[float]] = {"official": [], "ours_first_visit": [], "ours_cached": []}
+    for i in range(args.repeats):
+        video = videos[i]
+        columns = {"path": [video] * args.group}
+        started = time.perf_counter()
+        official_group(completions, video, args.model, args.frames, config.weight)
+        timings["official"].append(time.perf_counter() - started)
+        reward = SemanticConsistencyReward(config, cache_root=str(work / f"cache{i}"))
+        started = time.perf_counter()
+        reward(completions, **columns)
+        timings["ours_first_visit"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        reward(completions, **columns)
+        timings["ours_cached"].append(time.perf_counter() - started)
+    median = {k: statistics.median(v) for k, v in timings.items()}
+    result = {
+        "command": "python bench/semantic_reward.py " + " ".join(sys.argv[1:]),
+        "model": args.model, "group": args.group, "frames": args.frames, "repeats": args.repeats,
+        "torch_threads": torch.get_num_threads(), "seconds_median": median, "seconds_all": timings,
+        "speedup_first_visit": median["official"] / median["ours_first_visit"],
+        "speedup_cached": median["official"] / median["ours_cached"],
+        "targets": {"first_visit": 8.0, "cached": 50.0},
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: result[k] for k in ("seconds_median", "speedup_first_visit", "speedup_cached")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
