@@ -5,6 +5,8 @@ Thin: pick the recipe and the variant (profile ``training``), open an MLflow run
 reports (step metrics, the published checkpoint and its hash, the two checks) into the materialization.
 The run folder is keyed by everything that determines the result, so re-materializing after a killed run
 resumes from its last checkpoint. GPU assets are never materialized automatically: no automation condition.
+(The asset functions carry no return annotation: Dagster would read ``MaterializeResult`` as an output of
+type Nothing.)
 """
 
 import json
@@ -82,7 +84,7 @@ def _train(context: dg.AssetExecutionContext, method: str, data: dict[str, Any],
     manifest = {"uri": result["checkpoint_uri"], "content_hash": result["checkpoint_version"],
                 "base_model": base_model, "method": method, "global_step": result["global_step"],
                 "data_version": data["content_hash"], "run_key": key, "mlflow_run_id": run.run_id, **lineage}
-    last = steps[-1] if steps else {}
+    last = next((m for m in reversed(steps) if "train_runtime" not in m), {})  # the last step, not the summary
     metadata = {
         **materialization.metadata,
         "checkpoint_uri": dg.MetadataValue.path(result["checkpoint_uri"]),
@@ -121,7 +123,7 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                   "is the data version.")
         def sft_checkpoint(context: dg.AssetExecutionContext, cot_sft_set: dict[str, Any],
                            profile: ProfileResource, storage: StorageResource, mlflow: MlflowResource,
-                           launcher: LauncherResource) -> dg.MaterializeResult:
+                           launcher: LauncherResource):
             lineage = {"cot_sft_set": cot_sft_set["content_hash"],
                        "prompt_hashes": json.dumps(cot_sft_set.get("prompt_hashes", []))}
             return _train(context, "sft", cot_sft_set, base_model("sft"), profile, storage, mlflow, launcher,
@@ -150,14 +152,14 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                       check_specs=_checks("rl_checkpoint"), description=description)
             def rl_checkpoint(context: dg.AssetExecutionContext, rl_set: dict[str, Any],
                               sft_checkpoint: dict[str, Any], profile: ProfileResource, storage: StorageResource,
-                              mlflow: MlflowResource, launcher: LauncherResource) -> dg.MaterializeResult:
+                              mlflow: MlflowResource, launcher: LauncherResource):
                 return run_grpo(context, rl_set, sft_checkpoint, profile, storage, mlflow, launcher)
         else:
             @dg.asset(name="rl_checkpoint", group_name="training", code_version="1", kinds={"pytorch", "python"},
                       ins={"rl_set": dg.AssetIn()}, check_specs=_checks("rl_checkpoint"), description=description)
             def rl_checkpoint(context: dg.AssetExecutionContext, rl_set: dict[str, Any], profile: ProfileResource,
                               storage: StorageResource, mlflow: MlflowResource,
-                              launcher: LauncherResource) -> dg.MaterializeResult:
+                              launcher: LauncherResource):
                 return run_grpo(context, rl_set, None, profile, storage, mlflow, launcher)
 
         assets.append(rl_checkpoint)

@@ -131,8 +131,10 @@ def trainer_arguments(spec: RunSpec, defaults: dict[str, Any]) -> Any:
     if spec.deepspeed:
         ensure_single_process_distributed_env()
         kwargs["deepspeed"] = spec.deepspeed
-    if "report_to" not in spec.recipe.trainer:
-        kwargs["report_to"] = ["mlflow"] if os.environ.get("MLFLOW_RUN_ID") else []
+    report = [r for r in (spec.recipe.trainer.get("report_to") or []) if r != "none"]
+    if os.environ.get("MLFLOW_RUN_ID") and "mlflow" not in report:  # launched from an asset: its MLflow run
+        report.append("mlflow")
+    kwargs["report_to"] = report
     # transformers 5 turns bf16 autocast on by default, which on a CPU without bf16 units makes a float32
     # model's steps ~5x slower; TRL turns gradient checkpointing on. Both follow the recipe instead.
     kwargs.setdefault("bf16", spec.recipe.model.dtype == "bfloat16")
