@@ -297,3 +297,20 @@ def finish_run(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: A
             pipes.report_asset_check(name, passed=bool(check["passed"]),
                                      metadata={k: v for k, v in check.items() if k != "passed"})
     return result
+
+
+def run_main(method: Method, train: Any, argv: list[str] | None = None) -> int:
+    """The entry points' ``main``: parse, train (under Dagster Pipes when launched by Dagster), report.
+    A user error (bad recipe, data, profile or model) exits 2 with its message and no traceback."""
+    import sys
+
+    try:
+        spec = resolve_run(build_parser(method).parse_args(argv), method)
+        with pipes_session() as pipes:
+            result = train(spec, pipes)
+    except USER_ERRORS as exc:
+        print(f"{method}: error: {exc}", file=sys.stderr)
+        return 2
+    if result:
+        print(f"{method}: {result['global_step']} steps; checkpoint {result['checkpoint_uri']}")
+    return 0

@@ -14,15 +14,12 @@ from typing import Any
 
 from training.media import FrameCache, FrameSpec, media_part
 from training.runtime import (
-    USER_ERRORS,
     RunSpec,
-    build_parser,
     finish_run,
     has_cuda,
     last_checkpoint,
     make_callbacks,
-    pipes_session,
-    resolve_run,
+    run_main,
     trainer_arguments,
 )
 
@@ -145,16 +142,7 @@ def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        spec = resolve_run(build_parser("sft").parse_args(argv), "sft")
-        with pipes_session() as pipes:
-            result = train(spec, pipes)
-    except USER_ERRORS as exc:
-        print(f"sft: error: {exc}", file=sys.stderr)
-        return 2
-    if result:
-        print(f"sft: {result['global_step']} steps; checkpoint {result['checkpoint_uri']}")
-    return 0
+    return run_main("sft", train, argv)
 
 
 if __name__ == "__main__":
