@@ -34,10 +34,10 @@ def official_group(completions: list[str], video: str, model_name: str, frames: 
     from PIL import Image
 
     from curation.video_io import load_frames
-    from videorft.clip_models import load_clip
+    from videorft.clip_models import image_side, load_clip
 
     model, tokenizer, preprocess = load_clip(model_name, None, 64)
-    size = model.visual.image_size[0] if isinstance(model.visual.image_size, tuple | list) else model.visual.image_size
+    size = image_side(model)
     out = []
     for text in completions:
         thought = text.split("<think>")[-1].split("</think>")[0]

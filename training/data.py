@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from training.prompts import question_text
-from videorft.storage import as_path, join_uri, parent_uri
+from videorft.storage import as_path, join_uri, parent_uri, read_parquet
 
 REQUIRED = ("problem", "problem_type", "solution", "path", "data_type")
 
@@ -66,11 +66,9 @@ def _data_files(uri: str) -> list[str]:
 
 
 def _read(file: str) -> pd.DataFrame:
-    path = as_path(file)
     if file.endswith(".parquet"):
-        with path.open("rb") as fh:
-            return pd.read_parquet(fh)
-    text = path.read_text(encoding="utf-8")
+        return read_parquet(file)
+    text = as_path(file).read_text(encoding="utf-8")
     if file.endswith(".jsonl"):
         return pd.read_json(io.StringIO(text), lines=True, dtype=False)
     return pd.DataFrame(json.loads(text))

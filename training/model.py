@@ -70,6 +70,7 @@ class TinySpec:
 
 def _tokenizer_corpus() -> list[str]:
     """Text the tiny tokenizer's BPE merges are learned from: our prompts and the synthetic world's words."""
+    from curation.prompts import default_prompts_dir
     from curation.synthetic import qa, scene
     from training.prompts import QUESTION_TEMPLATE, TYPE_TEMPLATE
 
@@ -77,11 +78,7 @@ def _tokenizer_corpus() -> list[str]:
     lines = [QUESTION_TEMPLATE, *TYPE_TEMPLATE.values(), " ".join(words),
              "The video shows a red circle moving left. Let me think. The answer is B.",
              "Options: A. red B. blue C. green D. yellow", "0 1 2 3 4 5 6 7 8 9 10 3.5 0.25 100"]
-    prompt_dir = os.path.join(os.path.dirname(qa.__file__), "..", "prompts")
-    for name in sorted(os.listdir(prompt_dir)):
-        if name.endswith(".yaml"):
-            with open(os.path.join(prompt_dir, name), encoding="utf-8") as fh:
-                lines.append(fh.read())
+    lines += [p.read_text(encoding="utf-8") for p in sorted(default_prompts_dir().glob("*.yaml"))]
     return lines * 4
 
 

@@ -95,7 +95,7 @@ def configure_processor(processor: Any, min_pixels: int, max_pixels: int) -> Non
 def frame_cache(spec: RunSpec) -> FrameCache:
     from videorft.profile import local_state_dir
 
-    disk = spec.recipe.data.frame_cache or str(local_state_dir() / "frame_cache")
+    disk = spec.recipe.data.frame_cache or str(local_state_dir() / "frame_cache")  # decoded frames, across runs
     return FrameCache(FrameSpec(spec.video.frames, spec.video.max_pixels, spec.video.min_pixels), disk_dir=disk,
                       media_cache_dir=media_cache())
 

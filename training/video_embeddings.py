@@ -47,7 +47,7 @@ class VideoEmbeddingCache:
     # -- videos --------------------------------------------------------------------------------------------
     def _key(self, uri: str, sha256: str | None) -> str:
         ident = sha256 or hashlib.sha256(uri.encode()).hexdigest()
-        return f"{ident[:32]}"
+        return ident[:32]
 
     def _folder(self) -> Any:
         tag = f"{self.model_name}-{self.pretrained or 'random'}-f{self.frames}".replace("/", "_")
@@ -80,11 +80,10 @@ class VideoEmbeddingCache:
         from PIL import Image
 
         from curation.video_io import load_frames, load_image, media_kind
+        from videorft.clip_models import image_side
 
         model, _, preprocess = self._clip()
-        size = int(getattr(model.visual, "image_size", (224, 224))[0]
-                   if isinstance(getattr(model.visual, "image_size", 224), tuple | list)
-                   else getattr(model.visual, "image_size", 224))
+        size = image_side(model)
         if media_kind(uri) == "image":
             arrays = [load_image(uri, max_pixels=max(size * size, 4 * 28 * 28), cache_dir=self.media_cache_dir)]
         else:

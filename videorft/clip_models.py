@@ -25,6 +25,12 @@ def shipped_models() -> list[str]:
     return sorted(p.stem for p in MODELS_DIR.glob("*.json"))
 
 
+def image_side(model: Any) -> int:
+    """The square input side of an open_clip model's image tower (224 for ViT-B-16, 384 for SO400M-384)."""
+    size = getattr(model.visual, "image_size", 224)
+    return int(size[0] if isinstance(size, tuple | list) else size)
+
+
 @cache
 def load_clip(model_name: str, pretrained: str | None = None, context_length: int | None = None
               ) -> tuple[Any, Any, Any]:
