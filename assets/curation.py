@@ -183,6 +183,99 @@ def _all_shards(manifests: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
 # ---- stage assets --------------------------------------------------------------------------------------
 
+def _sft_set_checks(name: str) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec("format_valid", asset=name, blocking=True,
+                          description="every kept row has one <think>..</think> process and one "
+                          "<answer>..</answer> solution (100%)"),
+        dg.AssetCheckSpec("retention_rate", asset=name,
+                          description="kept / pool within curation.retention_bounds (paper: 102K of 310K)"),
+        dg.AssetCheckSpec("every_sample_accounted", asset=name, blocking=True,
+                          description="kept + dropped-with-reason = pool"),
+    ]
+
+
+def _build_sft_set(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any],
+                   structured_video_representations: dict[str, dict[str, Any]],
+                   initial_cots: dict[str, dict[str, Any]], refined_cots: dict[str, dict[str, Any]] | None,
+                   profile: ProfileResource, storage: StorageResource, mlflow: MlflowResource) -> dg.MaterializeResult:
+    """Filter the final CoTs (refined, or the initial ones when ``refined_cots`` is None) into an SFT set."""
+    name = context.asset_key.to_user_string()
+    prof = profile.profile
+    fcfg = prof.curation.filter
+    pool = read_pool(raw_qa_pool)
+    reps, initial = _all_shards(structured_video_representations), _all_shards(initial_cots)
+    refined = _all_shards(refined_cots) if refined_cots is not None else None
+    kept, dropped = cot.filter_cots(pool, reps, initial, refined, fcfg,
+                                    lambda a, b: text_similarity(a, b, fcfg.clip_model, fcfg.clip_pretrained))
+    content_hash = cot.table_hash(kept)
+    base = storage.path(CURATION_FOLDER, name, f"v-{content_hash}")
+    write_parquet(kept, base / f"{name}.parquet")
+    (base / f"{name}.jsonl").write_text(kept.to_json(orient="records", lines=True, force_ascii=False))
+    write_parquet(dropped, base / "dropped.parquet")
+
+    stages = report.funnel_counts(pool, reps, initial, refined, len(kept))
+    lengths = report.token_lengths(kept["process"].tolist())
+    words = report.top_words(kept["process"].tolist())
+    counts = {"by_problem_type": dict(sorted(Counter(kept["problem_type"]).items())),
+              "by_category": dict(sorted(Counter(kept["category"]).items())),
+              "dropped_by_stage": dict(Counter(dropped["stage"]).most_common()),
+              "dropped_by_problem_type": dict(Counter(dropped["problem_type"]).most_common())}
+    retention = len(kept) / len(pool) if len(pool) else 0.0
+    valid = cot.format_valid(kept) if len(kept) else pd.Series(dtype=bool)
+    lo, hi = prof.curation.retention_bounds
+    samples_md = report.sample_markdown(kept, prof.curation.report_samples)
+    with mlflow.start_run(context) as run:
+        run.log_params({"clip_model": fcfg.clip_model, "clip_pretrained": fcfg.clip_pretrained,
+                        "clip_threshold": fcfg.clip_threshold, "regression_tolerance": fcfg.regression_tolerance,
+                        "content_hash": content_hash, "pool_version": raw_qa_pool["content_hash"]})
+        run.log_metrics({"kept": len(kept), "dropped": len(dropped), "retention": retention,
+                         "mean_cot_tokens": sum(lengths) / len(lengths) if lengths else 0.0})
+        run.log_dict({"funnel": stages, **counts, "top_words": words}, f"{name}/report.json")
+        run.log_figure(funnel(stages, f"{name}: {len(kept)} of {len(pool)} kept"), f"{name}/funnel.png")
+        run.log_figure(histogram(lengths, f"CoT length ({name})", "tokens"), f"{name}/cot_lengths.png")
+        run.log_figure(count_bars({"problem type": counts["by_problem_type"], "category": counts["by_category"],
+                                   "dropped at": counts["dropped_by_stage"]}, name),
+                       f"{name}/counts.png")
+        run.log_text(samples_md, f"{name}/samples.md")
+        run.log_text(dropped.to_csv(index=False), f"{name}/dropped.csv")
+    checks = [
+        dg.AssetCheckResult(check_name="format_valid", passed=bool(valid.all()),
+                            metadata={"valid_rows": int(valid.sum()), "rows": len(kept)}),
+        dg.AssetCheckResult(check_name="retention_rate", passed=lo <= retention <= hi,
+                            metadata={"retention": retention, "bounds": [lo, hi]}),
+        dg.AssetCheckResult(check_name="every_sample_accounted", passed=len(kept) + len(dropped) == len(pool),
+                            metadata={"kept": len(kept), "dropped": len(dropped), "pool": len(pool)}),
+    ]
+    manifest = {"uri": str(base), "parquet": str(base / f"{name}.parquet"),
+                "jsonl": str(base / f"{name}.jsonl"), "dropped": str(base / "dropped.parquet"),
+                "content_hash": content_hash, "row_count": len(kept), "dropped_rows": len(dropped),
+                "pool_version": raw_qa_pool["content_hash"],
+                "stage_versions": {stage: {k: m["content_hash"] for k, m in sorted(ms.items())}
+                                   for stage, ms in (("structured_video_representations",
+                                                      structured_video_representations),
+                                                     ("initial_cots", initial_cots),
+                                                     ("refined_cots", refined_cots)) if ms is not None},
+                "prompt_hashes": sorted({h for v in kept["prompt_hashes"] for h in json.loads(v).values()})}
+    metadata = {
+        "dagster/row_count": len(kept),
+        "dropped_rows": len(dropped),
+        "retention": retention,
+        "funnel": dg.MetadataValue.json(stages),
+        **{k: dg.MetadataValue.json(v) for k, v in counts.items()},
+        "mean_cot_tokens": sum(lengths) / len(lengths) if lengths else 0.0,
+        "top_words": dg.MetadataValue.json(words),
+        "sample_cots": dg.MetadataValue.md(samples_md),
+        "dropped_preview": dg.MetadataValue.md(_markdown_table(dropped, prof.curation.report_samples * 2)),
+        "uri": dg.MetadataValue.path(str(base)),
+        "content_hash": content_hash,
+        "prompt_hashes": dg.MetadataValue.json(manifest["prompt_hashes"]),
+        "mlflow_run_url": dg.MetadataValue.url(run.url),
+    }
+    return dg.MaterializeResult(value=manifest, data_version=dg.DataVersion(content_hash), metadata=metadata,
+                                check_results=checks)
+
+
 def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
     parts = shard_partitions(profile)
 
@@ -283,15 +376,7 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         name="cot_sft_set", group_name="curation", code_version="1", kinds={"python", "parquet"},
         ins={"raw_qa_pool": dg.AssetIn(), "structured_video_representations": dg.AssetIn(),
              "initial_cots": dg.AssetIn(), "refined_cots": dg.AssetIn()},
-        check_specs=[
-            dg.AssetCheckSpec("format_valid", asset="cot_sft_set", blocking=True,
-                              description="every kept row has one <think>..</think> process and one "
-                              "<answer>..</answer> solution (100%)"),
-            dg.AssetCheckSpec("retention_rate", asset="cot_sft_set",
-                              description="kept / pool within curation.retention_bounds (paper: 102K of 310K)"),
-            dg.AssetCheckSpec("every_sample_accounted", asset="cot_sft_set", blocking=True,
-                              description="kept + dropped-with-reason = pool"),
-        ],
+        check_specs=_sft_set_checks("cot_sft_set"),
         description="VideoRFT-CoT (the paper's CoT-102K): refined CoTs that pass the filter (structured types: "
         "right final answer; open types: CLIP similarity to the reference >= threshold), in the VideoRFT schema "
         "with provenance, as Parquet and JSONL, plus every dropped sample with its reason.",
@@ -300,79 +385,24 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                     structured_video_representations: dict[str, dict[str, Any]],
                     initial_cots: dict[str, dict[str, Any]], refined_cots: dict[str, dict[str, Any]],
                     profile: ProfileResource, storage: StorageResource, mlflow: MlflowResource):
-        prof = profile.profile
-        fcfg = prof.curation.filter
-        pool = read_pool(raw_qa_pool)
-        reps, initial, refined = (_all_shards(m) for m in (structured_video_representations, initial_cots,
-                                                           refined_cots))
-        kept, dropped = cot.filter_cots(pool, reps, initial, refined, fcfg,
-                                        lambda a, b: text_similarity(a, b, fcfg.clip_model, fcfg.clip_pretrained))
-        content_hash = cot.table_hash(kept)
-        base = storage.path(CURATION_FOLDER, "cot_sft_set", f"v-{content_hash}")
-        write_parquet(kept, base / "cot_sft_set.parquet")
-        (base / "cot_sft_set.jsonl").write_text(kept.to_json(orient="records", lines=True, force_ascii=False))
-        write_parquet(dropped, base / "dropped.parquet")
+        return _build_sft_set(context, raw_qa_pool, structured_video_representations, initial_cots, refined_cots,
+                              profile, storage, mlflow)
 
-        stages = report.funnel_counts(pool, reps, initial, refined, len(kept))
-        lengths = report.token_lengths(kept["process"].tolist())
-        words = report.top_words(kept["process"].tolist())
-        counts = {"by_problem_type": dict(sorted(Counter(kept["problem_type"]).items())),
-                  "by_category": dict(sorted(Counter(kept["category"]).items())),
-                  "dropped_by_stage": dict(Counter(dropped["stage"]).most_common()),
-                  "dropped_by_problem_type": dict(Counter(dropped["problem_type"]).most_common())}
-        retention = len(kept) / len(pool) if len(pool) else 0.0
-        valid = cot.format_valid(kept) if len(kept) else pd.Series(dtype=bool)
-        lo, hi = prof.curation.retention_bounds
-        samples_md = report.sample_markdown(kept, prof.curation.report_samples)
-        with mlflow.start_run(context) as run:
-            run.log_params({"clip_model": fcfg.clip_model, "clip_pretrained": fcfg.clip_pretrained,
-                            "clip_threshold": fcfg.clip_threshold, "regression_tolerance": fcfg.regression_tolerance,
-                            "content_hash": content_hash, "pool_version": raw_qa_pool["content_hash"]})
-            run.log_metrics({"kept": len(kept), "dropped": len(dropped), "retention": retention,
-                             "mean_cot_tokens": sum(lengths) / len(lengths) if lengths else 0.0})
-            run.log_dict({"funnel": stages, **counts, "top_words": words}, "cot_sft_set/report.json")
-            run.log_figure(funnel(stages, f"cot_sft_set: {len(kept)} of {len(pool)} kept"), "cot_sft_set/funnel.png")
-            run.log_figure(histogram(lengths, "CoT length (cot_sft_set)", "tokens"), "cot_sft_set/cot_lengths.png")
-            run.log_figure(count_bars({"problem type": counts["by_problem_type"], "category": counts["by_category"],
-                                       "dropped at": counts["dropped_by_stage"]}, "cot_sft_set"),
-                           "cot_sft_set/counts.png")
-            run.log_text(samples_md, "cot_sft_set/samples.md")
-            run.log_text(dropped.to_csv(index=False), "cot_sft_set/dropped.csv")
-        checks = [
-            dg.AssetCheckResult(check_name="format_valid", passed=bool(valid.all()),
-                                metadata={"valid_rows": int(valid.sum()), "rows": len(kept)}),
-            dg.AssetCheckResult(check_name="retention_rate", passed=lo <= retention <= hi,
-                                metadata={"retention": retention, "bounds": [lo, hi]}),
-            dg.AssetCheckResult(check_name="every_sample_accounted", passed=len(kept) + len(dropped) == len(pool),
-                                metadata={"kept": len(kept), "dropped": len(dropped), "pool": len(pool)}),
-        ]
-        manifest = {"uri": str(base), "parquet": str(base / "cot_sft_set.parquet"),
-                    "jsonl": str(base / "cot_sft_set.jsonl"), "dropped": str(base / "dropped.parquet"),
-                    "content_hash": content_hash, "row_count": len(kept), "dropped_rows": len(dropped),
-                    "pool_version": raw_qa_pool["content_hash"],
-                    "stage_versions": {name: {k: m["content_hash"] for k, m in sorted(ms.items())}
-                                       for name, ms in (("structured_video_representations",
-                                                         structured_video_representations),
-                                                        ("initial_cots", initial_cots),
-                                                        ("refined_cots", refined_cots))},
-                    "prompt_hashes": sorted({h for v in kept["prompt_hashes"] for h in json.loads(v).values()})}
-        metadata = {
-            "dagster/row_count": len(kept),
-            "dropped_rows": len(dropped),
-            "retention": retention,
-            "funnel": dg.MetadataValue.json(stages),
-            **{k: dg.MetadataValue.json(v) for k, v in counts.items()},
-            "mean_cot_tokens": sum(lengths) / len(lengths) if lengths else 0.0,
-            "top_words": dg.MetadataValue.json(words),
-            "sample_cots": dg.MetadataValue.md(samples_md),
-            "dropped_preview": dg.MetadataValue.md(_markdown_table(dropped, prof.curation.report_samples * 2)),
-            "uri": dg.MetadataValue.path(str(base)),
-            "content_hash": content_hash,
-            "prompt_hashes": dg.MetadataValue.json(manifest["prompt_hashes"]),
-            "mlflow_run_url": dg.MetadataValue.url(run.url),
-        }
-        return dg.MaterializeResult(value=manifest, data_version=dg.DataVersion(content_hash), metadata=metadata,
-                                    check_results=checks)
+    @dg.asset(
+        name="unrefined_cot_sft_set", group_name="curation", code_version="1", kinds={"python", "parquet"},
+        ins={"raw_qa_pool": dg.AssetIn(), "structured_video_representations": dg.AssetIn(),
+             "initial_cots": dg.AssetIn()},
+        check_specs=_sft_set_checks("unrefined_cot_sft_set"),
+        description="The paper's \"w/o CoT Refinement\" SFT data (Table 2): the blind initial CoTs (Eq. 1) "
+        "filtered by the same rules as cot_sft_set, so the two sets differ only in the cross-modal refinement. "
+        "sft_checkpoint trains on it when the profile sets training.sft_data: unrefined.",
+    )
+    def unrefined_cot_sft_set(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any],
+                              structured_video_representations: dict[str, dict[str, Any]],
+                              initial_cots: dict[str, dict[str, Any]], profile: ProfileResource,
+                              storage: StorageResource, mlflow: MlflowResource):
+        return _build_sft_set(context, raw_qa_pool, structured_video_representations, initial_cots, None,
+                              profile, storage, mlflow)
 
     @dg.asset(
         name="rl_set", group_name="curation", code_version="1", kinds={"python", "parquet"},
@@ -408,4 +438,5 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                                                passed=len(rows) == len(pool) and rows["sample_id"].is_unique,
                                                metadata={"rows": len(rows), "pool": len(pool)})])
 
-    return [structured_video_representations, initial_cots, refined_cots, cot_sft_set, rl_set]
+    return [structured_video_representations, initial_cots, refined_cots, cot_sft_set, unrefined_cot_sft_set,
+            rl_set]

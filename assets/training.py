@@ -116,15 +116,18 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                                                           ).model.name_or_path
 
     if mode in ("sft+rl", "sft"):
+        # Table 2's "w/o CoT Refinement" trains on the blind CoTs instead; the parameter keeps one name.
+        sft_data = "cot_sft_set" if profile.training.sft_data == "refined" else "unrefined_cot_sft_set"
+
         @dg.asset(name="sft_checkpoint", group_name="training", code_version="1", kinds={"pytorch", "python"},
-                  ins={"cot_sft_set": dg.AssetIn()}, check_specs=_checks("sft_checkpoint"),
-                  description="Qwen2.5-VL after SFT on the CoT set (paper 3.2): TRL SFTTrainer, loss on the "
+                  ins={"cot_sft_set": dg.AssetIn(key=sft_data)}, check_specs=_checks("sft_checkpoint"),
+                  description=f"Qwen2.5-VL after SFT on {sft_data} (paper 3.2): TRL SFTTrainer, loss on the "
                   "assistant turn only, launched through the launcher resource; the checkpoint's content hash "
                   "is the data version.")
         def sft_checkpoint(context: dg.AssetExecutionContext, cot_sft_set: dict[str, Any],
                            profile: ProfileResource, storage: StorageResource, mlflow: MlflowResource,
                            launcher: LauncherResource):
-            lineage = {"cot_sft_set": cot_sft_set["content_hash"],
+            lineage = {"sft_data": sft_data, "cot_sft_set": cot_sft_set["content_hash"],
                        "prompt_hashes": json.dumps(cot_sft_set.get("prompt_hashes", []))}
             return _train(context, "sft", cot_sft_set, base_model("sft"), profile, storage, mlflow, launcher,
                           lineage)
@@ -141,7 +144,8 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                      launcher: LauncherResource) -> dg.MaterializeResult:
             lineage = {"rl_set": rl_set["content_hash"]}
             if sft is not None:
-                lineage.update({"sft_checkpoint": sft["content_hash"], "cot_sft_set": sft.get("cot_sft_set", ""),
+                lineage.update({"sft_checkpoint": sft["content_hash"], "sft_data": sft.get("sft_data", "cot_sft_set"),
+                                "cot_sft_set": sft.get("cot_sft_set", ""),
                                 "prompt_hashes": sft.get("prompt_hashes", "[]")})
             start = sft["uri"] if sft is not None else base_model("grpo")
             return _train(context, "grpo", rl_set, start, profile, storage, mlflow, launcher, lineage)

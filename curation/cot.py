@@ -219,20 +219,35 @@ def run(coro: Any) -> Any:
 
 # ---- stage 4: the filter and the two datasets ----------------------------------------------------------
 
-def filter_cots(pool: pd.DataFrame, representations: pd.DataFrame, initial: pd.DataFrame, refined: pd.DataFrame,
-                cfg: FilterConfig, similarity: Callable[[list[str], list[str]], np.ndarray]
-                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def unrefined_as_final(initial: pd.DataFrame) -> pd.DataFrame:
+    """The blind CoTs (Eq. 1) in the refined table's shape: the paper's "w/o CoT Refinement" data (Table 2)."""
+    ok = initial["status"] == "ok"
+    out = initial[["sample_id", "status", "reason", "cot", "answer", "prompt_hash"]].copy()
+    out["process"] = np.where(ok, "<think>" + out["cot"] + "</think>", "")
+    out["solution"] = np.where(ok, "<answer>" + out["answer"] + "</answer>", "")
+    upstream = out["reason"].str.startswith("structured_video_representations:")
+    out["reason"] = np.where(ok | upstream, out["reason"], "initial_cots: " + out["reason"])
+    return out
+
+
+def filter_cots(pool: pd.DataFrame, representations: pd.DataFrame, initial: pd.DataFrame,
+                refined: pd.DataFrame | None, cfg: FilterConfig,
+                similarity: Callable[[list[str], list[str]], np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(kept, dropped): the SFT set in the VideoRFT schema, and one row with a reason per dropped sample.
 
-    Structured types are kept only when the refined answer is right; open types only when the CLIP
-    similarity between the refined and the reference answer reaches ``cfg.clip_threshold``.
+    Structured types are kept only when the final answer is right; open types only when the CLIP
+    similarity between the final and the reference answer reaches ``cfg.clip_threshold``. The final CoT is
+    the refined one; with ``refined=None`` it is the blind initial CoT (the "w/o CoT Refinement" ablation),
+    filtered by the same rules so the two sets differ only in the refinement.
     """
     reps = representations.set_index("media_sha256")
     init = initial.set_index("sample_id")
-    ref = refined.set_index("sample_id")
+    unrefined = refined is None
+    ref = (unrefined_as_final(initial) if unrefined else refined).set_index("sample_id")
     merged = pool.copy()
     merged["r_status"] = merged["sample_id"].map(ref["status"]).fillna("failed")
-    merged["r_reason"] = merged["sample_id"].map(ref["reason"]).fillna("refined_cots: missing")
+    merged["r_reason"] = merged["sample_id"].map(ref["reason"]).fillna(
+        f"{'initial' if unrefined else 'refined'}_cots: missing")
     merged["r_answer"] = merged["sample_id"].map(ref["answer"]).fillna("")
     ok = merged["r_status"] == "ok"
     open_mask = ok & merged["problem_type"].isin(cfg.open_types)
@@ -268,12 +283,13 @@ def filter_cots(pool: pd.DataFrame, representations: pd.DataFrame, initial: pd.D
             "solution": r["solution"], "path": row["media_uri"], "data_source": row["data_source"],
             "category": row["category"], "sample_id": sid, "media_sha256": row["media_sha256"],
             "prompt_hashes": json.dumps({"structured_representation": rep["prompt_hash"],
-                                         "cot_generation": n["prompt_hash"], "cot_refinement": r["prompt_hash"]}),
+                                         "cot_generation": n["prompt_hash"],
+                                         **({} if unrefined else {"cot_refinement": r["prompt_hash"]})}),
             "expert_models": json.dumps({"describer": rep["describer_model"], "reasoner": n["reasoner_model"],
-                                         "refiner": r["refiner_model"]}),
+                                         **({} if unrefined else {"refiner": r["refiner_model"]})}),
             "cache_keys": json.dumps({"describer": json.loads(rep["cache_keys"]),
                                       "reasoner": json.loads(n["cache_keys"]),
-                                      "refiner": json.loads(r["cache_keys"])}),
+                                      **({} if unrefined else {"refiner": json.loads(r["cache_keys"])})}),
             "clip_similarity": None if np.isnan(sims[i]) else float(sims[i]),
         })
     kept = pd.DataFrame(kept_rows, columns=list(SFT_COLUMNS))

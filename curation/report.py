@@ -43,17 +43,18 @@ def top_words(texts: list[str], n: int = 30) -> dict[str, int]:
     return dict(counts.most_common(n))
 
 
-def funnel_counts(pool: pd.DataFrame, representations: pd.DataFrame, initial: pd.DataFrame, refined: pd.DataFrame,
-                  kept: int) -> dict[str, int]:
-    """Samples surviving each stage: pool -> described -> reasoned -> refined -> kept."""
+def funnel_counts(pool: pd.DataFrame, representations: pd.DataFrame, initial: pd.DataFrame,
+                  refined: pd.DataFrame | None, kept: int) -> dict[str, int]:
+    """Samples surviving each stage: pool -> described -> reasoned [-> refined] -> kept."""
     described_media = set(representations.loc[representations["status"] == "ok", "media_sha256"])
-    return {
+    stages = {
         "pool": len(pool),
         "described": int(pool["media_sha256"].isin(described_media).sum()),
         "reasoned": int((initial["status"] == "ok").sum()),
-        "refined": int((refined["status"] == "ok").sum()),
-        "kept": kept,
     }
+    if refined is not None:
+        stages["refined"] = int((refined["status"] == "ok").sum())
+    return {**stages, "kept": kept}
 
 
 def accuracy(frame: pd.DataFrame) -> float | None:

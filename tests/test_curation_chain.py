@@ -52,6 +52,11 @@ def output(instance: dg.DagsterInstance, key: str) -> dict[str, Any]:
     return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
 
 
+def shard_manifests(storage: Path, asset: str) -> list[dict[str, Any]]:
+    """A partitioned stage's manifests, one JSON per shard."""
+    return [json.loads(p.read_text()) for p in sorted((storage / "manifests" / asset).glob("*.json"))]
+
+
 def sft_tables(storage: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     manifest = json.loads((storage / "manifests" / "cot_sft_set.json").read_text())
     return read_parquet(manifest["parquet"]), read_parquet(manifest["dropped"])
@@ -105,6 +110,19 @@ def test_chain_completes_under_http_faults_and_accounts_for_every_sample(isolate
     jsonl = Path(json.loads((Path(isolated_env["VIDEORFT_STORAGE_ROOT"]) / "manifests" / "cot_sft_set.json")
                             .read_text())["jsonl"])
     assert len(jsonl.read_text().splitlines()) == len(kept)
+
+    # Table 2's "w/o CoT Refinement" set: the blind CoTs through the same filter, no refiner in its provenance
+    storage = Path(isolated_env["VIDEORFT_STORAGE_ROOT"])
+    unrefined = json.loads((storage / "manifests" / "unrefined_cot_sft_set.json").read_text())
+    blind, blind_dropped = read_parquet(unrefined["parquet"]), read_parquet(unrefined["dropped"])
+    assert len(blind) + len(blind_dropped) == 80 and len(blind) > 0
+    assert "refined_cots" not in unrefined["stage_versions"]
+    initial = pd.concat(read_parquet(m["uri"]) for m in shard_manifests(storage, "initial_cots")).set_index("sample_id")
+    for _, r in blind.iterrows():
+        assert r["process"] == f"<think>{initial.loc[r['sample_id'], 'cot']}</think>"
+        assert set(json.loads(r["prompt_hashes"])) == {"structured_representation", "cot_generation"}
+    assert not set(blind_dropped["stage"]) & {"refined_cots"}
+    assert blind["process"].tolist() != kept.set_index("sample_id").reindex(blind["sample_id"])["process"].tolist()
 
 
 @pytest.mark.slow

@@ -90,6 +90,12 @@ def test_training_modes_select_the_table2_variants(tmp_path):
             assert parents == {"rl_set"}
     assert keys == {"sft+rl": {"sft_checkpoint", "rl_checkpoint"}, "sft": {"sft_checkpoint"},
                     "rl": {"rl_checkpoint"}}
+    raw["training"] = {**raw["training"], "mode": "sft+rl", "sft_data": "unrefined"}  # w/o CoT Refinement
+    path = tmp_path / "unrefined.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    graph = build_definitions(load_profile(str(path)), str(path)).resolve_asset_graph()
+    assert {k.to_user_string() for k in graph.get(dg.AssetKey("sft_checkpoint")).parent_keys} == {
+        "unrefined_cot_sft_set"}
 
 
 def test_paper_7b_pod_spec_requests_gpus_with_tolerations_volumes_and_secrets():

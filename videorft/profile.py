@@ -235,6 +235,7 @@ class TrainingConfig(_Strict):
     """The training stage: which recipes, which of the paper's Table 2 variants, and how to launch."""
 
     mode: Literal["sft+rl", "sft", "rl"] = "sft+rl"  # SFT then RL (the paper), SFT only, RL only
+    sft_data: Literal["refined", "unrefined"] = "refined"  # unrefined: Table 2's "w/o CoT Refinement"
     sft_recipe: str = "configs/tiny/sft.yaml"
     grpo_recipe: str = "configs/tiny/grpo.yaml"
     base_model: str | None = None  # None: the recipes' model
