@@ -80,6 +80,15 @@ def test_video_embeddings_are_computed_once_and_then_read_from_memory_or_storage
     assert list((tmp_path / "reward_cache").rglob("*.npy"))
 
 
+def test_compiled_image_tower_gives_the_eager_embeddings(small_world, tmp_path):
+    video = str(Path(small_world.root) / "videos" / "v0002.mp4")
+    eager = SemanticConsistencyReward(TINY_SEMANTIC, str(tmp_path / "eager")).embeddings
+    compiled = SemanticConsistencyReward(TINY_SEMANTIC.model_copy(update={"compile": True}),
+                                         str(tmp_path / "compiled")).embeddings
+    assert compiled.media_embedding(video) == pytest.approx(eager.media_embedding(video), abs=1e-5)
+    assert compiled._image_tower is not eager._image_tower  # the shared eager model is left untouched
+
+
 def test_videorft_reward_sums_format_accuracy_and_gated_semantic(small_world, tmp_path):
     from training import rewards
 

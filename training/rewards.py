@@ -141,7 +141,8 @@ class SemanticConsistencyReward:
         self.config = config
         self.gate_name = config.gate_reward
         self.embeddings = VideoEmbeddingCache(config.model, config.pretrained, config.frames, config.span_tokens,
-                                              cache_root=cache_root, media_cache_dir=media_cache_dir)
+                                              cache_root=cache_root, media_cache_dir=media_cache_dir,
+                                              compile=config.compile)
 
     def __call__(self, completions: list[Any], path: list[str], gate: list[float] | None = None,
                  **columns: Any) -> list[float]:

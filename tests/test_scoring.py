@@ -1,0 +1,143 @@
+"""Scoring: extraction, both protocols against hand-computed cases, the statistics, and the rescore CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from evaluation.scoring import (
+    aggregate,
+    extract_answer,
+    mean_relative_accuracy,
+    paired_bootstrap,
+    sample_score,
+    score_benchmark,
+    score_samples,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+OPTIONS = ["A. red", "B. green", "C. blue", "D. yellow"]
+
+
+@pytest.mark.parametrize("output, expected", [
+    ("<think>hmm</think><answer>A.</answer>", "A."),
+    ("<think>x</think><ANSWER> b </ANSWER>", "b"),
+    ("<think>x</think> C", "C"),  # no answer tag: the text after </think>
+    ("<think>x</think><answer>D", "D"),  # cut off before </answer>
+    ("B", "B"),
+    ("", ""),
+    (None, ""),
+    ("<answer>A</answer> then <answer>C</answer>", "C"),  # the last one counts
+])
+def test_answer_extraction_tolerates_case_tags_and_truncation(output, expected):
+    assert extract_answer(output) == expected
+
+
+@pytest.mark.parametrize("prediction, score", [
+    ("<answer>A.</answer>", 1.0), ("<answer>a</answer>", 1.0), ("<answer>(A)</answer>", 1.0),
+    ("<answer>red</answer>", 1.0), ("A", 1.0), ("<think>so</think>The answer is A", 1.0),
+    ("<answer>B</answer>", 0.0), ("", 0.0), ("<answer></answer>", 0.0),
+])
+def test_multiple_choice_matches_the_letter_after_normalising(prediction, score):
+    for protocol in ("videorft", "official"):
+        assert sample_score("multiple choice", prediction, "<answer>A</answer>", OPTIONS, protocol) == score
+
+
+def test_mra_at_the_boundary_differs_between_protocols():
+    # |3 - 4| / 4 = 0.25 meets theta = 0.75 only with <=: 6/10 officially, 5/10 in the paper's script
+    assert sample_score("regression", "<answer>3</answer>", "4", None, "official") == pytest.approx(0.6)
+    assert sample_score("regression", "<answer>3</answer>", "4", None, "videorft") == pytest.approx(0.5)
+    assert mean_relative_accuracy(Decimal(4), Decimal(4), strict=True) == 1.0
+    assert mean_relative_accuracy(Decimal("5.9"), Decimal(4), strict=False) == pytest.approx(0.1)  # err 0.475
+    assert mean_relative_accuracy(None, Decimal(4), strict=False) == 0.0
+    assert sample_score("regression", "<answer>about 3.5 m</answer>", "3.5", None, "official") == 1.0
+    assert sample_score("regression", "no number", "3.5", None, "official") == 0.0
+
+
+def test_numerical_is_exact_after_rounding_to_two_decimals():
+    assert sample_score("numerical", "<answer>3.141</answer>", "<answer>3.14</answer>", None, "videorft") == 1.0
+    assert sample_score("numerical", "<answer>3.2</answer>", "3.14", None, "videorft") == 0.0
+
+
+def _vsi(category: str, problem_type: str, prediction: str, answer: str, video: str) -> dict:
+    return {"benchmark": "vsi_bench", "category": category, "problem_type": problem_type,
+            "prediction": f"<answer>{prediction}</answer>", "answer": answer, "video": video}
+
+
+def test_vsi_bench_overall_paper_vs_official():
+    samples = [
+        _vsi("object_counting", "regression", "3", "4", "v1"),            # MRA 0.5 paper, 0.6 official
+        _vsi("object_rel_direction_easy", "multiple choice", "A", "A", "v1"),    # 1
+        _vsi("object_rel_direction_medium", "multiple choice", "B", "A", "v2"),  # 0
+        _vsi("object_rel_direction_hard", "multiple choice", "A", "A", "v2"),    # 1
+        _vsi("route_planning", "multiple choice", "C", "C", "v3"),               # 1
+    ]
+    # paper: (mean MC accuracy 3/4 + mean MRA 0.5) / 2
+    assert aggregate("vsi_bench", score_samples(samples, "videorft"), "videorft") == pytest.approx((0.75 + 0.5) / 2)
+    # official: tasks counting 0.6, rel_direction mean(1, 0, 1) = 2/3, route 1 -> mean of 3 tasks
+    assert aggregate("vsi_bench", score_samples(samples, "official"), "official") == pytest.approx(
+        (0.6 + 2 / 3 + 1.0) / 3)
+
+
+def test_mvbench_official_is_the_mean_of_task_accuracies():
+    rows = [{"benchmark": "mvbench", "category": c, "problem_type": "multiple choice", "prediction": p,
+             "answer": "A", "video": f"v{i}"} for i, (c, p) in enumerate(
+                 [("action_sequence", "A"), ("action_sequence", "A"), ("action_sequence", "A"), ("scene_transition", "B")])]
+    result = score_benchmark("mvbench", rows, iterations=50)
+    assert result["videorft"]["overall"] == pytest.approx(0.75)  # per question
+    assert result["official"]["overall"] == pytest.approx(0.5)   # mean of (1.0, 0.0)
+    assert result["official"]["categories"] == {"action_sequence": 1.0, "scene_transition": 0.0}
+
+
+def test_failed_samples_are_counted_never_scored_as_wrong():
+    rows = [{"benchmark": "mmvu", "category": "c", "problem_type": "multiple choice", "prediction": "<answer>A</answer>",
+             "answer": "A", "video": "v1"},
+            {"benchmark": "mmvu", "category": "c", "problem_type": "multiple choice", "prediction": None,
+             "answer": "A", "video": "v2", "failed": True, "error": "broken video"}]
+    result = score_benchmark("mmvu", rows, iterations=0)
+    assert result["failed"] == 1 and result["scored"] == 1
+    assert result["videorft"]["overall"] == 1.0 and result["videorft"]["stderr"] is None
+
+
+def test_bootstrap_clusters_by_video_and_paired_bootstrap_finds_a_real_difference():
+    a, b = [], []
+    for v in range(40):
+        for q in range(3):
+            base = {"benchmark": "mmvu", "category": "c", "problem_type": "multiple choice", "answer": "A",
+                    "video": f"v{v}", "sample_id": f"{v}-{q}"}
+            a.append({**base, "prediction": "<answer>A</answer>" if v % 2 else "<answer>B</answer>"})
+            b.append({**base, "prediction": "<answer>A</answer>" if v % 10 else "<answer>B</answer>"})
+    result = score_benchmark("mmvu", a, iterations=300)
+    low, high = result["official"]["ci95_low"], result["official"]["ci95_high"]
+    assert low < 0.5 < high and result["official"]["stderr"] > 0.05  # 40 clusters, not 120 independent draws
+    diff = paired_bootstrap("mmvu", a, b, "official", iterations=300)
+    assert diff["delta"] == pytest.approx(0.9 - 0.5) and diff["p_value"] < 0.01 and diff["paired"] == 120
+    assert paired_bootstrap("mmvu", a, a, "official", iterations=50)["p_value"] == 1.0
+
+
+def test_rescore_cli_prints_both_protocols_per_benchmark(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in [
+        _vsi("object_counting", "regression", "3", "4", "v1"),
+        _vsi("route_planning", "multiple choice", "C", "C", "v2"),
+        {"benchmark": "videomme", "category": "short", "problem_type": "multiple choice",
+         "prediction": "<answer>b</answer>", "answer": "B", "video": "m1"},
+    ]))
+    out = subprocess.run([sys.executable, "-m", "evaluation.rescore", str(log), "--bootstrap", "20"], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    assert set(result) == {"vsi_bench", "videomme"}
+    assert result["vsi_bench"]["videorft"]["overall"] == pytest.approx(0.75)  # (1 + 0.5) / 2
+    assert result["vsi_bench"]["official"]["overall"] == pytest.approx(0.8)  # (0.6 + 1) / 2
+    assert result["vsi_bench"]["official"]["categories"]["object_counting"] == pytest.approx(0.6)
+    assert result["videomme"]["official"]["categories"] == {"short": 1.0}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"benchmark": "mmvu"}\n')
+    out = subprocess.run([sys.executable, "-m", "evaluation.rescore", str(bad)], cwd=ROOT, capture_output=True,
+                         text=True)
+    assert out.returncode == 2 and "bad.jsonl:1: missing category" in out.stderr
