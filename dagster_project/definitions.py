@@ -11,6 +11,7 @@ import os
 import dagster as dg
 
 from assets.curation import build_curation_assets, build_prompt_assets
+from assets.evaluation import benchmark_jobs_and_triggers, build_evaluation_assets
 from assets.sources import build_raw_qa_pool, synthetic_world
 from assets.training import build_training_assets
 from dagster_project.resources import build_resources
@@ -27,12 +28,17 @@ def build_definitions(profile: Profile, profile_ref: str) -> dg.Definitions:
     assets += build_prompt_assets(profile)
     assets += build_curation_assets(profile)
     assets += build_training_assets(profile)
+    assets += build_evaluation_assets(profile)
+    jobs, schedules, sensors = benchmark_jobs_and_triggers(profile)
     executor = (dg.in_process_executor if profile.dagster.executor == "in_process"
                 else dg.multiprocess_executor.configured({"max_concurrent": profile.dagster.max_concurrent}))
     return dg.Definitions(
         assets=assets,
         resources=build_resources(profile, profile_ref),
         executor=executor,
+        jobs=jobs,
+        schedules=schedules,
+        sensors=sensors,
         metadata={"profile": profile.name},
     )
 

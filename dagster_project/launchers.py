@@ -73,8 +73,13 @@ class LauncherResource(dg.ConfigurableResource):
         return self.config.k8s.runs_dir if self.config.kind == "k8s" else None
 
     def launch(self, context: dg.AssetExecutionContext, module: str, args: list[str], env: dict[str, str],
-               extras: dict[str, Any] | None = None) -> dg.PipesClientCompletedInvocation:
+               extras: dict[str, Any] | None = None, single_process: bool = False
+               ) -> dg.PipesClientCompletedInvocation:
+        """``single_process`` (evaluation): plain python, and one GPU in a pod, whatever training uses."""
         cfg = self.config
+        if single_process:
+            cfg = cfg.model_copy(update={"accelerate_config": None,
+                                         "k8s": cfg.k8s.model_copy(update={"gpus": min(cfg.k8s.gpus, 1)})})
         if cfg.kind == "k8s":
             from dagster_k8s import PipesK8sClient
 

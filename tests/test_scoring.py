@@ -87,7 +87,8 @@ def test_vsi_bench_overall_paper_vs_official():
 def test_mvbench_official_is_the_mean_of_task_accuracies():
     rows = [{"benchmark": "mvbench", "category": c, "problem_type": "multiple choice", "prediction": p,
              "answer": "A", "video": f"v{i}"} for i, (c, p) in enumerate(
-                 [("action_sequence", "A"), ("action_sequence", "A"), ("action_sequence", "A"), ("scene_transition", "B")])]
+                 [("action_sequence", "A"), ("action_sequence", "A"), ("action_sequence", "A"),
+                  ("scene_transition", "B")])]
     result = score_benchmark("mvbench", rows, iterations=50)
     assert result["videorft"]["overall"] == pytest.approx(0.75)  # per question
     assert result["official"]["overall"] == pytest.approx(0.5)   # mean of (1.0, 0.0)
@@ -95,8 +96,8 @@ def test_mvbench_official_is_the_mean_of_task_accuracies():
 
 
 def test_failed_samples_are_counted_never_scored_as_wrong():
-    rows = [{"benchmark": "mmvu", "category": "c", "problem_type": "multiple choice", "prediction": "<answer>A</answer>",
-             "answer": "A", "video": "v1"},
+    rows = [{"benchmark": "mmvu", "category": "c", "problem_type": "multiple choice",
+             "prediction": "<answer>A</answer>", "answer": "A", "video": "v1"},
             {"benchmark": "mmvu", "category": "c", "problem_type": "multiple choice", "prediction": None,
              "answer": "A", "video": "v2", "failed": True, "error": "broken video"}]
     result = score_benchmark("mmvu", rows, iterations=0)

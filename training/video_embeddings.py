@@ -5,9 +5,9 @@ Eq. 5). It depends only on the video, so it is computed on the video's first vis
 memory for every other completion, step and epoch, and from ``<cache_root>/reward_cache/`` (a local folder or
 ``s3://``) for every later process: resumed runs, other ranks, the next experiment with the same model. The
 official implementation instead re-decodes the video and runs SigLIP on every frame for every completion.
-SigLIP itself loads lazily, once per process. With ``compile`` the image tower runs through
-``torch.compile`` (one compilation per process and batch shape: F frames, or 1 for an image), which gives
-the same embeddings faster; worth it for long runs, not for a test of a few steps.
+SigLIP itself loads lazily, once per process. With ``compile`` the image and text towers run through
+``torch.compile`` (one compilation per process and batch shape: F frames or 1 image; the group's span
+count), which gives the same embeddings faster; worth it for long runs, not for a test of a few steps.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class VideoEmbeddingCache:
         self.model_name, self.pretrained, self.frames, self.span_tokens = model, pretrained, frames, span_tokens
         self.compile = compile
         self._image_tower: Any = None
+        self._text_tower: Any = None
         self.cache_root = cache_root
         self.media_cache_dir = media_cache_dir
         self._memory: dict[str, np.ndarray] = {}
@@ -55,10 +56,14 @@ class VideoEmbeddingCache:
     def text_embeddings(self, texts: list[str]) -> Any:
         """SigLIP text embeddings of ``texts``, each truncated to the first ``span_tokens`` tokens (M)."""
         import torch
+        import torch.nn.functional as F
 
         model, tokenizer, _ = self._clip()
+        if self._text_tower is None:
+            tower = model.text if hasattr(model, "text") else model.encode_text  # SigLIP: a separate text tower
+            self._text_tower = torch.compile(tower, dynamic=False) if self.compile else tower
         with torch.inference_mode():
-            return model.encode_text(tokenizer(texts), normalize=True)
+            return F.normalize(self._text_tower(tokenizer(texts)), dim=-1)
 
     # -- videos --------------------------------------------------------------------------------------------
     def _key(self, uri: str, sha256: str | None) -> str:

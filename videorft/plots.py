@@ -74,3 +74,25 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, xlabel:
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def grouped_bars(groups: list[str], series: dict[str, list[float | None]], title: str, ylabel: str) -> Any:
+    """One group of bars per benchmark, one bar per series (checkpoints, the paper's numbers); None = no bar."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(max(6.5, 1.3 * len(groups) * max(1, len(series)) / 2), 3.8))
+    width = 0.8 / max(1, len(series))
+    x = np.arange(len(groups))
+    for i, (name, values) in enumerate(series.items()):
+        heights = [v if v is not None else 0.0 for v in values]
+        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, heights, width, label=name)
+        for bar, v in zip(bars, values, strict=True):
+            if v is not None:
+                ax.annotate(f"{v:.1f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
+                            va="bottom", fontsize=7)
+    ax.set_xticks(x, groups, rotation=20, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig

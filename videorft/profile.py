@@ -8,6 +8,7 @@ local state lives. Secrets (expert API keys) come only from the environment and 
 from __future__ import annotations
 
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -248,6 +249,51 @@ class TrainingConfig(_Strict):
         return path if path.is_absolute() else project_root() / path
 
 
+class BenchmarkSource(_Strict):
+    """Where one benchmark's questions and videos are (local or s3://)."""
+
+    questions: str  # Video-R1-eval JSON or the official release's JSON/JSONL
+    video_root: str | None = None  # None: the questions file's folder
+    limit: Annotated[int, Field(gt=0)] | None = None
+
+
+class FixturesConfig(_Strict):
+    """Benchmark fixtures generated from a held-out synthetic world (used for benchmarks without a source)."""
+
+    world: WorldConfig = WorldConfig(seed=1001, videos=12, images=0, questions=0)
+    per_benchmark: Annotated[int, Field(gt=0)] = 8
+
+
+BENCHMARK_NAMES = ("vsi_bench", "videommmu", "mmvu", "mvbench", "tempcompass", "videomme")
+
+
+class EvaluationConfig(_Strict):
+    """The six benchmarks (paper 4.1): data, which checkpoint, decoding, and the re-evaluation schedule."""
+
+    benchmarks: dict[str, BenchmarkSource] = Field(default_factory=dict)  # missing ones: fixtures
+    fixtures: FixturesConfig = FixturesConfig()
+    checkpoint: Literal["rl_checkpoint", "sft_checkpoint", "base"] = "rl_checkpoint"
+    base_model: str | None = None  # for checkpoint: base (None: the SFT recipe's model)
+    max_new_tokens: Annotated[int, Field(gt=0)] = 1024
+    batch_size: Annotated[int, Field(gt=0)] = 4
+    chunk_size: Annotated[int, Field(gt=0)] = 16  # generations cached per chunk: the most an interruption loses
+    backend: Literal["hf", "vllm"] = "hf"
+    dtype: str = "auto"
+    bootstrap: Annotated[int, Field(ge=0)] = 1000  # clustered-bootstrap iterations for errors and intervals
+    schedule: str = "0 4 * * 1"  # weekly re-evaluation (cron)
+    schedule_timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _known(self) -> EvaluationConfig:
+        unknown = sorted(set(self.benchmarks) - set(BENCHMARK_NAMES))
+        if unknown:
+            raise ValueError(f"unknown benchmarks {unknown}; known: {', '.join(BENCHMARK_NAMES)}")
+        fields = self.schedule.split()
+        if len(fields) != 5 or not all(re.fullmatch(r"[0-9*/,\-A-Za-z?]+", f) for f in fields):
+            raise ValueError(f"schedule {self.schedule!r} is not a five-field cron expression")
+        return self
+
+
 class MlflowConfig(_Strict):
     tracking_uri: str | None = None  # None: a SQLite store under the project's local state folder
     experiment: str = "videorft"
@@ -270,6 +316,7 @@ class Profile(_Strict):
     experts: ExpertsConfig = ExpertsConfig()
     curation: CurationConfig = CurationConfig()
     training: TrainingConfig = TrainingConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     mlflow: MlflowConfig = MlflowConfig()
     dagster: DagsterConfig = DagsterConfig()
 

@@ -1,0 +1,86 @@
+"""Benchmark fixtures from the synthetic world, one question file per benchmark in its own format.
+
+The tiny profile has no benchmark downloads, so each of the six benchmarks gets questions generated from a
+held-out synthetic world (its own seed: no video is shared with the training sets): multiple-choice
+questions for every benchmark, assigned to that benchmark's categories, plus VSI-Bench-style numerical
+questions (counts, times, speeds) as ``regression`` rows scored by MRA. VSI-Bench and VideoMME are written in
+their official release formats (``question_type``/``ground_truth``; ``duration``/``domain``/``answer``) so the
+registry's official readers run too; the other four in the Video-R1-eval format.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curation.synthetic.qa import candidate_questions
+from curation.synthetic.world import build_world
+from evaluation.benchmarks import BENCHMARKS, VIDEOMME_DOMAINS, VSI_NUMERICAL, VSI_TASKS
+from videorft.profile import WorldConfig
+from videorft.storage import as_path
+
+VSI_MC = tuple(t for t in VSI_TASKS if t not in VSI_NUMERICAL)
+
+
+def _video_questions(world_root: Path, seed: int) -> list[dict[str, Any]]:
+    out = []
+    for script_path in sorted((world_root / "videos").glob("v*.json")):
+        script = json.loads(script_path.read_text())
+        rng = np.random.default_rng([seed, int(script["id"][1:])])
+        for q in candidate_questions(script, rng):
+            out.append({**q, "path": f"videos/{script['id']}.mp4", "video_id": script["id"]})
+    return out
+
+
+def _vr1_row(i: int, q: dict[str, Any], category_field: str, category: str, problem_type: str) -> dict[str, Any]:
+    return {"problem_id": i, "problem": q["problem"], "data_type": "video", "problem_type": problem_type,
+            "options": q["options"], "process": "", "solution": q["solution"], "path": q["path"],
+            "data_source": "synthetic", category_field: category}
+
+
+def _answer(q: dict[str, Any]) -> str:
+    return q["solution"].removeprefix("<answer>").removesuffix("</answer>")
+
+
+def build_fixtures(root: str, world: WorldConfig, per_benchmark: int) -> dict[str, dict[str, str]]:
+    """Write ``<root>/<benchmark>.json`` for the six benchmarks over a world under ``<root>/world``;
+    returns ``{benchmark: {"questions": uri, "video_root": uri}}``. Deterministic for a given config."""
+    base = as_path(root)
+    manifest = build_world(world, str(base / "world"))
+    world_root = Path(manifest.root)
+    questions = _video_questions(world_root, world.seed)
+    mc = [q for q in questions if q["problem_type"] == "multiple choice"]
+    numeric = [q for q in questions if q["problem_type"] in ("numerical", "regression")]
+    if not mc or not numeric:
+        raise ValueError("the benchmark world produced no multiple-choice or no numerical questions; add videos")
+    rng = np.random.default_rng([world.seed, 99])
+    sources: dict[str, dict[str, str]] = {}
+    for b_index, (name, bench) in enumerate(BENCHMARKS.items()):
+        picks = [mc[int(j)] for j in rng.permutation(len(mc))[:per_benchmark]]
+        if name == "vsi_bench":
+            n_num = per_benchmark // 2
+            picks = picks[: per_benchmark - n_num] + [numeric[int(j)] for j in rng.permutation(len(numeric))[:n_num]]
+            rows = []
+            for i, q in enumerate(picks):
+                numerical = q["problem_type"] != "multiple choice"
+                task = (VSI_NUMERICAL if numerical else VSI_MC)[i % (len(VSI_NUMERICAL) if numerical else len(VSI_MC))]
+                rows.append({"id": i, "dataset": "videos", "scene_name": q["video_id"], "question_type": task,
+                             "question": q["problem"], "options": [] if numerical else q["options"],
+                             "ground_truth": _answer(q)})
+        elif name == "videomme":
+            rows = [{"video_id": f"{i:03d}", "videoID": q["video_id"], "duration": bench.categories[i % 3],
+                     "domain": VIDEOMME_DOMAINS[i % len(VIDEOMME_DOMAINS)], "sub_category": "synthetic",
+                     "question_id": f"{q['video_id']}-{i}", "task_type": q["category"], "question": q["problem"],
+                     "options": q["options"], "answer": _answer(q)} for i, q in enumerate(picks)]
+        else:
+            field = bench.category_fields[0]
+            rows = [_vr1_row(i, q, field, bench.categories[(i + b_index) % len(bench.categories)], "multiple choice")
+                    for i, q in enumerate(picks)]
+        target = base / f"{name}.json"
+        target.write_text(json.dumps(rows, indent=1))
+        video_root = base / "world" / "videos" if name == "videomme" else base / "world"  # as each format names paths
+        sources[name] = {"questions": str(target), "video_root": str(video_root)}
+    return sources

@@ -1,0 +1,238 @@
+"""The lm-eval model class that reads videos: ``videorft`` (Hugging Face backend, vLLM when installed).
+
+lm-eval hands ``generate_until`` every request at once; each carries the question text (the tasks'
+``doc_to_text``), the generation kwargs and ``{"visual": [video URI]}`` (the tasks' ``doc_to_image``). This
+adapter:
+
+* works in chunks of ``chunk_size`` requests, in lm-eval's order, and decodes a chunk's videos only when that
+  chunk is generated (``FrameCache``: each video once per frame spec, kept on disk across runs);
+* caches every finished chunk under ``cache_dir`` keyed by the checkpoint's identity, the frame/pixel
+  config, the generation settings and the chunk's own requests, so an interrupted evaluation resumes at the
+  first unfinished chunk and never pays twice for a generation;
+* returns a failure marker (``FAILED_PREFIX`` + reason) for a sample whose video cannot be decoded or whose
+  generation raises, so the task counts and reports it instead of scoring it as a wrong answer;
+* decodes greedily: ``do_sample=False`` is argmax at every step, which is what the paper's ``top_p=0.001``
+  (with temperature 1, the nucleus keeps only the most probable token unless two tie within 0.1%) amounts to,
+  without sampling noise; no stop string (reasoning contains blank lines) and up to ``max_new_tokens``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from lm_eval.api.model import LM
+from lm_eval.api.registry import register_model
+
+from training.media import FrameCache, FrameSpec, media_part
+
+FAILED_PREFIX = "\x00videorft-failed: "
+LOG = logging.getLogger("videorft.evaluation")
+
+
+def is_failure(output: str | None) -> bool:
+    return output is None or output.startswith(FAILED_PREFIX)
+
+
+def model_identity(name_or_path: str) -> str:
+    """What makes a checkpoint's outputs what they are, cheaply: a hub id as is; a folder by its files'
+    names, sizes and modification times (hashing gigabytes of weights per evaluation would cost minutes)."""
+    path = Path(name_or_path)
+    if not path.is_dir():
+        return name_or_path
+    digest = hashlib.sha256(str(path.resolve()).encode())
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        st = f.stat()
+        digest.update(f"{f.relative_to(path)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return f"{path.name}-{digest.hexdigest()[:16]}"
+
+
+class ChunkCache:
+    """Finished chunks as JSON files: ``<root>/<model key>/<chunk key>.json``, written atomically."""
+
+    def __init__(self, root: str | os.PathLike[str] | None, model_key: str) -> None:
+        self.folder = Path(root) / model_key if root else None
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> list[str] | None:
+        if self.folder is None:
+            return None
+        path = self.folder / f"{key}.json"
+        try:
+            outputs = json.loads(path.read_text())["outputs"] if path.exists() else None
+        except (OSError, ValueError, KeyError):
+            outputs = None  # a torn file: generate again
+        if outputs is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return outputs
+
+    def put(self, key: str, outputs: list[str], meta: dict[str, Any]) -> None:
+        if self.folder is None:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f"{key}.json.part"
+        tmp.write_text(json.dumps({"outputs": outputs, **meta}))
+        os.replace(tmp, self.folder / f"{key}.json")
+
+
+def _visual(args: Sequence[Any]) -> str:
+    extra = args[2] if len(args) > 2 and isinstance(args[2], dict) else {}
+    visual = extra.get("visual")
+    if isinstance(visual, list | tuple):
+        visual = visual[0] if visual else None
+    if not visual:
+        raise ValueError("request has no video: the task's doc_to_image must return the video URI")
+    return str(visual)
+
+
+@register_model("videorft")
+class VideoLM(LM):
+    """Qwen2.5-VL (any checkpoint our model factory loads) answering video questions for lm-eval."""
+
+    MULTIMODAL = True
+
+    def __init__(self, pretrained: str = "tiny-random", frames: int = 32, max_pixels: int = 256 * 28 * 28,
+                 min_pixels: int = 4 * 28 * 28, max_new_tokens: int = 1024, batch_size: int = 4,
+                 chunk_size: int = 16, cache_dir: str | None = None, frame_cache_dir: str | None = None,
+                 dtype: str = "auto", attn_implementation: str | None = None, backend: str = "hf",
+                 model_version: str | None = None, device: str | None = None,
+                 progress: Callable[[int, int], None] | None = None, **_: Any) -> None:
+        super().__init__()
+        self.pretrained, self.backend = pretrained, backend
+        self.spec = FrameSpec(frames=int(frames), max_pixels=int(max_pixels), min_pixels=int(min_pixels))
+        self.max_new_tokens, self.batch_size, self.chunk_size = int(max_new_tokens), int(batch_size), int(chunk_size)
+        self.dtype, self.attn_implementation, self.device_name = dtype, attn_implementation, device
+        self.frames = FrameCache(self.spec, disk_dir=frame_cache_dir)
+        self.model_key = hashlib.sha256(
+            f"{model_version or model_identity(pretrained)}|{backend}|{self.spec.key()}".encode()).hexdigest()[:24]
+        self.cache = ChunkCache(cache_dir, self.model_key)
+        self.progress = progress
+        self.failures = 0
+        self.generated = 0
+        self._model: Any = None
+        self._processor: Any = None
+        self._llm: Any = None
+
+    # -- lm-eval interface ----------------------------------------------------------------------------------
+    def loglikelihood(self, requests: list[Any]) -> list[tuple[float, bool]]:
+        raise NotImplementedError("videorft tasks are generative (output_type: generate_until)")
+
+    def loglikelihood_rolling(self, requests: list[Any]) -> list[float]:
+        raise NotImplementedError("videorft tasks are generative (output_type: generate_until)")
+
+    def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
+        items = [(req.args[0], _visual(req.args), dict(req.args[1] or {})) for req in requests]
+        outputs: list[str] = []
+        done = 0
+        for start in range(0, len(items), self.chunk_size):
+            chunk = items[start:start + self.chunk_size]
+            max_new = int(chunk[0][2].get("max_gen_toks", self.max_new_tokens))
+            key = hashlib.sha256(json.dumps([self.model_key, max_new, [(c, v) for c, v, _ in chunk]]).encode()
+                                 ).hexdigest()[:32]
+            cached = self.cache.get(key)
+            if cached is None:
+                started = time.perf_counter()
+                cached = self._generate_chunk([(c, v) for c, v, _ in chunk], max_new)
+                self.cache.put(key, cached, {"seconds": time.perf_counter() - started, "max_new_tokens": max_new})
+            outputs.extend(cached)
+            done += len(chunk)
+            if self.progress is not None:
+                self.progress(done, len(items))
+        self.failures = sum(is_failure(o) for o in outputs)
+        return outputs
+
+    # -- generation -----------------------------------------------------------------------------------------
+    def _generate_chunk(self, chunk: list[tuple[str, str]], max_new: int) -> list[str]:
+        """Decode the chunk's videos (lazily, now), then generate in batches; failures are marked per sample."""
+        decoded: list[Any] = []
+        for _, video in chunk:
+            try:
+                decoded.append(self.frames.get(video))
+            except Exception as exc:  # a broken or missing video fails its own sample only
+                decoded.append(f"{FAILED_PREFIX}cannot decode {video}: {type(exc).__name__}: {exc}")
+        outputs: list[str | None] = [d if isinstance(d, str) else None for d in decoded]
+        ready = [i for i, d in enumerate(decoded) if not isinstance(d, str)]
+        for b in range(0, len(ready), self.batch_size):
+            batch = ready[b:b + self.batch_size]
+            try:
+                texts = self._generate([chunk[i][0] for i in batch], [decoded[i] for i in batch], max_new)
+            except Exception as exc:
+                LOG.warning("generation failed for a batch of %d (%s); retrying one by one", len(batch), exc)
+                texts = []
+                for i in batch:  # isolate the sample that breaks the batch
+                    try:
+                        texts.extend(self._generate([chunk[i][0]], [decoded[i]], max_new))
+                    except Exception as one:
+                        texts.append(f"{FAILED_PREFIX}generation failed: {type(one).__name__}: {one}")
+            for i, text in zip(batch, texts, strict=True):
+                outputs[i] = text
+                self.generated += 1
+        return [o if o is not None else f"{FAILED_PREFIX}no output" for o in outputs]
+
+    def _generate(self, prompts: list[str], frames: list[Any], max_new: int) -> list[str]:
+        if self.backend == "vllm":
+            return self._generate_vllm(prompts, frames, max_new)
+        import torch
+
+        model, processor = self._hf()
+        convs = [[{"role": "user", "content": [media_part("image" if f.ndim == 3 else "video", f),
+                                               {"type": "text", "text": p}]}] for p, f in zip(prompts, frames,
+                                                                                          strict=True)]
+        inputs = processor.apply_chat_template(convs, tokenize=True, return_dict=True, add_generation_prompt=True,
+                                               return_tensors="pt", processor_kwargs={"padding": True})
+        with torch.inference_mode():
+            out = model.generate(**inputs.to(model.device), max_new_tokens=max_new, do_sample=False,
+                                 temperature=None, top_p=None, top_k=None)
+        new = out[:, inputs["input_ids"].shape[1]:]
+        return processor.batch_decode(new, skip_special_tokens=True)
+
+    def _hf(self) -> tuple[Any, Any]:
+        if self._model is None:
+            from training.model import load_model_and_processor
+
+            self._model, self._processor = load_model_and_processor(self.pretrained, dtype=self.dtype,
+                                                                    attn_implementation=self.attn_implementation)
+            self._processor.tokenizer.padding_side = "left"  # batched generation continues every row at its end
+            if self.device_name:
+                self._model.to(self.device_name)
+            elif _cuda():
+                self._model.to("cuda")
+            self._model.eval()
+        return self._model, self._processor
+
+    def _generate_vllm(self, prompts: list[str], frames: list[Any], max_new: int) -> list[str]:
+        """vLLM backend (GPU nodes with vLLM installed): the same chat prompt, frames as ``multi_modal_data``."""
+        from vllm import LLM, SamplingParams  # ImportError names the missing package: install vllm on GPU nodes
+
+        from training.model import load_processor
+
+        if self._llm is None:
+            self._llm = LLM(model=self.pretrained, dtype=self.dtype if self.dtype != "auto" else "auto",
+                            limit_mm_per_prompt={"video": 1, "image": 1})
+            self._processor = load_processor(self.pretrained)
+        requests = []
+        for prompt, f in zip(prompts, frames, strict=True):
+            kind = "image" if f.ndim == 3 else "video"
+            conv = [{"role": "user", "content": [{"type": kind}, {"type": "text", "text": prompt}]}]
+            text = self._processor.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
+            requests.append({"prompt": text, "multi_modal_data": {kind: f}})
+        params = SamplingParams(temperature=0.0, max_tokens=max_new)
+        return [r.outputs[0].text for r in self._llm.generate(requests, params)]
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except ImportError:
+        return False

@@ -1,0 +1,204 @@
+"""``python -m evaluation.run --model ID_OR_PATH --benchmarks LIST --output DIR``: the six benchmarks via lm-eval.
+
+Builds our tasks (``evaluation/tasks``, loaded with ``TaskManager(include_path=...)``) over the benchmark data
+(the profile's ``evaluation.benchmarks``, or fixtures generated from a held-out synthetic world when a
+benchmark has no source), runs lm-eval's evaluator with our ``videorft`` model class, and writes to DIR:
+
+* ``samples_<benchmark>.jsonl``: one line per question: the rescore fields (``benchmark, category,
+  problem_type, prediction, answer, video``) plus the prompt, the extracted answer, both protocols' scores,
+  and ``failed``/``error`` for a sample whose generation failed;
+* ``scores.json``: per benchmark, both protocols' overall and per-category scores, clustered-bootstrap error
+  and interval, sample and failure counts (``evaluation.scoring``), lm-eval's own aggregate metrics, and the
+  run's settings;
+* generations cached per chunk under ``--cache-dir`` (default: DIR/cache), so re-running the same command
+  after an interruption generates only what is missing.
+
+Launched by the ``benchmark_scores`` asset through Dagster Pipes, it streams progress and reports the
+scores as the materialization's metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import training  # noqa: F401  (the CPU torchvision work-around, before transformers loads)
+from evaluation.benchmarks import BENCHMARKS, BenchmarkDataError
+from evaluation.scoring import PROTOCOLS, extract_answer, sample_score, score_benchmark
+from videorft.profile import Profile, ProfileError, load_profile, local_state_dir
+from videorft.storage import as_path
+
+TASKS_DIR = Path(__file__).resolve().parent / "tasks"
+LOG = logging.getLogger("videorft.evaluation")
+
+
+def benchmark_sources(profile: Profile, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Each benchmark's data: the profile's source, or generated fixtures under the storage root."""
+    cfg = profile.evaluation
+    missing = [n for n in names if n not in cfg.benchmarks]
+    fixtures: dict[str, dict[str, str]] = {}
+    if missing:
+        from evaluation.fixtures import build_fixtures
+
+        root = f"{profile.resolved_storage_root().rstrip('/')}/evaluation/fixtures"
+        fixtures = build_fixtures(root, cfg.fixtures.world, cfg.fixtures.per_benchmark)
+    out = {}
+    for name in names:
+        source = cfg.benchmarks.get(name)
+        out[name] = source.model_dump() if source is not None else dict(fixtures[name])
+    return out
+
+
+def _sample_log(task_samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for entry in sorted(task_samples, key=lambda e: e["doc_id"]):
+        record = dict(entry["videorft"]) if isinstance(entry.get("videorft"), dict) else {}
+        doc = entry["doc"]
+        prompt = entry["arguments"][0][0] if entry.get("arguments") else ""
+        record.update({"prompt": prompt, "problem": doc.get("problem"), "extra": json.loads(doc.get("extra") or "{}")})
+        if not record.get("failed"):
+            record["extracted"] = extract_answer(record["prediction"])
+            record["scores"] = {p: sample_score(record["problem_type"], record["prediction"], record["answer"],
+                                                record.get("options"), p) for p in PROTOCOLS}
+        rows.append(record)
+    return rows
+
+
+def run_evaluation(model: str, sources: dict[str, dict[str, Any]], output: str, *, frames: int, max_pixels: int,
+                   max_new_tokens: int, batch_size: int = 4, chunk_size: int = 16, backend: str = "hf",
+                   dtype: str = "auto", bootstrap: int = 1000, cache_dir: str | None = None,
+                   frame_cache_dir: str | None = None, model_version: str | None = None,
+                   progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Evaluate ``model`` on ``sources`` ({benchmark: {questions, video_root, limit}}); write and return scores."""
+    from lm_eval import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    from evaluation.lm import VideoLM
+
+    out = as_path(output)  # local folder or s3://
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = Path(output) if "://" not in output else local_state_dir() / "evaluation"  # caches stay local
+    lm = VideoLM(pretrained=model, frames=frames, max_pixels=max_pixels, max_new_tokens=max_new_tokens,
+                 batch_size=batch_size, chunk_size=chunk_size, backend=backend, dtype=dtype,
+                 cache_dir=cache_dir or str(scratch / "cache"),
+                 frame_cache_dir=frame_cache_dir or str(scratch / "frames"),
+                 model_version=model_version)
+    manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"benchmarks": sources})
+    result: dict[str, Any] = {"model": model, "model_key": lm.model_key, "benchmarks": {},
+                              "settings": {"frames": frames, "max_pixels": max_pixels, "max_new_tokens": max_new_tokens,
+                                           "batch_size": batch_size, "chunk_size": chunk_size, "backend": backend,
+                                           "greedy": True}}
+    for name in sources:  # one benchmark at a time: its progress and its result are reported as it finishes
+        started = time.perf_counter()
+        lm.progress = (lambda done, total, n=name: progress(n, done, total)) if progress else None
+        hits, misses = lm.cache.hits, lm.cache.misses
+        generated = lm.generated
+        evaluated = simple_evaluate(model=lm, tasks=[f"videorft_{name}"], task_manager=manager, log_samples=True,
+                                    gen_kwargs={"max_gen_toks": max_new_tokens}, bootstrap_iters=0,
+                                    random_seed=0, numpy_random_seed=0, torch_random_seed=0)
+        samples = _sample_log(evaluated["samples"][f"videorft_{name}"])
+        log_path = out / f"samples_{name}.jsonl"
+        log_path.write_text("".join(json.dumps(s, default=str) + "\n" for s in samples))
+        scores = score_benchmark(name, samples, iterations=bootstrap)
+        harness = {k.split(",")[0]: v for k, v in evaluated["results"][f"videorft_{name}"].items()
+                   if k.split(",")[0] in (*PROTOCOLS, "failed") and isinstance(v, int | float)}
+        result["benchmarks"][name] = {
+            **scores, "lm_eval": harness, "paper_7b": BENCHMARKS[name].paper_7b, "samples_log": str(log_path),
+            "seconds": time.perf_counter() - started, "generated": lm.generated - generated,
+            "chunks_cached": lm.cache.hits - hits, "chunks_generated": lm.cache.misses - misses,
+            "source": sources[name],
+        }
+    (out / "scores.json").write_text(json.dumps(result, indent=1, default=str))
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m evaluation.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="checkpoint folder, hub id or tiny-random")
+    parser.add_argument("--benchmarks", default=",".join(BENCHMARKS), help="comma-separated (default: all six)")
+    parser.add_argument("--output", required=True, help="folder for scores.json and the per-sample logs")
+    parser.add_argument("--profile", help="profile name or file (default: $VIDEORFT_PROFILE or tiny)")
+    parser.add_argument("--data", action="append", default=[], metavar="NAME=QUESTIONS[@VIDEO_ROOT]",
+                        help="a benchmark's question file (and video root), overriding the profile")
+    parser.add_argument("--limit", type=int, help="at most N questions per benchmark")
+    parser.add_argument("--frames", type=int, help="frames per video (default: the profile's video.eval)")
+    parser.add_argument("--max-pixels", type=int, help="pixel budget per frame (default: video.eval)")
+    parser.add_argument("--max-new-tokens", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--chunk-size", type=int)
+    parser.add_argument("--backend", choices=["hf", "vllm"])
+    parser.add_argument("--cache-dir", help="chunk cache (default: OUTPUT/cache); reuse it to resume")
+    parser.add_argument("--model-version", help="identity of the checkpoint for the cache key (default: "
+                                                "derived from the folder's files)")
+    parser.add_argument("--bootstrap", type=int)
+    return parser
+
+
+def _sources(profile: Profile, names: list[str], data: list[str], limit: int | None) -> dict[str, dict[str, Any]]:
+    given = {}
+    for item in data:
+        name, _, rest = item.partition("=")
+        questions, _, root = rest.partition("@")
+        if name not in BENCHMARKS or not questions:
+            raise BenchmarkDataError(f"--data {item!r}: expected NAME=QUESTIONS[@VIDEO_ROOT] with NAME one of "
+                                     f"{', '.join(BENCHMARKS)}")
+        given[name] = {"questions": questions, "video_root": root or None, "limit": None}
+    rest = [n for n in names if n not in given]
+    sources = {**benchmark_sources(profile, rest), **given} if rest else given
+    if limit:
+        for source in sources.values():
+            source["limit"] = limit
+    return {n: sources[n] for n in names}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from training.runtime import pipes_session
+
+    try:
+        profile = load_profile(args.profile)
+        names = [n.strip() for n in args.benchmarks.split(",") if n.strip()]
+        unknown = [n for n in names if n not in BENCHMARKS]
+        if unknown:
+            raise BenchmarkDataError(f"unknown benchmarks {unknown}; known: {', '.join(BENCHMARKS)}")
+        sources = _sources(profile, names, args.data, args.limit)
+    except (ProfileError, BenchmarkDataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    cfg, video = profile.evaluation, profile.video.eval
+    with pipes_session() as pipes:
+        def progress(name: str, done: int, total: int) -> None:
+            message = f"{name}: {done}/{total} generated or cached"
+            LOG.info(message)
+            if pipes is not None:
+                pipes.log.info(message)
+
+        try:
+            result = run_evaluation(
+                args.model, sources, args.output, frames=args.frames or video.frames or 32,
+                max_pixels=args.max_pixels or video.max_pixels,
+                max_new_tokens=args.max_new_tokens or cfg.max_new_tokens,
+                batch_size=args.batch_size or cfg.batch_size, chunk_size=args.chunk_size or cfg.chunk_size,
+                backend=args.backend or cfg.backend, dtype=cfg.dtype,
+                bootstrap=cfg.bootstrap if args.bootstrap is None else args.bootstrap, cache_dir=args.cache_dir,
+                model_version=args.model_version, progress=progress)
+        except BenchmarkDataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if pipes is not None:
+            pipes.report_custom_message({"kind": "result", "result": result})
+    summary = {name: {p: b[p]["overall"] for p in PROTOCOLS} | {"failed": b["failed"]}
+               for name, b in result["benchmarks"].items()}
+    print(json.dumps({"output": str(as_path(args.output)), "scores": summary}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
