@@ -9,7 +9,8 @@ checkpoint was trained on, so a score leads back to the prompts through data ver
 the graph. ``scoreboard`` puts every evaluated checkpoint's scores next to the paper's.
 """
 
-from pathlib import Path
+import io
+import re
 from typing import Any
 
 import dagster as dg
@@ -20,7 +21,7 @@ from dagster_project.resources import MlflowResource, ProfileResource, StorageRe
 from evaluation.benchmarks import BENCHMARKS
 from evaluation.scoring import PROTOCOLS
 from videorft.plots import grouped_bars
-from videorft.profile import BENCHMARK_NAMES, Profile, local_state_dir
+from videorft.profile import BENCHMARK_NAMES, Profile
 from videorft.provenance import stable_hash
 from videorft.storage import as_path
 
@@ -59,8 +60,7 @@ def _evaluate(context: dg.AssetExecutionContext, checkpoint: dict[str, Any] | No
     lineage = {k: v for k, v in (checkpoint or {}).items()
                if k in ("sft_checkpoint", "sft_data", "cot_sft_set", "rl_set", "prompt_hashes", "data_version")}
     output = storage.uri(EVALUATION_FOLDER, label, f"v-{version}", name)
-    args = ["--model", model, "--benchmarks", name, "--output", output, "--model-version", f"{label}-{version}",
-            "--cache-dir", str(local_state_dir() / "evaluation" / "cache")]
+    args = ["--model", model, "--benchmarks", name, "--output", output, "--model-version", f"{label}-{version}"]
     with mlflow.start_run(context, extra_tags={"videorft.checkpoint": label,
                                                "videorft.checkpoint_version": version}) as run:
         run.log_params({"checkpoint": label, "checkpoint_version": version, "model": model, "benchmark": name,
@@ -76,8 +76,8 @@ def _evaluate(context: dg.AssetExecutionContext, checkpoint: dict[str, Any] | No
             raise dg.Failure(f"benchmark_scores[{name}]: the evaluation process reported no result; see its logs")
         score = results[-1]["benchmarks"][name]
         metrics = {f"{p}.overall": score[p]["overall"] for p in PROTOCOLS if score[p]["overall"] is not None}
-        metrics.update({f"{p}.category.{c}": v for p in PROTOCOLS for c, v in score[p]["categories"].items()
-                        if v is not None})
+        metrics.update({f"{p}.category.{_metric_name(c)}": v for p in PROTOCOLS
+                        for c, v in score[p]["categories"].items() if v is not None})
         run.log_metrics({**metrics, "failed": score["failed"], "samples": score["samples"]})
         run.log_dict(score, f"benchmark_scores/{name}/scores.json")
         log_uri = score["samples_log"]
@@ -110,6 +110,11 @@ def _evaluate(context: dg.AssetExecutionContext, checkpoint: dict[str, Any] | No
                                             "bound": MAX_FAILURE_RATE})]
     return dg.MaterializeResult(value=value, metadata=metadata, check_results=checks,
                                 data_version=dg.DataVersion(stable_hash({"checkpoint": version, "scores": value})))
+
+
+def _metric_name(category: str) -> str:
+    """MLflow metric names allow word characters, - . : / and spaces ("Humanities & Social Sciences")."""
+    return re.sub(r"[^\w\-.:/ ]", "_", category.replace("&", "and"))
 
 
 def _pct(value: float | None) -> float | None:
@@ -155,8 +160,9 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
             series[f"{checkpoint} {version[:8]} (official)"] = [
                 float(by[b]) if b in by and pd.notna(by[b]) else None for b in groups]
         figure = grouped_bars(groups, series, "benchmark scores vs the paper", "score (%)")
-        figure.savefig(str(Path(local_state_dir()) / "scoreboard.png"), dpi=110)
-        (folder / "scoreboard.png").write_bytes((Path(local_state_dir()) / "scoreboard.png").read_bytes())
+        image = io.BytesIO()
+        figure.savefig(image, format="png", dpi=110)
+        (folder / "scoreboard.png").write_bytes(image.getvalue())
         with mlflow.start_run(context) as run:
             run.log_figure(figure, "scoreboard/scoreboard.png")
             run.log_text(table.to_csv(index=False), "scoreboard/scoreboard.csv")

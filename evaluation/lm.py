@@ -30,7 +30,7 @@ from typing import Any
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
-from training.media import FrameCache, FrameSpec, media_part
+from training.media import FrameCache, FrameSpec, media_cache, media_part
 
 FAILED_PREFIX = "\x00videorft-failed: "
 LOG = logging.getLogger("videorft.evaluation")
@@ -111,7 +111,8 @@ class VideoLM(LM):
         self.spec = FrameSpec(frames=int(frames), max_pixels=int(max_pixels), min_pixels=int(min_pixels))
         self.max_new_tokens, self.batch_size, self.chunk_size = int(max_new_tokens), int(batch_size), int(chunk_size)
         self.dtype, self.attn_implementation, self.device_name = dtype, attn_implementation, device
-        self.frames = FrameCache(self.spec, disk_dir=frame_cache_dir)
+        self.frames = FrameCache(self.spec, disk_dir=frame_cache_dir or str(Path(media_cache()) / "eval_frames"),
+                                 media_cache_dir=media_cache())
         self.model_key = hashlib.sha256(
             f"{model_version or model_identity(pretrained)}|{backend}|{self.spec.key()}".encode()).hexdigest()[:24]
         self.cache = ChunkCache(cache_dir, self.model_key)

@@ -83,11 +83,12 @@ def run_evaluation(model: str, sources: dict[str, dict[str, Any]], output: str, 
 
     out = as_path(output)  # local folder or s3://
     out.mkdir(parents=True, exist_ok=True)
-    scratch = Path(output) if "://" not in output else local_state_dir() / "evaluation"  # caches stay local
+    # the generation cache stays local (next to a local output, so re-running the same command resumes);
+    # decoded frames go to the shared media cache (keyed by frame spec, reused across checkpoints)
+    scratch = Path(output) if "://" not in output else local_state_dir() / "evaluation"
     lm = VideoLM(pretrained=model, frames=frames, max_pixels=max_pixels, max_new_tokens=max_new_tokens,
                  batch_size=batch_size, chunk_size=chunk_size, backend=backend, dtype=dtype,
-                 cache_dir=cache_dir or str(scratch / "cache"),
-                 frame_cache_dir=frame_cache_dir or str(scratch / "frames"),
+                 cache_dir=cache_dir or str(scratch / "cache"), frame_cache_dir=frame_cache_dir,
                  model_version=model_version)
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"benchmarks": sources})
     result: dict[str, Any] = {"model": model, "model_key": lm.model_key, "benchmarks": {},

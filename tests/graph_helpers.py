@@ -22,10 +22,11 @@ def run_pool(defs: dg.Definitions, instance: dg.DagsterInstance, **kwargs: Any) 
 
 def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, selection: str | None = None
                     ) -> list[dg.ExecuteInProcessResult]:
-    """Every selected asset (default: all but the training group), every partition, in dependency order;
+    """Every selected asset (default: all but the training and evaluation groups), every partition, in dependency order;
     stops after the first failed batch."""
     graph = defs.resolve_asset_graph()
-    selected = set(dg.AssetSelection.from_string(selection or "not group:training").resolve(graph))
+    selected = set(dg.AssetSelection.from_string(selection or "not group:training and not group:evaluation")
+                   .resolve(graph))
     job = defs.resolve_implicit_global_asset_job_def()
     results = []
     for batch in plan_batches(graph, selected):

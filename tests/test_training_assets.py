@@ -66,12 +66,57 @@ def test_checkpoints_launched_through_pipes_record_metrics_in_dagster_and_mlflow
     assert "rl_checkpoint/curves.png" in artifacts
 
 
+def _version(instance: dg.DagsterInstance, key: str, partition: str | None = None) -> str:
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey(key), asset_partitions=[partition] if partition else None), limit=1).records
+    return records[0].asset_materialization.tags["dagster/data_version"]
+
+
+@pytest.mark.slow
+def test_benchmark_scores_lead_back_to_the_prompts_through_the_graph_and_the_data_versions(isolated_env):
+    defs = build_definitions(load_profile(str(SMALL)), str(SMALL))
+    graph = defs.resolve_asset_graph()
+    prompts = {"structured_representation_prompt", "cot_generation_prompt", "cot_refinement_prompt"}
+    upstream = {k.to_user_string() for k in dg.AssetSelection.assets("benchmark_scores").upstream().resolve(graph)}
+    assert prompts | {"rl_checkpoint", "sft_checkpoint", "cot_sft_set", "rl_set"} <= upstream
+    with dg.instance_for_test() as instance:
+        assert all(r.success for r in materialize_all(defs, instance))
+        assert all(r.success for r in materialize_all(defs, instance, "group:training"))
+        results = materialize_all(defs, instance, "group:evaluation")
+        assert all(r.success for r in results) and len(results) == 7  # six partitions, then the scoreboard
+        rl_version = _version(instance, "rl_checkpoint")
+        for bench in ("vsi_bench", "videomme"):
+            score = _metadata_of(instance, "benchmark_scores", bench)
+            assert score["checkpoint"] == "rl_checkpoint" and score["checkpoint_version"] == rl_version
+            assert 0 <= score["score_official"] <= 100 and score["failed_samples"] == 0
+            assert Path(score["samples_log"]).exists()
+        # score -> RL checkpoint -> SFT checkpoint -> CoT set -> prompt versions, by data version
+        rl, sft = _metadata(instance, "rl_checkpoint"), _metadata(instance, "sft_checkpoint")
+        assert rl["dataset_versions"]["sft_checkpoint"] == _version(instance, "sft_checkpoint")
+        assert sft["dataset_versions"]["cot_sft_set"] == _version(instance, "cot_sft_set")
+        prompt_versions = {_version(instance, p) for p in prompts}
+        assert set(_metadata(instance, "cot_sft_set")["prompt_hashes"]) <= prompt_versions
+        assert set(json.loads(score["dataset_versions"]["prompt_hashes"])) <= prompt_versions
+        board = _metadata(instance, "scoreboard")
+        assert board["dagster/row_count"] == 6 and "rl_checkpoint" in board["table"]
+        assert Path(board["plot"]).exists()
+
+
+def _metadata_of(instance: dg.DagsterInstance, key: str, partition: str) -> dict:
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey(key), asset_partitions=[partition]), limit=1).records
+    return {k: getattr(v, "value", v) for k, v in records[0].asset_materialization.metadata.items()}
+
+
 def test_training_assets_never_materialize_on_their_own():
     defs = build_definitions(load_profile(str(SMALL)), str(SMALL))
     graph = defs.resolve_asset_graph()
-    for key in ("sft_checkpoint", "rl_checkpoint"):
-        assert graph.get(dg.AssetKey(key)).automation_condition is None
-    assert not list(defs.schedules or []) and not list(defs.sensors or [])
+    training = {dg.AssetKey("sft_checkpoint"), dg.AssetKey("rl_checkpoint")}
+    for key in training:
+        assert graph.get(key).automation_condition is None
+    for trigger in [*(defs.schedules or []), *(defs.sensors or [])]:  # re-evaluation only, never training
+        job = defs.resolve_job_def(trigger.job_name)
+        assert not set(job.asset_layer.selected_asset_keys) & training
 
 
 def test_training_modes_select_the_table2_variants(tmp_path):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from training.media import FrameCache, media_part
+from training.media import FrameCache, media_cache, media_part
 from training.runtime import (
     RunSpec,
     finish_run,
@@ -25,7 +25,7 @@ from training.runtime import (
     run_main,
     trainer_arguments,
 )
-from training.sft import configure_processor, frame_cache, media_cache
+from training.sft import configure_processor, frame_cache
 
 VISION_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "pixel_values", "image_grid_thw")
 

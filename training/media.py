@@ -97,6 +97,14 @@ class FrameCache:
         os.replace(tmp, path)
 
 
+def media_cache() -> str:
+    """Where remote (s3://) media are downloaded once and decoded frames kept: ``VIDEORFT_MEDIA_CACHE`` or the
+    local state folder."""
+    from videorft.profile import local_state_dir
+
+    return os.environ.get("VIDEORFT_MEDIA_CACHE") or str(local_state_dir() / "media_cache")
+
+
 def media_part(kind: str, array: np.ndarray) -> dict[str, object]:
     """The chat-message part for decoded media: ``{"type": "video", "video": frames}`` or the image one."""
     if kind == "image":

@@ -8,11 +8,10 @@ peers' collators train on prompt tokens and keep only the last example's video).
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
-from training.media import FrameCache, FrameSpec, media_part
+from training.media import FrameCache, FrameSpec, media_cache, media_part
 from training.runtime import (
     RunSpec,
     finish_run,
@@ -98,13 +97,6 @@ def frame_cache(spec: RunSpec) -> FrameCache:
     disk = spec.recipe.data.frame_cache or str(local_state_dir() / "frame_cache")  # decoded frames, across runs
     return FrameCache(FrameSpec(spec.video.frames, spec.video.max_pixels, spec.video.min_pixels), disk_dir=disk,
                       media_cache_dir=media_cache())
-
-
-def media_cache() -> str:
-    """Where remote (s3://) media are downloaded once: ``VIDEORFT_MEDIA_CACHE`` or the local state folder."""
-    from videorft.profile import local_state_dir
-
-    return os.environ.get("VIDEORFT_MEDIA_CACHE") or str(local_state_dir() / "media_cache")
 
 
 def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:

@@ -1,0 +1,151 @@
+"""Evaluation: lm-eval end to end on the fixtures with the tiny model, resume after an interruption, failed
+samples, the official-format readers, and the schedule and sensor (Dagster's test helpers)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from evaluation.benchmarks import BENCHMARKS, BenchmarkDataError, load_samples
+from evaluation.fixtures import build_fixtures
+from evaluation.rescore import read_log
+from evaluation.run import run_evaluation
+from evaluation.scoring import score_log
+from videorft.profile import WorldConfig, load_profile
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = ROOT / "tests" / "fixtures" / "small-profile.yaml"
+SETTINGS = {"frames": 4, "max_pixels": 12544, "max_new_tokens": 8, "batch_size": 2, "chunk_size": 2, "bootstrap": 20}
+
+
+@pytest.fixture(scope="module")
+def fixtures(tmp_path_factory) -> dict[str, dict[str, str]]:
+    root = tmp_path_factory.mktemp("bench")
+    return build_fixtures(str(root), WorldConfig(seed=1007, videos=6, images=0, questions=0), per_benchmark=4)
+
+
+def test_fixtures_cover_every_benchmark_in_its_format_with_vsi_numerical_questions(fixtures):
+    assert set(fixtures) == set(BENCHMARKS)
+    for name, source in fixtures.items():
+        samples = load_samples(name, source["questions"], source["video_root"])
+        assert len(samples) == 4 and all(Path(s.video).exists() for s in samples), name
+        assert {s.category for s in samples} <= set(BENCHMARKS[name].categories)
+    vsi = json.loads(Path(fixtures["vsi_bench"]["questions"]).read_text())
+    assert "ground_truth" in vsi[0] and "question_type" in vsi[0]  # VSI-Bench's official format
+    assert {s.problem_type for s in load_samples("vsi_bench", fixtures["vsi_bench"]["questions"],
+                                                 fixtures["vsi_bench"]["video_root"])} == {"multiple choice",
+                                                                                           "regression"}
+    assert "duration" in json.loads(Path(fixtures["videomme"]["questions"]).read_text())[0]
+
+
+def test_official_mvbench_rows_map_answer_text_to_the_letter(tmp_path):
+    rows = [{"video": "a.mp4", "question": "What happens?", "candidates": ["sits", "runs", "jumps"],
+             "answer": "runs", "task": "action_sequence"}]
+    (tmp_path / "mv.json").write_text(json.dumps(rows))
+    [sample] = load_samples("mvbench", str(tmp_path / "mv.json"), "s3://bucket/videos")
+    assert sample.answer == "B" and sample.options == ["A. sits", "B. runs", "C. jumps"]
+    assert sample.video == "s3://bucket/videos/a.mp4" and sample.category == "action_sequence"
+    rows[0]["task"] = "not_a_task"
+    (tmp_path / "mv.json").write_text(json.dumps(rows))
+    with pytest.raises(BenchmarkDataError, match="not_a_task"):
+        load_samples("mvbench", str(tmp_path / "mv.json"))
+
+
+def test_lm_eval_end_to_end_on_all_six_benchmarks_and_rescore_agrees(fixtures, tmp_path):
+    out = tmp_path / "run"
+    result = run_evaluation("tiny-random", fixtures, str(out), **SETTINGS)
+    assert set(result["benchmarks"]) == set(BENCHMARKS)
+    for name, score in result["benchmarks"].items():
+        assert score["samples"] == 4 and score["failed"] == 0
+        for protocol in ("videorft", "official"):
+            assert 0.0 <= score[protocol]["overall"] <= 1.0
+            assert score["lm_eval"][protocol] == pytest.approx(score[protocol]["overall"])  # the harness agrees
+        log = read_log(str(out / f"samples_{name}.jsonl"))
+        assert all(r["prompt"].endswith("</answer> tags.") and "extracted" in r and "scores" in r for r in log)
+        rescored = score_log(log, iterations=20)[name]
+        assert rescored["official"]["overall"] == score["official"]["overall"]
+        assert rescored["videorft"]["categories"] == score["videorft"]["categories"]
+    assert json.loads((out / "scores.json").read_text())["settings"]["greedy"] is True
+
+
+def test_interrupted_evaluation_resumes_without_generating_finished_chunks(fixtures, tmp_path):
+    source = {"mvbench": fixtures["mvbench"]}
+    calls = []
+
+    def interrupt(name: str, done: int, total: int) -> None:
+        calls.append(done)
+        if done == 2:
+            raise KeyboardInterrupt  # killed after the first chunk of two
+
+    with pytest.raises(KeyboardInterrupt):
+        run_evaluation("tiny-random", source, str(tmp_path / "a"), cache_dir=str(tmp_path / "cache"),
+                       progress=interrupt, **SETTINGS)
+    resumed = run_evaluation("tiny-random", source, str(tmp_path / "b"), cache_dir=str(tmp_path / "cache"),
+                             **SETTINGS)["benchmarks"]["mvbench"]
+    assert resumed["chunks_cached"] == 1 and resumed["chunks_generated"] == 1 and resumed["generated"] == 2
+    fresh = run_evaluation("tiny-random", source, str(tmp_path / "c"), cache_dir=str(tmp_path / "cache2"),
+                           **SETTINGS)["benchmarks"]["mvbench"]
+    assert [json.loads(x)["prediction"] for x in (tmp_path / "b" / "samples_mvbench.jsonl").read_text().splitlines()] \
+        == [json.loads(x)["prediction"] for x in (tmp_path / "c" / "samples_mvbench.jsonl").read_text().splitlines()]
+    assert fresh["official"]["overall"] == resumed["official"]["overall"]
+    # another frame budget is another cache key: nothing is reused across settings
+    other = run_evaluation("tiny-random", source, str(tmp_path / "d"), cache_dir=str(tmp_path / "cache"),
+                           **{**SETTINGS, "frames": 2})["benchmarks"]["mvbench"]
+    assert other["chunks_cached"] == 0
+
+
+def test_a_broken_video_is_counted_as_failed_never_scored_as_wrong(fixtures, tmp_path):
+    rows = json.loads(Path(fixtures["tempcompass"]["questions"]).read_text())
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    rows[1]["path"] = str(broken)
+    (tmp_path / "tc.json").write_text(json.dumps(rows))
+    source = {"tempcompass": {"questions": str(tmp_path / "tc.json"),
+                              "video_root": fixtures["tempcompass"]["video_root"]}}
+    score = run_evaluation("tiny-random", source, str(tmp_path / "out"), **SETTINGS)["benchmarks"]["tempcompass"]
+    assert score["failed"] == 1 and score["scored"] == 3
+    assert sum(score["official"]["category_counts"].values()) == 3
+    failed = [json.loads(x) for x in (tmp_path / "out" / "samples_tempcompass.jsonl").read_text().splitlines()
+              if json.loads(x)["failed"]]
+    assert len(failed) == 1 and "cannot decode" in failed[0]["error"] and failed[0]["prediction"] is None
+
+
+def test_run_cli_takes_the_contract_flags_and_rejects_unknown_benchmarks(tmp_path, isolated_env):
+    out = subprocess.run([sys.executable, "-m", "evaluation.run", "--model", "tiny-random", "--benchmarks",
+                          "mmvu,nope", "--output", str(tmp_path / "o")], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 2 and "unknown benchmarks ['nope']" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "evaluation.run", "--model", "tiny-random", "--benchmarks", "mmvu",
+                          "--output", str(tmp_path / "o"), "--profile", str(SMALL), "--max-new-tokens", "4",
+                          "--bootstrap", "10"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout)["scores"]["mmvu"]["failed"] == 0
+    assert (tmp_path / "o" / "samples_mmvu.jsonl").exists()
+
+
+def test_schedule_and_sensor_request_every_benchmark_and_never_training():
+    from dagster_project.definitions import build_definitions
+
+    defs = build_definitions(load_profile(str(SMALL)), str(SMALL))
+    schedule = defs.resolve_schedule_def("weekly_reevaluation")
+    assert schedule.cron_schedule == "0 4 * * 1"
+    with dg.instance_for_test() as instance:
+        requests = schedule.evaluate_tick(dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2026, 11, 23, 4, tzinfo=UTC),
+            repository_def=defs.get_repository_def())).run_requests
+        assert sorted(r.partition_key for r in requests) == sorted(BENCHMARKS)
+        job = defs.resolve_job_def(schedule.job_name)
+        assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {"benchmark_scores"}
+
+        sensor = defs.resolve_sensor_def("new_rl_checkpoint")
+        assert sensor.job_name == schedule.job_name  # the same evaluation-only job
+        instance.report_runless_asset_event(dg.AssetMaterialization("rl_checkpoint", tags={
+            "dagster/data_version": "abc123"}))
+        result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
+        assert sorted(r.partition_key for r in result.run_requests) == sorted(BENCHMARKS)
+        assert all(r.run_key.startswith("abc123-") for r in result.run_requests)
