@@ -2,6 +2,7 @@
 per-sample decode-and-generate loop, in the same run.
 
     .venv/bin/python bench/evaluation_throughput.py [--per-benchmark 8] [--max-new-tokens 32] [--repeats 2]
+        [--seconds 4 --side 224]     (the tiny world's clips; --seconds 60 --side 640 for benchmark-like videos)
 
 Both answer the same questions (all six benchmarks' fixtures) with the same model object settings (tiny-random,
 greedy, the same frames and pixel budget, the same number of new tokens) and pay for loading the model once.
@@ -63,6 +64,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--chunk-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=4.0, help="length of the fixture world's videos")
+    parser.add_argument("--side", type=int, default=224, help="longer side of the fixture world's videos")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "evaluation_throughput.json"))
     args = parser.parse_args()
 
@@ -72,8 +75,9 @@ def main() -> None:
     from videorft.profile import WorldConfig
 
     work = Path(tempfile.mkdtemp(prefix="eval-bench-"))
-    sources = build_fixtures(str(work / "fixtures"), WorldConfig(seed=1001, videos=12, images=0, questions=0),
-                             args.per_benchmark)
+    world = WorldConfig(seed=1001, videos=12, images=0, questions=0, min_side=args.side, max_side=args.side,
+                        min_seconds=args.seconds, max_seconds=args.seconds)
+    sources = build_fixtures(str(work / "fixtures"), world, args.per_benchmark)
     samples = [s for name, src in sources.items() for s in load_samples(name, src["questions"], src["video_root"])]
     settings = {"frames": args.frames, "max_pixels": args.max_pixels, "max_new_tokens": args.max_new_tokens,
                 "batch_size": args.batch_size, "chunk_size": args.chunk_size, "bootstrap": 0}

@@ -37,6 +37,7 @@ from curation.answers import _bare_letter
 from curation.schema import option_letter
 
 PROTOCOLS = ("videorft", "official")
+BREAKDOWNS = ("domain", "duration", "track", "dimension", "discipline", "sub_category")
 MRA_THRESHOLDS = tuple(Decimal(50 + 5 * i) / 100 for i in range(10))  # 0.50 .. 0.95
 _ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _OPEN_ANSWER_RE = re.compile(r"<answer>(.*)$", re.DOTALL | re.IGNORECASE)
@@ -253,6 +254,14 @@ def score_benchmark(benchmark: str, samples: Sequence[Mapping[str, Any]], iterat
             "categories": {c: _mean(v) for c, v in categories.items()},
             "category_counts": {c: len(v) for c, v in categories.items()},
         }
+        # second axes some benchmarks report besides their category (VideoMME's domains, ...)
+        extra_axes = sorted({k for s in scored for k in (s.sample.get("extra") or {}) if k in BREAKDOWNS})
+        if extra_axes:
+            out[protocol]["breakdowns"] = {
+                axis: {v: _mean(scores) for v, scores in _by(
+                    [s for s in scored if axis in (s.sample.get("extra") or {})],
+                    lambda s, a=axis: str(s.sample["extra"][a])).items()}
+                for axis in extra_axes}
     out["scored"] = out["samples"] - out["failed"]
     return _finite(out)
 

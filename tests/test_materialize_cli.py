@@ -29,9 +29,11 @@ def test_materialize_everything_records_runs_and_prints_a_summary(isolated_env):
     assert f"storage root : {isolated_env['VIDEORFT_STORAGE_ROOT']}" in out.stdout
     with dg.DagsterInstance.from_config(isolated_env["DAGSTER_HOME"]) as instance:
         runs = instance.get_runs()
-        # one run for the unpartitioned sources, one per curation shard (3), one for the roll-up datasets
-        assert len(runs) == 5 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
-        for key in ("synthetic_world", "cot_sft_set", "rl_set", "cot_generation_prompt"):
+        # one run for the unpartitioned sources, one per curation shard (3), one for the roll-up datasets and
+        # the checkpoints, one per benchmark partition (6), one for the scoreboard
+        assert len(runs) == 12 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        for key in ("synthetic_world", "cot_sft_set", "rl_set", "cot_generation_prompt", "rl_checkpoint",
+                    "scoreboard"):
             assert instance.get_latest_materialization_event(dg.AssetKey(key)) is not None
     assert "materialized cot_sft_set: dagster/row_count=" in out.stdout
     assert "check cot_sft_set:format_valid: passed" in out.stdout

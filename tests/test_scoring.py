@@ -127,7 +127,7 @@ def test_rescore_cli_prints_both_protocols_per_benchmark(tmp_path):
         _vsi("object_counting", "regression", "3", "4", "v1"),
         _vsi("route_planning", "multiple choice", "C", "C", "v2"),
         {"benchmark": "videomme", "category": "short", "problem_type": "multiple choice",
-         "prediction": "<answer>b</answer>", "answer": "B", "video": "m1"},
+         "prediction": "<answer>b</answer>", "answer": "B", "video": "m1", "extra": {"domain": "Knowledge"}},
     ]))
     out = subprocess.run([sys.executable, "-m", "evaluation.rescore", str(log), "--bootstrap", "20"], cwd=ROOT,
                          capture_output=True, text=True, check=True)
@@ -137,6 +137,7 @@ def test_rescore_cli_prints_both_protocols_per_benchmark(tmp_path):
     assert result["vsi_bench"]["official"]["overall"] == pytest.approx(0.8)  # (0.6 + 1) / 2
     assert result["vsi_bench"]["official"]["categories"]["object_counting"] == pytest.approx(0.6)
     assert result["videomme"]["official"]["categories"] == {"short": 1.0}
+    assert result["videomme"]["official"]["breakdowns"] == {"domain": {"Knowledge": 1.0}}
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"benchmark": "mmvu"}\n')
     out = subprocess.run([sys.executable, "-m", "evaluation.rescore", str(bad)], cwd=ROOT, capture_output=True,
