@@ -37,6 +37,8 @@ bench: setup
 	$(PY) bench/frame_sampling.py
 	$(PY) bench/expert_client.py
 	$(PY) bench/curation_chain.py
+	$(PY) bench/semantic_reward.py
+	$(PY) bench/evaluation_throughput.py
 
 clean:
 	rm -rf .videorft
