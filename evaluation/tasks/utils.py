@@ -10,6 +10,7 @@ each sample's record so the two aggregations apply the benchmark's protocol rule
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 from evaluation.benchmarks import load_samples
@@ -30,28 +31,13 @@ def _dataset(name: str, **metadata: Any) -> Any:
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})
 
 
-def vsi_bench(**metadata: Any) -> Any:
-    return _dataset("vsi_bench", **metadata)
-
-
-def videommmu(**metadata: Any) -> Any:
-    return _dataset("videommmu", **metadata)
-
-
-def mmvu(**metadata: Any) -> Any:
-    return _dataset("mmvu", **metadata)
-
-
-def mvbench(**metadata: Any) -> Any:
-    return _dataset("mvbench", **metadata)
-
-
-def tempcompass(**metadata: Any) -> Any:
-    return _dataset("tempcompass", **metadata)
-
-
-def videomme(**metadata: Any) -> Any:
-    return _dataset("videomme", **metadata)
+# one loader per task file (``custom_dataset: !function utils.<benchmark>``)
+vsi_bench = partial(_dataset, "vsi_bench")
+videommmu = partial(_dataset, "videommmu")
+mmvu = partial(_dataset, "mmvu")
+mvbench = partial(_dataset, "mvbench")
+tempcompass = partial(_dataset, "tempcompass")
+videomme = partial(_dataset, "videomme")
 
 
 def doc_to_text(doc: dict[str, Any]) -> str:
