@@ -39,11 +39,12 @@ def _base_model(profile: Profile) -> str:
 
 def _checkpoint_input(profile: Profile) -> str | None:
     """The upstream checkpoint asset under evaluation, checked against the training mode's graph."""
-    wanted = profile.evaluation.checkpoint
+    mode = profile.training.mode
+    wanted = profile.evaluation.checkpoint or ("sft_checkpoint" if mode == "sft" else "rl_checkpoint")
     if wanted == "base":
         return None
     present = {"sft+rl": {"sft_checkpoint", "rl_checkpoint"}, "sft": {"sft_checkpoint"},
-               "rl": {"rl_checkpoint"}}[profile.training.mode]
+               "rl": {"rl_checkpoint"}}[mode]
     if wanted not in present:
         raise ValueError(f"evaluation.checkpoint is {wanted!r} but training.mode {profile.training.mode!r} has no "
                          f"such asset; choose one of {sorted(present | {'base'})}")

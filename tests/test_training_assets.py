@@ -133,8 +133,17 @@ def test_training_modes_select_the_table2_variants(tmp_path):
         if mode == "rl":  # RL only starts from the base model: no SFT upstream
             parents = {k.to_user_string() for k in graph.get(dg.AssetKey("rl_checkpoint")).parent_keys}
             assert parents == {"rl_set"}
+        evaluated = {k.to_user_string() for k in graph.get(dg.AssetKey("benchmark_scores")).parent_keys}
+        assert evaluated == ({"sft_checkpoint"} if mode == "sft" else {"rl_checkpoint"})  # the mode's last one
     assert keys == {"sft+rl": {"sft_checkpoint", "rl_checkpoint"}, "sft": {"sft_checkpoint"},
                     "rl": {"rl_checkpoint"}}
+    raw["training"] = {**raw["training"], "mode": "sft"}
+    raw["evaluation"] = {**raw["evaluation"], "checkpoint": "rl_checkpoint"}  # not produced in mode sft
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ValueError, match="choose one of \\['base', 'sft_checkpoint'\\]"):
+        build_definitions(load_profile(str(path)), str(path))
+    raw["evaluation"].pop("checkpoint")
     raw["training"] = {**raw["training"], "mode": "sft+rl", "sft_data": "unrefined"}  # w/o CoT Refinement
     path = tmp_path / "unrefined.yaml"
     path.write_text(yaml.safe_dump(raw))

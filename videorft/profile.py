@@ -272,7 +272,8 @@ class EvaluationConfig(_Strict):
 
     benchmarks: dict[str, BenchmarkSource] = Field(default_factory=dict)  # missing ones: fixtures
     fixtures: FixturesConfig = FixturesConfig()
-    checkpoint: Literal["rl_checkpoint", "sft_checkpoint", "base"] = "rl_checkpoint"
+    # None: the last checkpoint training.mode produces (rl_checkpoint, or sft_checkpoint for mode sft)
+    checkpoint: Literal["rl_checkpoint", "sft_checkpoint", "base"] | None = None
     base_model: str | None = None  # for checkpoint: base (None: the SFT recipe's model)
     max_new_tokens: Annotated[int, Field(gt=0)] = 1024
     batch_size: Annotated[int, Field(gt=0)] = 4
