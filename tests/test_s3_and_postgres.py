@@ -80,3 +80,23 @@ def test_raw_qa_pool_materializes_on_a_postgres_backed_instance(postgres_url, is
 def test_postgres_instance_yaml_names_only_environment_settings():
     text = (ROOT / "docker" / "dagster.yaml").read_text()
     assert "env: DAGSTER_POSTGRES_URL" in text and "password" not in text.lower()
+
+
+def test_a_checkpoint_published_to_s3_is_evaluated_from_a_local_copy_fetched_once(s3_env, moto_endpoint,
+                                                                                  isolated_env, tmp_path):
+    import training  # noqa: F401
+    from training.model import build_tiny_model, build_tiny_processor, load_model_and_processor, local_checkpoint
+    from training.runtime import publish
+
+    folder = tmp_path / "final"
+    processor = build_tiny_processor()
+    build_tiny_model(processor).save_pretrained(str(folder))
+    processor.save_pretrained(str(folder))
+    uri = publish(folder, f"s3://{s3_env}/training/rl_checkpoint")
+    assert uri.startswith("s3://") and "/v-" in uri
+    model, _ = load_model_and_processor(uri)
+    local = Path(local_checkpoint(uri))
+    assert local.is_relative_to(Path(isolated_env["VIDEORFT_MEDIA_CACHE"])) and (local / "COMPLETE").exists()
+    stamp = (local / "config.json").stat().st_mtime_ns
+    load_model_and_processor(uri)  # the second load reads the local copy, nothing is fetched again
+    assert (local / "config.json").stat().st_mtime_ns == stamp and model.config.model_type == "qwen2_5_vl"

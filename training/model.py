@@ -12,9 +12,11 @@ The frame count and pixel budget are not the processor's business: videos are de
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from videorft.compat import make_torchvision_importable
@@ -158,11 +160,29 @@ def _dtype(name: str) -> Any:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
+def local_checkpoint(uri: str) -> str:
+    """A published checkpoint on object storage (``s3://.../v-<hash>``) as a local folder, downloaded once into
+    the media cache (its name carries the content hash, so a finished copy is never fetched again)."""
+    if "://" not in uri:
+        return uri
+    from training.media import media_cache
+    from videorft.storage import as_path
+
+    source = as_path(uri)
+    target = Path(media_cache()) / "checkpoints" / hashlib.sha256(uri.encode()).hexdigest()[:16] / source.name
+    if not (target / "COMPLETE").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        source.fs.get(source.path.rstrip("/") + "/", str(target) + "/", recursive=True)
+        (target / "COMPLETE").write_text(uri)
+    return str(target)
+
+
 def load_processor(name_or_path: str) -> Any:
-    """The processor of a hub id / local folder, or the tiny one."""
+    """The processor of a hub id / local folder / published checkpoint URI, or the tiny one."""
     make_torchvision_importable()
     if name_or_path == TINY_RANDOM:
         return build_tiny_processor()
+    name_or_path = local_checkpoint(name_or_path)
     from transformers import AutoProcessor
 
     try:
@@ -181,6 +201,7 @@ def load_model_and_processor(name_or_path: str, dtype: str = "float32",
     Raises ``ModelLoadError`` naming the model when it is neither a folder nor loadable from the hub cache.
     """
     processor = load_processor(name_or_path)
+    name_or_path = local_checkpoint(name_or_path)
     if name_or_path == TINY_RANDOM:
         model = build_tiny_model(processor)
         return (model.to(_dtype(dtype)) if dtype != "auto" else model), processor
