@@ -43,7 +43,7 @@ _ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _OPEN_ANSWER_RE = re.compile(r"<answer>(.*)$", re.DOTALL | re.IGNORECASE)
 _THINK_END_RE = re.compile(r"</think>", re.IGNORECASE)
 _NUMBER_RE = re.compile(r"[-+]?(?:\d+(?:,\d{3})*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
-_LETTER_RE = re.compile(r"(?:^|[\s(\[])([A-Ha-h])(?:[).:\]]|\s|$)")
+_LETTER_RE = re.compile(r"(?:^|[\s(\[])([A-H])(?:[).:\]]|\s|$)")  # capitals only: prose has "a"
 
 
 # ---- extraction -------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ def test_answer_extraction_tolerates_case_tags_and_truncation(output, expected):
     ("<answer>A.</answer>", 1.0), ("<answer>a</answer>", 1.0), ("<answer>(A)</answer>", 1.0),
     ("<answer>red</answer>", 1.0), ("A", 1.0), ("<think>so</think>The answer is A", 1.0),
     ("<answer>B</answer>", 0.0), ("", 0.0), ("<answer></answer>", 0.0),
+    ("<think>Watching the video, I see a red circle", 0.0),  # an "a" in prose is not option A
 ])
 def test_multiple_choice_matches_the_letter_after_normalising(prediction, score):
     for protocol in ("videorft", "official"):
