@@ -15,10 +15,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from curation.schema import normalize_options
+from curation.schema import normalize_options, option_letter
+from evaluation.scoring import extract_answer
 from videorft.storage import as_path
-
-LETTERS = "ABCDEFGHIJ"
 
 
 @dataclass(frozen=True)
@@ -65,16 +64,6 @@ TEMPCOMPASS_DIMENSIONS = ("action", "speed", "direction", "order", "attribute_ch
 MMVU_DISCIPLINES = ("Science", "Healthcare", "Humanities & Social Sciences", "Engineering")
 
 
-def _letter_of(answer: str, options: list[str]) -> str:
-    """An official answer given as option text (MVBench) or letter, as a letter."""
-    stripped = answer.strip()
-    for i, option in enumerate(options):
-        text = option.split(".", 1)[1].strip() if option[:2].rstrip(".") in LETTERS else option
-        if stripped == text.strip() or stripped == option.strip():
-            return LETTERS[i]
-    return stripped.strip("().").upper()[:1]
-
-
 def _vsi_official(row: dict[str, Any]) -> dict[str, Any]:
     numerical = row["question_type"] in VSI_NUMERICAL
     options = normalize_options(list(row.get("options") or []))
@@ -95,7 +84,7 @@ def _mvbench_official(row: dict[str, Any]) -> dict[str, Any]:
     options = normalize_options(list(row["candidates"]))
     return {"problem_id": row.get("id", row["video"] + "|" + row["question"]), "problem": row["question"],
             "path": row["video"], "problem_type": "multiple choice", "options": options,
-            "solution": _letter_of(row["answer"], options), "category": row["task"]}
+            "solution": option_letter(row["answer"], options) or row["answer"], "category": row["task"]}
 
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
@@ -133,14 +122,6 @@ def _rows(uri: str) -> list[dict[str, Any]]:
     return data if isinstance(data, list) else list(data.get("data") or data.get("questions") or [])
 
 
-def _answer(solution: Any) -> str:
-    text = str(solution).strip()
-    if text.lower().startswith("<answer>"):
-        text = text[len("<answer>"):]
-        text = text[: text.lower().rfind("</answer>")] if "</answer>" in text.lower() else text
-    return text.strip()
-
-
 def _is_official(bench: Benchmark, row: dict[str, Any]) -> bool:
     return bench.official_reader is not None and "problem" not in row
 
@@ -163,7 +144,8 @@ def load_samples(name: str, questions: str, video_root: str | None = None, limit
             samples.append(Sample(
                 benchmark=name, sample_id=f"{name}/{row.get('problem_id', n)}", video=video,
                 problem=str(row["problem"]), problem_type=str(row["problem_type"]),
-                options=list(row.get("options") or []), answer=_answer(row["solution"]), category=str(category),
+                options=list(row.get("options") or []), answer=extract_answer(str(row["solution"])),
+                category=str(category),
                 extra={**{k: raw[k] for k in ("duration", "domain", "track", "dimension", "discipline")
                           if k in raw}, **row.get("extra", {})}))
         except KeyError as exc:

@@ -117,7 +117,6 @@ class VideoLM(LM):
             f"{model_version or model_identity(pretrained)}|{backend}|{self.spec.key()}".encode()).hexdigest()[:24]
         self.cache = ChunkCache(cache_dir, self.model_key)
         self.progress = progress
-        self.failures = 0
         self.generated = 0
         self._model: Any = None
         self._processor: Any = None
@@ -148,7 +147,6 @@ class VideoLM(LM):
             done += len(chunk)
             if self.progress is not None:
                 self.progress(done, len(items))
-        self.failures = sum(is_failure(o) for o in outputs)
         return outputs
 
     # -- generation -----------------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ def sample_score(problem_type: str, prediction: str | None, answer: str, options
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
     extracted = extract_answer(prediction)
-    truth = extract_answer(answer) if "<answer>" in answer.lower() else answer.strip()
+    truth = extract_answer(answer)
     if problem_type == "multiple choice":
         got, want = choice_letter(extracted, options), choice_letter(truth, options)
         return float(got is not None and got == want)

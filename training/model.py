@@ -200,8 +200,8 @@ def load_model_and_processor(name_or_path: str, dtype: str = "float32",
 
     Raises ``ModelLoadError`` naming the model when it is neither a folder nor loadable from the hub cache.
     """
-    processor = load_processor(name_or_path)
     name_or_path = local_checkpoint(name_or_path)
+    processor = load_processor(name_or_path)
     if name_or_path == TINY_RANDOM:
         model = build_tiny_model(processor)
         return (model.to(_dtype(dtype)) if dtype != "auto" else model), processor
