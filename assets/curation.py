@@ -23,7 +23,7 @@ from curation.ingest import read_pool
 from curation.prompts import PROMPT_NAMES, PromptSet, load_prompt
 from dagster_project.resources import ExpertsResource, MlflowResource, ProfileResource, StorageResource
 from videorft.plots import count_bars, funnel, histogram
-from videorft.profile import Profile
+from videorft.profile import LLM_API_POOL, Profile
 from videorft.storage import read_parquet, write_parquet
 
 CURATION_FOLDER = "curation"
@@ -281,6 +281,7 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
 
     @dg.asset(
         name="structured_video_representations", group_name="curation", code_version="1", partitions_def=parts,
+        pool=LLM_API_POOL,
         kinds={"python", "parquet"},
         ins={"raw_qa_pool": dg.AssetIn(), "structured_representation_prompt": dg.AssetIn()},
         check_specs=[_parse_rate_spec("structured_video_representations")],
@@ -305,6 +306,7 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
 
     @dg.asset(
         name="initial_cots", group_name="curation", code_version="1", partitions_def=parts,
+        pool=LLM_API_POOL,
         kinds={"python", "parquet"},
         ins={"raw_qa_pool": dg.AssetIn(), "structured_video_representations": dg.AssetIn(),
              "cot_generation_prompt": dg.AssetIn()},
@@ -331,6 +333,7 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
 
     @dg.asset(
         name="refined_cots", group_name="curation", code_version="1", partitions_def=parts,
+        pool=LLM_API_POOL,
         kinds={"python", "parquet"},
         ins={"raw_qa_pool": dg.AssetIn(), "initial_cots": dg.AssetIn(), "cot_refinement_prompt": dg.AssetIn(),
              "cot_generation_prompt": dg.AssetIn()},

@@ -21,7 +21,7 @@ from dagster_project.resources import MlflowResource, ProfileResource, StorageRe
 from evaluation.benchmarks import BENCHMARKS
 from evaluation.scoring import PROTOCOLS
 from videorft.plots import grouped_bars
-from videorft.profile import BENCHMARK_NAMES, Profile
+from videorft.profile import BENCHMARK_NAMES, GPU_POOL, Profile
 from videorft.provenance import stable_hash
 from videorft.storage import as_path
 
@@ -131,6 +131,7 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
     checks = [dg.AssetCheckSpec("failure_rate", asset="benchmark_scores",
                                 description=f"samples whose generation failed <= {MAX_FAILURE_RATE:.0%}")]
     common = dict(name="benchmark_scores", group_name="evaluation", code_version="1", kinds={"python", "lm-eval"},
+                  pool=GPU_POOL,
                   partitions_def=BENCHMARK_PARTITIONS, check_specs=checks, description=description)
 
     if upstream is not None:

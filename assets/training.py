@@ -18,7 +18,7 @@ import dagster as dg
 from dagster_project.launchers import LauncherResource
 from dagster_project.resources import MlflowResource, ProfileResource, StorageResource
 from videorft.plots import line_chart
-from videorft.profile import Profile, local_state_dir, project_root
+from videorft.profile import GPU_POOL, Profile, local_state_dir, project_root
 from videorft.provenance import stable_hash
 
 TRAINING_FOLDER = "training"
@@ -119,7 +119,8 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         # Table 2's "w/o CoT Refinement" trains on the blind CoTs instead; the parameter keeps one name.
         sft_data = "cot_sft_set" if profile.training.sft_data == "refined" else "unrefined_cot_sft_set"
 
-        @dg.asset(name="sft_checkpoint", group_name="training", code_version="1", kinds={"pytorch", "python"},
+        @dg.asset(name="sft_checkpoint", group_name="training", code_version="1", pool=GPU_POOL,
+                  kinds={"pytorch", "python"},
                   ins={"cot_sft_set": dg.AssetIn(key=sft_data)}, check_specs=_checks("sft_checkpoint"),
                   description=f"Qwen2.5-VL after SFT on {sft_data} (paper 3.2): TRL SFTTrainer, loss on the "
                   "assistant turn only, launched through the launcher resource; the checkpoint's content hash "
@@ -151,7 +152,8 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
             return _train(context, "grpo", rl_set, start, profile, storage, mlflow, launcher, lineage)
 
         if mode == "sft+rl":
-            @dg.asset(name="rl_checkpoint", group_name="training", code_version="1", kinds={"pytorch", "python"},
+            @dg.asset(name="rl_checkpoint", group_name="training", code_version="1", pool=GPU_POOL,
+                      kinds={"pytorch", "python"},
                       ins={"rl_set": dg.AssetIn(), "sft_checkpoint": dg.AssetIn()},
                       check_specs=_checks("rl_checkpoint"), description=description)
             def rl_checkpoint(context: dg.AssetExecutionContext, rl_set: dict[str, Any],
@@ -159,7 +161,8 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                               mlflow: MlflowResource, launcher: LauncherResource):
                 return run_grpo(context, rl_set, sft_checkpoint, profile, storage, mlflow, launcher)
         else:
-            @dg.asset(name="rl_checkpoint", group_name="training", code_version="1", kinds={"pytorch", "python"},
+            @dg.asset(name="rl_checkpoint", group_name="training", code_version="1", pool=GPU_POOL,
+                      kinds={"pytorch", "python"},
                       ins={"rl_set": dg.AssetIn()}, check_specs=_checks("rl_checkpoint"), description=description)
             def rl_checkpoint(context: dg.AssetExecutionContext, rl_set: dict[str, Any], profile: ProfileResource,
                               storage: StorageResource, mlflow: MlflowResource,

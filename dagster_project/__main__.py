@@ -174,6 +174,26 @@ def _summarize(outcomes: list[Outcome], seconds: float, total_runs: int, home: A
     return 0 if ok else 1
 
 
+def write_pools(pools: dict[str, int]) -> int:
+    """Set each pool's slot count in the instance (the webserver's Concurrency page shows them)."""
+    from dagster import DagsterInstance
+
+    from dagster_project.instance import ensure_dagster_home
+    from dagster_project.resources import default_dagster_home
+
+    ensure_dagster_home(default_dagster_home())
+    with DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        if not storage.supports_global_concurrency_limits:
+            print(f"error: the instance's event log ({type(storage).__name__}) has no concurrency pools",
+                  file=sys.stderr)
+            return 2
+        for name, limit in sorted(pools.items()):
+            storage.set_concurrency_slots(name, limit)
+            print(f"pool {name}: {limit} slot(s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dagster_project", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -184,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument("--profile", default=None, help="profile name or YAML path (default: $VIDEORFT_PROFILE or tiny)")
     show = sub.add_parser("profile", help="print the resolved profile as JSON (secrets omitted)")
     show.add_argument("--profile", default=None)
+    pools = sub.add_parser("pools", help="write the profile's concurrency-pool limits (llm_api, gpu) to the "
+                           "instance at $DAGSTER_HOME (idempotent)")
+    pools.add_argument("--profile", default=None)
+    pods = sub.add_parser("pod-specs", help="print the Kubernetes pod specs the launcher would submit for "
+                          "sft_checkpoint, rl_checkpoint and benchmark_scores (YAML; no cluster needed)")
+    pods.add_argument("--profile", default=None)
     args = parser.parse_args(argv)
     if args.profile:
         os.environ["VIDEORFT_PROFILE"] = args.profile
@@ -196,6 +222,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "profile":
         print(json.dumps(profile.public_dump(), indent=2))
+        return 0
+    if args.command == "pools":
+        return write_pools(profile.dagster.pools)
+    if args.command == "pod-specs":
+        import yaml
+
+        from dagster_project.launchers import render_pod_specs
+
+        print(yaml.safe_dump(render_pod_specs(profile), sort_keys=False), end="")
         return 0
     return materialize(args.select)
 

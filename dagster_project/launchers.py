@@ -9,14 +9,16 @@ is how the paper profiles' specs are tested here.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 
-from videorft.profile import K8sLaunchConfig, LauncherConfig, project_root
+from videorft.profile import K8sLaunchConfig, LauncherConfig, Profile, project_root
 
 # Forwarded from the Dagster process to a local child; a pod gets its own from env_from_secrets instead.
 PASSTHROUGH_ENV = ("VIDEORFT_PROFILE", "VIDEORFT_STORAGE_ROOT", "VIDEORFT_MEDIA_CACHE", "VIDEORFT_PROJECT_ROOT",
@@ -25,15 +27,103 @@ PASSTHROUGH_ENV = ("VIDEORFT_PROFILE", "VIDEORFT_STORAGE_ROOT", "VIDEORFT_MEDIA_
                    "AWS_ENDPOINT_URL_S3", "MLFLOW_S3_ENDPOINT_URL", "PATH", "HOME", "CUDA_VISIBLE_DEVICES")
 
 
-def entry_command(config: LauncherConfig, module: str, args: list[str], python: str = sys.executable
-                  ) -> list[str]:
-    """``python -m module args`` or, with an accelerate config, ``accelerate launch ... -m module args``."""
+def entry_command(config: LauncherConfig, module: str, args: list[str], python: str = sys.executable,
+                  rank: int = 0, main_host: str | None = None) -> list[str]:
+    """``python -m module args`` or, with an accelerate config, ``accelerate launch ... -m module args``;
+    across ``k8s.nodes`` machines each rank gets the machine flags that meet at ``main_host``."""
     if config.accelerate_config:
         accel = config.accelerate_config
-        accel = accel if os.path.isabs(accel) else str(project_root() / accel)
+        accel = accel if os.path.isabs(accel) or python != sys.executable else str(project_root() / accel)
+        nodes = config.k8s.nodes if config.kind == "k8s" else 1
+        machine = []
+        if nodes > 1:
+            machine = ["--num_machines", str(nodes), "--machine_rank", str(rank), "--main_process_ip",
+                       main_host or "localhost", "--main_process_port", str(config.k8s.rendezvous_port)]
         return [python, "-m", "accelerate.commands.launch", "--config_file", accel, "--num_processes",
-                str(config.num_processes), "-m", module, *args]
+                str(config.num_processes * nodes), *machine, "-m", module, *args]
     return [python, "-m", module, *args]
+
+
+def launch_name(run_id: str, asset: str) -> str:
+    """A DNS-1123 name shared by one launch's Service and worker pods."""
+    return f"vrft-{run_id[:8]}-{asset.replace('_', '-')}"[:52].rstrip("-")
+
+
+def multinode_specs(config: LauncherConfig, module: str, args: list[str], env: dict[str, str], name: str
+                    ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
+    """(rank-0 pod spec, worker pod manifests, headless Service) for one launch. With one node: the Pipes pod
+    alone. Workers find rank 0 through the Service, which selects the Pipes pod by its labels."""
+    k8s = config.k8s
+    if k8s.nodes == 1:
+        return pod_spec(k8s, entry_command(config, module, args, python="python"), env), [], None
+    host = f"{name}.{k8s.namespace}.svc"
+    rank0 = pod_spec(k8s, entry_command(config, module, args, python="python", rank=0, main_host=host), env)
+    rank0["containers"][0]["ports"] = [{"containerPort": k8s.rendezvous_port, "name": "rendezvous"}]
+    rank0["hostname"], rank0["subdomain"] = "rank-0", name
+    workers = []
+    for rank in range(1, k8s.nodes):
+        spec = pod_spec(k8s, entry_command(config, module, args, python="python", rank=rank, main_host=host), env)
+        spec["containers"][0]["name"] = "worker"
+        workers.append({"apiVersion": "v1", "kind": "Pod", "spec": spec,
+                        "metadata": {"name": f"{name}-rank-{rank}", "namespace": k8s.namespace,
+                                     "labels": {"videorft/launch": name, "videorft/rank": str(rank)}}})
+    service = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": name, "namespace": k8s.namespace, "labels": {"videorft/launch": name}},
+               "spec": {"clusterIP": "None", "selector": {"videorft/launch": name, "videorft/rank": "0"},
+                        "ports": [{"name": "rendezvous", "port": k8s.rendezvous_port}]}}
+    return rank0, workers, service
+
+
+@contextlib.contextmanager
+def worker_pods(k8s: K8sLaunchConfig, workers: list[dict[str, Any]], service: dict[str, Any] | None
+                ) -> Iterator[None]:
+    """Create the Service and the worker ranks for the duration of the rank-0 Pipes pod; always delete them."""
+    if not workers:
+        yield
+        return
+    import kubernetes
+
+    if k8s.load_incluster_config:
+        kubernetes.config.load_incluster_config()
+    else:
+        kubernetes.config.load_kube_config(k8s.kubeconfig_file)
+    api = kubernetes.client.CoreV1Api()
+    created: list[str] = []
+    try:
+        if service is not None:
+            api.create_namespaced_service(k8s.namespace, service)
+        for pod in workers:
+            api.create_namespaced_pod(k8s.namespace, pod)
+            created.append(pod["metadata"]["name"])
+        yield
+    finally:
+        for name in created:
+            api.delete_namespaced_pod(name, k8s.namespace, grace_period_seconds=30)
+        if service is not None:
+            api.delete_namespaced_service(service["metadata"]["name"], k8s.namespace)
+
+
+def render_pod_specs(profile: Profile) -> dict[str, Any]:
+    """What the launcher submits for each GPU asset of ``profile`` (data and output flags are appended at
+    launch from the asset's inputs): the pod specs and, across nodes, the worker pods and Service."""
+    launcher = profile.training.launcher
+    if launcher.kind != "k8s":
+        raise ValueError(f"profile {profile.name} launches locally (training.launcher.kind: {launcher.kind})")
+    launches = {"sft_checkpoint": ("training.sft", ["--config", profile.training.sft_recipe], launcher),
+                "rl_checkpoint": ("training.grpo", ["--config", profile.training.grpo_recipe], launcher),
+                "benchmark_scores": ("evaluation.run", ["--profile", profile.name], one_gpu(launcher))}
+    out: dict[str, Any] = {}
+    for asset, (module, args, cfg) in launches.items():
+        name = launch_name("00000000", asset)
+        rank0, workers, service = multinode_specs(cfg, module, args, {"VIDEORFT_PROFILE": profile.name}, name)
+        out[asset] = {"pod": rank0, **({"workers": workers, "service": service} if workers else {})}
+    return out
+
+
+def one_gpu(config: LauncherConfig) -> LauncherConfig:
+    """Evaluation: plain python on one GPU of one node, whatever training uses."""
+    k8s = config.k8s.model_copy(update={"gpus": min(config.k8s.gpus, 1), "nodes": 1})
+    return config.model_copy(update={"accelerate_config": None, "k8s": k8s})
 
 
 def pod_spec(k8s: K8sLaunchConfig, command: list[str], env: dict[str, str]) -> dict[str, Any]:
@@ -76,20 +166,20 @@ class LauncherResource(dg.ConfigurableResource):
                extras: dict[str, Any] | None = None, single_process: bool = False
                ) -> dg.PipesClientCompletedInvocation:
         """``single_process`` (evaluation): plain python, and one GPU in a pod, whatever training uses."""
-        cfg = self.config
-        if single_process:
-            cfg = cfg.model_copy(update={"accelerate_config": None,
-                                         "k8s": cfg.k8s.model_copy(update={"gpus": min(cfg.k8s.gpus, 1)})})
+        cfg = one_gpu(self.config) if single_process else self.config
         if cfg.kind == "k8s":
             from dagster_k8s import PipesK8sClient
 
-            command = entry_command(cfg, module, args, python="python")
-            spec = pod_spec(cfg.k8s, command, env)
-            context.log.info(f"launching pod in {cfg.k8s.namespace}: {shlex.join(command)}")
+            name = launch_name(context.run.run_id, context.asset_key.to_python_identifier())
+            spec, workers, service = multinode_specs(cfg, module, args, env, name)
+            context.log.info(f"launching {cfg.k8s.nodes} pod(s) in {cfg.k8s.namespace}: "
+                             f"{shlex.join(spec['containers'][0]['command'])}")
             client = PipesK8sClient(load_incluster_config=cfg.k8s.load_incluster_config,
                                     kubeconfig_file=cfg.k8s.kubeconfig_file)
-            return client.run(context=context, image=cfg.k8s.image, namespace=cfg.k8s.namespace,
-                              base_pod_spec=spec, extras=extras)
+            with worker_pods(cfg.k8s, workers, service):
+                return client.run(context=context, image=cfg.k8s.image, namespace=cfg.k8s.namespace,
+                                  base_pod_spec=spec, extras=extras,
+                                  base_pod_meta={"labels": {"videorft/launch": name, "videorft/rank": "0"}})
         command = entry_command(cfg, module, args)
         child_env = {k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ}
         child_env.setdefault("VIDEORFT_PROJECT_ROOT", str(project_root()))

@@ -216,6 +216,10 @@ class K8sLaunchConfig(_Strict):
     volumes: list[dict[str, Any]] = Field(default_factory=list)  # e.g. a PVC holding the run folders
     volume_mounts: list[dict[str, Any]] = Field(default_factory=list)
     runs_dir: str = "/runs"  # run folders inside the pod (on a mounted volume, so a new pod resumes)
+    # DeepSpeed across several nodes through accelerate: rank 0 is the Pipes pod, ranks 1..nodes-1 are worker
+    # pods that join it through a headless Service on rendezvous_port (needs launcher.accelerate_config).
+    nodes: Annotated[int, Field(ge=1)] = 1
+    rendezvous_port: int = 29500
     service_account: str | None = None
     env_from_secrets: list[str] = Field(default_factory=list)
     load_incluster_config: bool = True
@@ -228,8 +232,14 @@ class LauncherConfig(_Strict):
 
     kind: Literal["subprocess", "k8s"] = "subprocess"
     accelerate_config: str | None = None
-    num_processes: Annotated[int, Field(ge=1)] = 1
+    num_processes: Annotated[int, Field(ge=1)] = 1  # per node
     k8s: K8sLaunchConfig = K8sLaunchConfig()
+
+    @model_validator(mode="after")
+    def _multinode_needs_accelerate(self) -> LauncherConfig:
+        if self.k8s.nodes > 1 and (self.kind != "k8s" or not self.accelerate_config):
+            raise ValueError("k8s.nodes > 1 needs kind: k8s and an accelerate_config (DeepSpeed across nodes)")
+        return self
 
 
 class TrainingConfig(_Strict):
@@ -300,9 +310,36 @@ class MlflowConfig(_Strict):
     experiment: str = "videorft"
 
 
+# Concurrency pools (docker/dagster.yaml): expert-calling steps and GPU-holding steps across all runs.
+LLM_API_POOL = "llm_api"
+GPU_POOL = "gpu"
+
+
+class K8sExecutorConfig(_Strict):
+    """``k8s_job_executor``: each step of a run in its own Kubernetes Job (curation shards in parallel pods).
+    The code image runs the steps; GPU work still goes to training pods through the launcher."""
+
+    image: str = "ghcr.io/videorft/videorft-code:latest"
+    namespace: str = "videorft"
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    service_account: str | None = "videorft"
+    env_secrets: list[str] = Field(default_factory=list)
+    env_config_maps: list[str] = Field(default_factory=list)
+    cpu: str = "2"
+    memory: str = "8Gi"
+    volumes: list[dict[str, Any]] = Field(default_factory=list)
+    volume_mounts: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class DagsterConfig(_Strict):
-    executor: Literal["in_process", "multiprocess"] = "in_process"
+    """How a run executes its steps: in one process (tiny), in parallel local processes (a workstation), or
+    as one Kubernetes Job per step (a cluster); ``pools`` are the limits written to the instance."""
+
+    executor: Literal["in_process", "multiprocess", "k8s"] = "in_process"
     max_concurrent: Annotated[int, Field(ge=1)] = 2
+    k8s: K8sExecutorConfig = K8sExecutorConfig()
+    pools: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=lambda: {LLM_API_POOL: 4, GPU_POOL: 1})
 
 
 class Profile(_Strict):
