@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from upath import UPath
 
 from curation.synthetic.qa import candidate_questions
 from curation.synthetic.world import build_world
@@ -25,7 +26,7 @@ from videorft.storage import as_path
 VSI_MC = tuple(t for t in VSI_TASKS if t not in VSI_NUMERICAL)
 
 
-def _video_questions(world_root: Path, seed: int) -> list[dict[str, Any]]:
+def _video_questions(world_root: Path | UPath, seed: int) -> list[dict[str, Any]]:
     out = []
     for script_path in sorted((world_root / "videos").glob("v*.json")):
         script = json.loads(script_path.read_text())
@@ -50,7 +51,7 @@ def build_fixtures(root: str, world: WorldConfig, per_benchmark: int) -> dict[st
     returns ``{benchmark: {"questions": uri, "video_root": uri}}``. Deterministic for a given config."""
     base = as_path(root)
     manifest = build_world(world, str(base / "world"))
-    world_root = Path(manifest.root)
+    world_root = as_path(manifest.root)  # an s3:// storage root too: the scripts are read where they were written
     questions = _video_questions(world_root, world.seed)
     mc = [q for q in questions if q["problem_type"] == "multiple choice"]
     numeric = [q for q in questions if q["problem_type"] in ("numerical", "regression")]

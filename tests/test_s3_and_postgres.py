@@ -55,12 +55,14 @@ def test_s3_round_trip_probe_decode_ingest_and_materialize(s3_env, moto_endpoint
 
 
 @pytest.mark.services
-def test_raw_qa_pool_materializes_on_a_postgres_backed_instance(postgres_url, isolated_env, monkeypatch, tmp_path):
+def test_raw_qa_pool_materializes_on_a_postgres_backed_instance(postgres_url, isolated_env, s3_env, moto_endpoint,
+                                                                monkeypatch, tmp_path):
     home = tmp_path / "pg_home"
     home.mkdir()
     shutil.copy(ROOT / "docker" / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("DAGSTER_POSTGRES_URL", postgres_url)
+    monkeypatch.setenv("DAGSTER_COMPUTE_LOG_BUCKET", s3_env)  # step logs go to S3 (moto)
     ref = isolated_env["VIDEORFT_PROFILE"]
     defs = build_definitions(load_profile(ref), ref)
     with dg.DagsterInstance.get() as instance:
@@ -100,3 +102,18 @@ def test_a_checkpoint_published_to_s3_is_evaluated_from_a_local_copy_fetched_onc
     stamp = (local / "config.json").stat().st_mtime_ns
     load_model_and_processor(uri)  # the second load reads the local copy, nothing is fetched again
     assert (local / "config.json").stat().st_mtime_ns == stamp and model.config.model_type == "qwen2_5_vl"
+
+
+def test_benchmark_fixtures_are_generated_on_an_s3_storage_root(s3_env, moto_endpoint, tmp_path, monkeypatch):
+    from evaluation.fixtures import build_fixtures
+    from videorft.profile import WorldConfig
+
+    monkeypatch.setenv("VIDEORFT_MEDIA_CACHE", str(tmp_path / "media"))
+    sources = build_fixtures(f"s3://{s3_env}/storage/evaluation/fixtures",
+                             WorldConfig(seed=1007, videos=6, images=0, questions=0), per_benchmark=4)
+    assert set(sources) == {"vsi_bench", "videommmu", "mmvu", "mvbench", "tempcompass", "videomme"}
+    import s3fs
+
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": moto_endpoint})
+    for source in sources.values():
+        assert source["questions"].startswith("s3://") and fs.exists(source["questions"])
