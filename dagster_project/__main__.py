@@ -230,7 +230,10 @@ def main(argv: list[str] | None = None) -> int:
 
         from dagster_project.launchers import render_pod_specs
 
-        print(yaml.safe_dump(render_pod_specs(profile), sort_keys=False), end="")
+        specs = json.loads(json.dumps(render_pod_specs(profile)))  # no shared objects: no YAML anchors
+        print(f"# python -m dagster_project pod-specs --profile {profile.name}\n"
+              "# (the asset appends --data/--model/--output-dir flags at launch)")
+        print(yaml.safe_dump(specs, sort_keys=False), end="")
         return 0
     return materialize(args.select)
 

@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -190,3 +191,79 @@ def test_cluster_profiles_run_steps_as_kubernetes_jobs_with_a_valid_executor_con
     from dagster_project.definitions import build_executor
 
     assert build_executor(multi).name == "multiprocess"
+
+
+def _k8s_documents() -> dict[tuple[str, str], dict]:
+    docs = {}
+    for path in sorted((DOCKER / "k8s").glob("*.yaml")):
+        if path.name == "values.yaml":
+            continue
+        for doc in yaml.safe_load_all(path.read_text()):
+            docs[(doc["kind"], doc["metadata"]["name"])] = doc
+    return docs
+
+
+def test_example_manifests_define_everything_the_paper_profiles_refer_to():
+    from videorft.profile import load_profile
+
+    docs = _k8s_documents()
+    values = yaml.safe_load((DOCKER / "k8s" / "values.yaml").read_text())
+    for name in ("paper-3b", "paper-7b"):
+        profile = load_profile(name, env={})
+        k8s, executor = profile.training.launcher.k8s, profile.dagster.k8s
+        for secret in {*k8s.env_from_secrets, *executor.env_secrets}:
+            assert ("Secret", secret) in docs, f"{name} names Secret {secret}, which docker/k8s does not define"
+            assert all(v in ("", "us-east-1") or not v.startswith(("sk-", "AKIA"))
+                       for v in docs[("Secret", secret)]["stringData"].values())
+        for volume in k8s.volumes:
+            claim = volume.get("persistentVolumeClaim", {}).get("claimName")
+            if claim:
+                assert ("PersistentVolumeClaim", claim) in docs
+        assert ("ServiceAccount", executor.service_account) in docs
+        assert k8s.namespace == executor.namespace == docs[("Namespace", "videorft")]["metadata"]["name"]
+    role = docs[("Role", "videorft-launcher")]
+    granted = {r for rule in role["rules"] for r in rule["resources"] if "create" in rule["verbs"]}
+    assert {"pods", "services", "jobs"} <= granted
+    [deployment] = values["dagster-user-deployments"]["deployments"]
+    assert deployment["dagsterApiGrpcArgs"] == ["-m", "dagster_project.definitions"]
+    assert values["dagsterWebserver"]["enableReadOnly"] is True
+
+
+def test_the_committed_paper_7b_pod_specs_are_what_the_launcher_renders():
+    done = subprocess.run([sys.executable, "-m", "dagster_project", "pod-specs", "--profile", "paper-7b"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "VIDEORFT_PROFILE": "tiny"})
+    assert done.returncode == 0, done.stderr
+    committed = DOCKER / "k8s" / "rendered" / "paper-7b-pods.yaml"
+    assert done.stdout == committed.read_text(), (
+        "docker/k8s/rendered/paper-7b-pods.yaml is stale: regenerate it with "
+        "python -m dagster_project pod-specs --profile paper-7b > docker/k8s/rendered/paper-7b-pods.yaml")
+    specs = yaml.safe_load(done.stdout)
+    sft = specs["sft_checkpoint"]["pod"]["containers"][0]
+    assert sft["command"][:3] == ["python", "-m", "accelerate.commands.launch"]
+    assert sft["resources"]["limits"]["nvidia.com/gpu"] == "8"
+    evaluation = specs["benchmark_scores"]["pod"]["containers"][0]
+    assert evaluation["command"][:3] == ["python", "-m", "evaluation.run"]
+    assert evaluation["resources"]["limits"]["nvidia.com/gpu"] == "1"
+
+
+def test_multi_node_deepspeed_renders_ranked_workers_that_meet_rank_zero_through_a_headless_service():
+    from dagster_project.launchers import launch_name, multinode_specs
+    from videorft.profile import LauncherConfig, load_profile
+
+    launcher = load_profile("paper-7b", env={}).training.launcher
+    two = launcher.model_copy(update={"k8s": launcher.k8s.model_copy(update={"nodes": 2})})
+    name = launch_name("0123456789abcdef", "rl_checkpoint")
+    rank0, workers, service = multinode_specs(two, "training.grpo", ["--config", "x.yaml"], {"A": "1"}, name)
+    assert name == "vrft-01234567-rl-checkpoint"
+    host = f"{name}.videorft.svc"
+    for rank, command in enumerate([rank0["containers"][0]["command"], workers[0]["spec"]["containers"][0]["command"]]):
+        assert command[command.index("--num_machines") + 1] == "2"
+        assert command[command.index("--machine_rank") + 1] == str(rank)
+        assert command[command.index("--main_process_ip") + 1] == host
+        assert command[command.index("--num_processes") + 1] == "16"  # 8 per node
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["selector"] == {"videorft/launch": name, "videorft/rank": "0"}
+    assert workers[0]["metadata"]["labels"]["videorft/rank"] == "1"
+    assert workers[0]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "8"
+    with pytest.raises(ValueError, match="accelerate_config"):
+        LauncherConfig.model_validate({"kind": "k8s", "k8s": {"nodes": 2}})

@@ -159,7 +159,8 @@ def test_paper_7b_pod_spec_requests_gpus_with_tolerations_volumes_and_secrets():
     command = entry_command(launcher, "training.grpo", ["--config", "configs/paper-7b/grpo.yaml"], python="python")
     spec = pod_spec(launcher.k8s, command, {"MLFLOW_RUN_ID": "abc"})
     [container] = spec["containers"]
-    assert container["command"][:3] == ["python", "-m", "training.grpo"]
+    assert container["command"][:3] == ["python", "-m", "accelerate.commands.launch"]  # ZeRO-3 over 8 GPUs
+    assert container["command"][-4:] == ["-m", "training.grpo", "--config", "configs/paper-7b/grpo.yaml"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "8"
     assert container["resources"]["requests"]["nvidia.com/gpu"] == "8"
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
@@ -172,4 +173,4 @@ def test_paper_7b_pod_spec_requests_gpus_with_tolerations_volumes_and_secrets():
                                               "num_processes": 8})
     cmd = entry_command(accelerated, "training.sft", ["--config", "x"], python="python")
     assert cmd[:3] == ["python", "-m", "accelerate.commands.launch"] and "--num_processes" in cmd
-    assert Path(cmd[cmd.index("--config_file") + 1]).is_file()
+    assert (Path(__file__).resolve().parent.parent / cmd[cmd.index("--config_file") + 1]).is_file()
