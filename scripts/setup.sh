@@ -19,6 +19,15 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser here). As root with apt,
+# install it once (with docker-compose, whose `config` checks the compose file); elsewhere the README says how, and those tests skip (CI=true: fail) without it.
+if [ ! -x /usr/bin/chromium ] && [ -z "${VIDEORFT_SKIP_BROWSER:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "setup: installing Debian's chromium for the browser tests (VIDEORFT_SKIP_BROWSER=1 skips this)"
+  (apt-get install -y --no-install-recommends chromium docker-compose >/dev/null 2>&1 \
+    || (apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends chromium docker-compose >/dev/null 2>&1)) \
+    || echo "setup: could not install chromium; the browser tests will skip"
+fi
+
 stamp="$VENV/.videorft-setup"
 want="$(cat pyproject.toml "$CONSTRAINTS" | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VENV/bin/python" -c "import dagster_project, torch" 2>/dev/null; then

@@ -64,6 +64,7 @@ def isolated_env(tmp_path, monkeypatch) -> dict[str, str]:
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
         "VIDEORFT_MEDIA_CACHE": str(tmp_path / "media-cache"),
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "VIDEORFT_RUNS_DIR": str(tmp_path / "runs"),  # no resuming from another test's training run
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

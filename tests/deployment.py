@@ -5,6 +5,7 @@ store, S3 artifacts), and Dagster's gRPC code server, webserver and daemon with 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -78,15 +79,28 @@ class Deployment:
         return proc
 
     def stop(self) -> None:
+        """Stop every service and whatever it started (run workers, Pipes children, log tailers)."""
+        import psutil
+
+        descendants = []
+        for proc in self.procs:
+            with contextlib.suppress(psutil.Error):
+                descendants += psutil.Process(proc.pid).children(recursive=True)
         for proc in reversed(self.procs):
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
         for proc in reversed(self.procs):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+        _, alive = psutil.wait_procs(descendants, timeout=5)
+        for child in alive:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
 
 
 def create_database(admin: Any, name: str) -> None:
@@ -117,6 +131,7 @@ def start_deployment(workdir: Path, admin: Any, base_env: dict[str, str]) -> tup
         "DAGSTER_CODE_SERVER_PORT": str(code_port),
         "VIDEORFT_STORAGE_ROOT": "s3://videorft/storage",
         "VIDEORFT_MEDIA_CACHE": str(workdir / "media-cache"),
+        "VIDEORFT_RUNS_DIR": str(workdir / "runs"),
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
         "MLFLOW_S3_ENDPOINT_URL": s3_url,
         "AWS_ENDPOINT_URL_S3": s3_url,

@@ -52,3 +52,16 @@ def data_versions(instance: dg.DagsterInstance, defs: dg.Definitions) -> dict[st
                 tags = records.records[0].asset_materialization.tags or {}
                 out[f"{key.to_user_string()}[{partition or ''}]"] = tags.get("dagster/data_version")
     return out
+
+
+def latest_metadata(instance: dg.DagsterInstance, key: str, partition: str | None = None) -> dict[str, Any]:
+    """The latest materialization's metadata of ``key`` (one partition's, if given), as plain values."""
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey(key), asset_partitions=[partition] if partition else None), limit=1).records
+    return {k: getattr(v, "value", v) for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def data_version(instance: dg.DagsterInstance, key: str, partition: str | None = None) -> str:
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey(key), asset_partitions=[partition] if partition else None), limit=1).records
+    return records[0].asset_materialization.tags["dagster/data_version"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from graph_helpers import latest_metadata as _metadata
 from graph_helpers import materialize_all
 
 from dagster_project.definitions import build_definitions
@@ -16,11 +17,6 @@ from videorft.profile import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ROOT / "tests" / "fixtures" / "small-profile.yaml"
-
-
-def _metadata(instance: dg.DagsterInstance, key: str) -> dict:
-    event = instance.get_latest_materialization_event(dg.AssetKey(key))
-    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
 
 
 @pytest.mark.slow
@@ -64,48 +60,6 @@ def test_checkpoints_launched_through_pipes_record_metrics_in_dagster_and_mlflow
         assert client.get_metric_history(rl_run.info.run_id, metric), metric
     artifacts = {a.path for a in client.list_artifacts(rl_run.info.run_id, "rl_checkpoint")}
     assert "rl_checkpoint/curves.png" in artifacts
-
-
-def _version(instance: dg.DagsterInstance, key: str, partition: str | None = None) -> str:
-    records = instance.fetch_materializations(dg.AssetRecordsFilter(
-        asset_key=dg.AssetKey(key), asset_partitions=[partition] if partition else None), limit=1).records
-    return records[0].asset_materialization.tags["dagster/data_version"]
-
-
-@pytest.mark.slow
-def test_benchmark_scores_lead_back_to_the_prompts_through_the_graph_and_the_data_versions(isolated_env):
-    defs = build_definitions(load_profile(str(SMALL)), str(SMALL))
-    graph = defs.resolve_asset_graph()
-    prompts = {"structured_representation_prompt", "cot_generation_prompt", "cot_refinement_prompt"}
-    upstream = {k.to_user_string() for k in dg.AssetSelection.assets("benchmark_scores").upstream().resolve(graph)}
-    assert prompts | {"rl_checkpoint", "sft_checkpoint", "cot_sft_set", "rl_set"} <= upstream
-    with dg.instance_for_test() as instance:
-        assert all(r.success for r in materialize_all(defs, instance))
-        assert all(r.success for r in materialize_all(defs, instance, "group:training"))
-        results = materialize_all(defs, instance, "group:evaluation")
-        assert all(r.success for r in results) and len(results) == 7  # six partitions, then the scoreboard
-        rl_version = _version(instance, "rl_checkpoint")
-        for bench in ("vsi_bench", "videomme"):
-            score = _metadata_of(instance, "benchmark_scores", bench)
-            assert score["checkpoint"] == "rl_checkpoint" and score["checkpoint_version"] == rl_version
-            assert 0 <= score["score_official"] <= 100 and score["failed_samples"] == 0
-            assert Path(score["samples_log"]).exists()
-        # score -> RL checkpoint -> SFT checkpoint -> CoT set -> prompt versions, by data version
-        rl, sft = _metadata(instance, "rl_checkpoint"), _metadata(instance, "sft_checkpoint")
-        assert rl["dataset_versions"]["sft_checkpoint"] == _version(instance, "sft_checkpoint")
-        assert sft["dataset_versions"]["cot_sft_set"] == _version(instance, "cot_sft_set")
-        prompt_versions = {_version(instance, p) for p in prompts}
-        assert set(_metadata(instance, "cot_sft_set")["prompt_hashes"]) <= prompt_versions
-        assert set(json.loads(score["dataset_versions"]["prompt_hashes"])) <= prompt_versions
-        board = _metadata(instance, "scoreboard")
-        assert board["dagster/row_count"] == 6 and "rl_checkpoint" in board["table"]
-        assert Path(board["plot"]).exists()
-
-
-def _metadata_of(instance: dg.DagsterInstance, key: str, partition: str) -> dict:
-    records = instance.fetch_materializations(dg.AssetRecordsFilter(
-        asset_key=dg.AssetKey(key), asset_partitions=[partition]), limit=1).records
-    return {k: getattr(v, "value", v) for k, v in records[0].asset_materialization.metadata.items()}
 
 
 def test_training_assets_never_materialize_on_their_own():

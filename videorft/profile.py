@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 PROFILE_ENV = "VIDEORFT_PROFILE"
 STORAGE_ROOT_ENV = "VIDEORFT_STORAGE_ROOT"
+RUNS_DIR_ENV = "VIDEORFT_RUNS_DIR"
 QA_SOURCES_ENV = "VIDEORFT_QA_SOURCES"
 CONFIG_DIR_ENV = "VIDEORFT_CONFIG_DIR"
 EXPERT_ROLES = ("describer", "reasoner", "refiner")
@@ -436,6 +437,8 @@ def _env_overrides(raw: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
         raw["sources"] = [{"name": f"env{i}", "kind": "file", "uri": uri} for i, uri in enumerate(uris)]
     if env.get("MLFLOW_TRACKING_URI"):
         raw["mlflow"] = {**(raw.get("mlflow") or {}), "tracking_uri": env["MLFLOW_TRACKING_URI"]}
+    if env.get(RUNS_DIR_ENV):  # where local training runs keep checkpoints (a volume in compose)
+        raw["training"] = {**(raw.get("training") or {}), "runs_dir": env[RUNS_DIR_ENV]}
     experts = dict(raw.get("experts") or {})
     for role in EXPERT_ROLES:
         prefix = f"VIDEORFT_{role.upper()}_"
