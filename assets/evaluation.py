@@ -202,6 +202,16 @@ def _scoreboard_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return table[columns].sort_values(["checkpoint", "checkpoint_version", "benchmark"], kind="stable")
 
 
+def _backfill_evaluating(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    """The id of the backfill that produced this run, if that backfill also selects ``benchmark_scores``."""
+    run = instance.get_run_by_id(run_id) if run_id else None
+    backfill_id = run.tags.get("dagster/backfill") if run else None
+    backfill = instance.get_backfill(backfill_id) if backfill_id else None
+    if backfill is not None and dg.AssetKey("benchmark_scores") in (backfill.asset_selection or []):
+        return backfill_id
+    return None
+
+
 def benchmark_jobs_and_triggers(profile: Profile) -> tuple[list[Any], list[Any], list[Any]]:
     """The re-evaluation job, its weekly schedule, and the sensor that evaluates each new RL checkpoint.
     Both request only ``benchmark_scores`` partitions: neither ever starts training."""
@@ -224,6 +234,9 @@ def benchmark_jobs_and_triggers(profile: Profile) -> tuple[list[Any], list[Any],
                          default_status=dg.DefaultSensorStatus.RUNNING,
                          description="Evaluate each new RL checkpoint on all six benchmarks.")
         def new_rl_checkpoint(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+            owner = _backfill_evaluating(context.instance, asset_event.run_id)
+            if owner:  # "materialize all" already evaluates this checkpoint: do not pay for it twice
+                return dg.SkipReason(f"backfill {owner} materializes benchmark_scores for this checkpoint")
             mat = asset_event.asset_materialization
             version = (mat.tags or {}).get("dagster/data_version") if mat else None
             version = version or str(asset_event.storage_id if hasattr(asset_event, "storage_id") else "")

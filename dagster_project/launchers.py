@@ -33,6 +33,7 @@ def entry_command(config: LauncherConfig, module: str, args: list[str], python: 
     across ``k8s.nodes`` machines each rank gets the machine flags that meet at ``main_host``."""
     if config.accelerate_config:
         accel = config.accelerate_config
+        # a pod resolves a relative config against its image's working directory; here, against the checkout
         accel = accel if os.path.isabs(accel) or python != sys.executable else str(project_root() / accel)
         nodes = config.k8s.nodes if config.kind == "k8s" else 1
         machine = []

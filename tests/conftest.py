@@ -8,6 +8,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,23 +107,26 @@ def s3_env(moto_endpoint, monkeypatch) -> str:
     return bucket
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh database on the PostgreSQL server at 127.0.0.1:5432, dropped afterwards."""
+def postgres_admin() -> Any:
+    """An autocommit connection to the server at 127.0.0.1:5432 as a role that may create databases; skips
+    (fails under CI=true) when there is none."""
     import psycopg2
 
-    name = f"videorft_test_{uuid.uuid4().hex[:10]}"
-    admin = None
     for user in ("postgres", "root"):
         try:
             admin = psycopg2.connect(host="127.0.0.1", port=5432, user=user, dbname="postgres", connect_timeout=3)
-            break
         except psycopg2.OperationalError:
             continue
-    if admin is None:
-        require_service("PostgreSQL is not reachable on 127.0.0.1:5432")
-    assert admin is not None
-    admin.autocommit = True
+        admin.autocommit = True
+        return admin
+    require_service("PostgreSQL is not reachable on 127.0.0.1:5432")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server at 127.0.0.1:5432, dropped afterwards."""
+    name = f"videorft_test_{uuid.uuid4().hex[:10]}"
+    admin = postgres_admin()
     user = admin.info.user
     with admin.cursor() as cur:
         cur.execute(f'CREATE DATABASE "{name}"')

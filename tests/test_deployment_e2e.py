@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import IN_CI, SMALL_PROFILE, require_service
+from conftest import IN_CI, SMALL_PROFILE, postgres_admin
 from deployment import Deployment, start_deployment, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,19 +33,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory) -> Iterator[Deployment]:
-    import psycopg2
-
-    admin = None
-    for user in ("postgres", "root"):
-        try:
-            admin = psycopg2.connect(host="127.0.0.1", port=5432, user=user, dbname="postgres", connect_timeout=3)
-            break
-        except psycopg2.OperationalError:
-            continue
-    if admin is None:
-        require_service("PostgreSQL is not reachable on 127.0.0.1:5432")
-    assert admin is not None
-    admin.autocommit = True
+    admin = postgres_admin()
     workdir = tmp_path_factory.mktemp("deployment")
     base = {k: v for k, v in os.environ.items() if not k.startswith(("VIDEORFT_", "DAGSTER_", "MLFLOW_", "AWS_"))}
     base["VIDEORFT_PROFILE"] = str(SMALL_PROFILE)
@@ -175,7 +163,9 @@ def test_the_deployment_materializes_the_whole_graph_into_postgres_mlflow_and_s3
 
     limits = deployment.graphql("{ instance { concurrencyLimits { concurrencyKey slotCount } } }")
     pools = {p["concurrencyKey"]: p["slotCount"] for p in limits["instance"]["concurrencyLimits"]}
-    assert pools.get("llm_api") == 4 and pools.get("gpu") == 1
+    from videorft.profile import load_profile
+
+    assert pools == load_profile(str(SMALL_PROFILE), env={}).dagster.pools == {"llm_api": 4, "gpu": 2}
     # what the UI test has not materialized yet (after it: training and evaluation; without it: everything),
     # as "Materialize all" with "Missing" would
     missing = [key for key, node in asset_states(deployment).items() if not node["assetMaterializations"]]
@@ -187,6 +177,10 @@ def test_the_deployment_materializes_the_whole_graph_into_postgres_mlflow_and_s3
     assert result["__typename"] == "LaunchBackfillSuccess", result
     assert wait_for_backfill(deployment, result["backfillId"], 900) == "COMPLETED_SUCCESS"
     print(f"{len(missing)} assets through the deployment: {time.monotonic() - started:.0f} s")
+    # the backfill evaluates the new RL checkpoint; the new_rl_checkpoint sensor must not do it again
+    sensor_runs = deployment.graphql('{ runsOrError(filter: {pipelineName: "benchmark_evaluation"}) '
+                                     '{ ... on Runs { results { runId } } } }')["runsOrError"]["results"]
+    assert sensor_runs == []
     assert_the_graph_landed_in_postgres_mlflow_and_s3(deployment, monkeypatch)
 
 

@@ -149,3 +149,23 @@ def test_schedule_and_sensor_request_every_benchmark_and_never_training():
         result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
         assert sorted(r.partition_key for r in result.run_requests) == sorted(BENCHMARKS)
         assert all(r.run_key.startswith("abc123-") for r in result.run_requests)
+
+
+def test_the_sensor_leaves_a_checkpoint_to_the_backfill_that_also_evaluates_it():
+    import time
+
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+    from dagster._core.test_utils import create_run_for_test
+
+    from assets.evaluation import _backfill_evaluating
+
+    with dg.instance_for_test() as instance:
+        for backfill_id, selection in (("whole", ["rl_checkpoint", "benchmark_scores"]), ("train", ["rl_checkpoint"])):
+            instance.add_backfill(PartitionBackfill(
+                backfill_id=backfill_id, status=BulkActionStatus.REQUESTED, from_failure=False, tags={},
+                backfill_timestamp=time.time(), asset_selection=[dg.AssetKey(k) for k in selection]))
+        runs = {name: create_run_for_test(instance, tags={"dagster/backfill": name} if name else {}).run_id
+                for name in ("whole", "train", "")}
+        assert _backfill_evaluating(instance, runs["whole"]) == "whole"
+        assert _backfill_evaluating(instance, runs["train"]) is None  # training only: the sensor evaluates
+        assert _backfill_evaluating(instance, runs[""]) is None
