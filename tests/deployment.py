@@ -175,5 +175,8 @@ def start_deployment(workdir: Path, admin: Any, base_env: dict[str, str]) -> tup
                  [web])
     except BaseException:
         deployment.stop()
+        with admin.cursor() as cur:
+            for name in databases:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         raise
     return deployment, databases
