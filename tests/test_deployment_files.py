@@ -43,8 +43,13 @@ def test_compose_file_follows_the_compose_specification():
     assert any("restart_policy" in e for e in _schema_errors(broken))
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="Debian's docker-compose is not installed")
 def test_docker_compose_config_accepts_the_file_and_demands_the_secrets():
+    if shutil.which("docker-compose") is None:
+        # scripts/setup.sh installs it as root; the schema test above validates the file either way
+        reason = "Debian's docker-compose is not installed (apt install docker-compose)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
     base = {k: v for k, v in os.environ.items() if k not in COMPOSE_ENV}
     ok = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], env={**base, **COMPOSE_ENV},
                         capture_output=True, text=True)

@@ -68,8 +68,7 @@ def test_an_expert_api_key_appears_nowhere_after_a_materialization(isolated_env,
 
     needle = key.encode()
     # Dagster: event log (every run's records), run config, tags and asset metadata, read through the API
-    os.environ["DAGSTER_HOME"] = isolated_env["DAGSTER_HOME"]
-    with dg.DagsterInstance.get() as instance:
+    with dg.DagsterInstance.get() as instance:  # DAGSTER_HOME: isolated_env's
         runs = instance.get_runs()
         assert len(runs) >= 2
         for run in runs:
