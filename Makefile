@@ -17,6 +17,7 @@ run: setup
 
 test: setup
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
@@ -24,6 +25,7 @@ test-fast: setup
 
 lint: setup
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 ui: setup
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.videorft/dagster_home} $(PY) -c "from dagster_project.instance import ensure_dagster_home; from pathlib import Path; import os; ensure_dagster_home(Path(os.environ['DAGSTER_HOME']))"

@@ -21,7 +21,8 @@ from curation import cot, report
 from curation.clip_filter import text_similarity
 from curation.ingest import read_pool
 from curation.prompts import PROMPT_NAMES, PromptSet, load_prompt
-from dagster_project.resources import ExpertsResource, MlflowResource, ProfileResource, StorageResource
+from resources.core import MlflowResource, ProfileResource, StorageResource
+from resources.experts import ExpertsResource
 from videorft.plots import count_bars, funnel, histogram
 from videorft.profile import LLM_API_POOL, Profile
 from videorft.storage import read_parquet, write_parquet
@@ -350,9 +351,9 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                      cot_refinement_prompt: dict[str, Any], cot_generation_prompt: dict[str, Any],
                      profile: ProfileResource, storage: StorageResource, experts: ExpertsResource,
                      mlflow: MlflowResource):
+        initial = _stage_table(initial_cots)  # the blind CoTs this stage revises
         prof, pool, prompt, calls, client = _stage_setup(context, profile, experts, "refiner", raw_qa_pool,
                                                          cot_refinement_prompt)
-        initial = _stage_table(initial_cots)
         table = cot.run(cot.refine_cots(pool, initial, prompt, PromptSet.from_manifest(cot_generation_prompt),
                                         client, prof.video.refine, prof.curation.repair_attempts,
                                         prof.curation.filter.regression_tolerance, _progress(context, "refined")))
@@ -375,37 +376,30 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                          "changed_rows": int(table["changed"].fillna(False).sum()),
                          "prompt_hash": prompt.content_hash, "frames_decoded": client.encoder.decoded})
 
-    @dg.asset(
-        name="cot_sft_set", group_name="curation", code_version="1", kinds={"python", "parquet"},
-        ins={"raw_qa_pool": dg.AssetIn(), "structured_video_representations": dg.AssetIn(),
-             "initial_cots": dg.AssetIn(), "refined_cots": dg.AssetIn()},
-        check_specs=_sft_set_checks("cot_sft_set"),
-        description="VideoRFT-CoT (the paper's CoT-102K): refined CoTs that pass the filter (structured types: "
-        "right final answer; open types: CLIP similarity to the reference >= threshold), in the VideoRFT schema "
-        "with provenance, as Parquet and JSONL, plus every dropped sample with its reason.",
-    )
-    def cot_sft_set(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any],
-                    structured_video_representations: dict[str, dict[str, Any]],
-                    initial_cots: dict[str, dict[str, Any]], refined_cots: dict[str, dict[str, Any]],
-                    profile: ProfileResource, storage: StorageResource, mlflow: MlflowResource):
-        return _build_sft_set(context, raw_qa_pool, structured_video_representations, initial_cots, refined_cots,
-                              profile, storage, mlflow)
+    def sft_set(name: str, final_cots: str, description: str) -> dg.AssetsDefinition:
+        """An SFT set: the filter over ``final_cots`` (refined_cots, or initial_cots for Table 2's ablation)."""
+        upstream = ("raw_qa_pool", "structured_video_representations", "initial_cots", final_cots)
 
-    @dg.asset(
-        name="unrefined_cot_sft_set", group_name="curation", code_version="1", kinds={"python", "parquet"},
-        ins={"raw_qa_pool": dg.AssetIn(), "structured_video_representations": dg.AssetIn(),
-             "initial_cots": dg.AssetIn()},
-        check_specs=_sft_set_checks("unrefined_cot_sft_set"),
-        description="The paper's \"w/o CoT Refinement\" SFT data (Table 2): the blind initial CoTs (Eq. 1) "
-        "filtered by the same rules as cot_sft_set, so the two sets differ only in the cross-modal refinement. "
-        "sft_checkpoint trains on it when the profile sets training.sft_data: unrefined.",
-    )
-    def unrefined_cot_sft_set(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any],
-                              structured_video_representations: dict[str, dict[str, Any]],
-                              initial_cots: dict[str, dict[str, Any]], profile: ProfileResource,
-                              storage: StorageResource, mlflow: MlflowResource):
-        return _build_sft_set(context, raw_qa_pool, structured_video_representations, initial_cots, None,
-                              profile, storage, mlflow)
+        @dg.asset(name=name, group_name="curation", code_version="1", kinds={"python", "parquet"},
+                  ins={key: dg.AssetIn() for key in dict.fromkeys(upstream)}, check_specs=_sft_set_checks(name),
+                  description=description)
+        def _set(context: dg.AssetExecutionContext, profile: ProfileResource, storage: StorageResource,
+                 mlflow: MlflowResource, **inputs: Any):
+            return _build_sft_set(context, inputs["raw_qa_pool"], inputs["structured_video_representations"],
+                                  inputs["initial_cots"], inputs.get("refined_cots"), profile, storage, mlflow)
+
+        return _set
+
+    cot_sft_set = sft_set(
+        "cot_sft_set", "refined_cots",
+        "VideoRFT-CoT (the paper's CoT-102K): refined CoTs that pass the filter (structured types: right final "
+        "answer; open types: CLIP similarity to the reference >= threshold), in the VideoRFT schema with "
+        "provenance, as Parquet and JSONL, plus every dropped sample with its reason.")
+    unrefined_cot_sft_set = sft_set(
+        "unrefined_cot_sft_set", "initial_cots",
+        "The paper's \"w/o CoT Refinement\" SFT data (Table 2): the blind initial CoTs (Eq. 1) filtered by the "
+        "same rules as cot_sft_set, so the two sets differ only in the cross-modal refinement. sft_checkpoint "
+        "trains on it when the profile sets training.sft_data: unrefined.")
 
     @dg.asset(
         name="rl_set", group_name="curation", code_version="1", kinds={"python", "parquet"},

@@ -16,18 +16,17 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from dagster_project.launchers import LauncherResource
-from dagster_project.resources import MlflowResource, ProfileResource, StorageResource
-from evaluation.benchmarks import BENCHMARKS
+from evaluation.benchmarks import BENCHMARK_NAMES, BENCHMARKS, check_names
 from evaluation.scoring import PROTOCOLS
+from resources.core import MlflowResource, ProfileResource, StorageResource
+from resources.launchers import LauncherResource
 from videorft.plots import grouped_bars
-from videorft.profile import BENCHMARK_NAMES, GPU_POOL, Profile
+from videorft.profile import GPU_POOL, Profile
 from videorft.provenance import stable_hash
 from videorft.storage import as_path
 
 EVALUATION_FOLDER = "evaluation"
 BENCHMARK_PARTITIONS = dg.StaticPartitionsDefinition(list(BENCHMARK_NAMES))
-MAX_FAILURE_RATE = 0.05
 
 
 def _base_model(profile: Profile) -> str:
@@ -37,7 +36,7 @@ def _base_model(profile: Profile) -> str:
             or load_recipe(profile.training.recipe_path("sft"), "sft").model.name_or_path)
 
 
-def _checkpoint_input(profile: Profile) -> str | None:
+def checkpoint_input(profile: Profile) -> str | None:
     """The upstream checkpoint asset under evaluation, checked against the training mode's graph."""
     mode = profile.training.mode
     wanted = profile.evaluation.checkpoint or ("sft_checkpoint" if mode == "sft" else "rl_checkpoint")
@@ -61,11 +60,14 @@ def _evaluate(context: dg.AssetExecutionContext, checkpoint: dict[str, Any] | No
     lineage = {k: v for k, v in (checkpoint or {}).items()
                if k in ("sft_checkpoint", "sft_data", "cot_sft_set", "rl_set", "prompt_hashes", "data_version")}
     output = storage.uri(EVALUATION_FOLDER, label, f"v-{version}", name)
-    args = ["--model", model, "--benchmarks", name, "--output", output, "--model-version", f"{label}-{version}"]
+    video = prof.video.eval  # the one owner of evaluation's frames/pixels, passed explicitly to the child
+    args = ["--model", model, "--benchmarks", name, "--output", output, "--model-version", f"{label}-{version}",
+            "--frames", str(video.frames), "--max-pixels", str(video.max_pixels),
+            "--min-pixels", str(video.min_pixels)]
     with mlflow.start_run(context, extra_tags={"videorft.checkpoint": label,
                                                "videorft.checkpoint_version": version}) as run:
         run.log_params({"checkpoint": label, "checkpoint_version": version, "model": model, "benchmark": name,
-                        "frames": prof.video.eval.frames, "max_pixels": prof.video.eval.max_pixels,
+                        "frames": video.frames, "max_pixels": video.max_pixels, "min_pixels": video.min_pixels,
                         "max_new_tokens": prof.evaluation.max_new_tokens, "greedy": True,
                         **{f"lineage.{k}": v for k, v in lineage.items()}})
         env = {"VIDEORFT_PROFILE": profile.name, "VIDEORFT_STORAGE_ROOT": storage.root}
@@ -75,6 +77,7 @@ def _evaluate(context: dg.AssetExecutionContext, checkpoint: dict[str, Any] | No
                    if isinstance(m, dict) and m.get("kind") == "result"]
         if not results:
             raise dg.Failure(f"benchmark_scores[{name}]: the evaluation process reported no result; see its logs")
+        settings = results[-1]["settings"]  # what the child actually used
         score = results[-1]["benchmarks"][name]
         metrics = {f"{p}.overall": score[p]["overall"] for p in PROTOCOLS if score[p]["overall"] is not None}
         metrics.update({f"{p}.category.{_metric_name(c)}": v for p in PROTOCOLS
@@ -97,6 +100,7 @@ def _evaluate(context: dg.AssetExecutionContext, checkpoint: dict[str, Any] | No
         "ci95_official": dg.MetadataValue.json([_pct(score["official"]["ci95_low"]),
                                                 _pct(score["official"]["ci95_high"])]),
         "paper_7b": BENCHMARKS[name].paper_7b,
+        "video_frames": settings["frames"], "video_max_pixels": settings["max_pixels"],
         "categories": dg.MetadataValue.md(categories.map(lambda v: round(v * 100, 1) if isinstance(v, float) else v)
                                           .to_markdown()),
         "samples": score["samples"], "failed_samples": score["failed"],
@@ -105,10 +109,11 @@ def _evaluate(context: dg.AssetExecutionContext, checkpoint: dict[str, Any] | No
         "samples_log": dg.MetadataValue.path(log_uri),
         "mlflow_run_url": dg.MetadataValue.url(run.url),
     }
-    checks = [dg.AssetCheckResult(check_name="failure_rate", passed=failure_rate <= MAX_FAILURE_RATE,
+    bound = prof.evaluation.max_failure_rate
+    checks = [dg.AssetCheckResult(check_name="failure_rate", passed=failure_rate <= bound,
                                   severity=dg.AssetCheckSeverity.WARN,
                                   metadata={"failed": score["failed"], "samples": score["samples"],
-                                            "bound": MAX_FAILURE_RATE})]
+                                            "bound": bound})]
     return dg.MaterializeResult(value=value, metadata=metadata, check_results=checks,
                                 data_version=dg.DataVersion(stable_hash({"checkpoint": version, "scores": value})))
 
@@ -123,13 +128,15 @@ def _pct(value: float | None) -> float | None:
 
 
 def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
-    upstream = _checkpoint_input(profile)
+    check_names(profile.evaluation.benchmarks, "profile evaluation.benchmarks")  # at code-location load
+    upstream = checkpoint_input(profile)
     label = upstream or "base"
     description = (f"Six video reasoning benchmarks (paper 4.1) for {label}: both scoring protocols (videorft, "
                    "official), per-category scores, bootstrap errors clustered by video, failures counted and "
                    "never scored; per-sample logs on the storage root and in MLflow.")
     checks = [dg.AssetCheckSpec("failure_rate", asset="benchmark_scores",
-                                description=f"samples whose generation failed <= {MAX_FAILURE_RATE:.0%}")]
+                                description="samples whose generation failed <= "
+                                f"{profile.evaluation.max_failure_rate:.0%} (evaluation.max_failure_rate)")]
     common = dict(name="benchmark_scores", group_name="evaluation", code_version="1", kinds={"python", "lm-eval"},
                   pool=GPU_POOL,
                   partitions_def=BENCHMARK_PARTITIONS, check_specs=checks, description=description)
@@ -200,50 +207,3 @@ def _scoreboard_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=[c for c in columns if c != "paper_7b"])
     table["paper_7b"] = table["benchmark"].map(lambda b: BENCHMARKS[b].paper_7b if b in BENCHMARKS else None)
     return table[columns].sort_values(["checkpoint", "checkpoint_version", "benchmark"], kind="stable")
-
-
-def _backfill_evaluating(instance: dg.DagsterInstance, run_id: str) -> str | None:
-    """The id of the backfill that produced this run, if that backfill also selects ``benchmark_scores``."""
-    run = instance.get_run_by_id(run_id) if run_id else None
-    backfill_id = run.tags.get("dagster/backfill") if run else None
-    backfill = instance.get_backfill(backfill_id) if backfill_id else None
-    if backfill is not None and dg.AssetKey("benchmark_scores") in (backfill.asset_selection or []):
-        return backfill_id
-    return None
-
-
-def benchmark_jobs_and_triggers(profile: Profile) -> tuple[list[Any], list[Any], list[Any]]:
-    """The re-evaluation job, its weekly schedule, and the sensor that evaluates each new RL checkpoint.
-    Both request only ``benchmark_scores`` partitions: neither ever starts training."""
-    job = dg.define_asset_job("benchmark_evaluation", selection=dg.AssetSelection.assets("benchmark_scores"),
-                              partitions_def=BENCHMARK_PARTITIONS,
-                              description="Evaluate the profile's checkpoint on one benchmark per run.")
-    cfg = profile.evaluation
-
-    @dg.schedule(job=job, cron_schedule=cfg.schedule, execution_timezone=cfg.schedule_timezone,
-                 name="weekly_reevaluation", default_status=dg.DefaultScheduleStatus.RUNNING,
-                 description="Re-evaluate all six benchmarks (e.g. after a scoring or data fix).")
-    def weekly_reevaluation(context: dg.ScheduleEvaluationContext):
-        stamp = context.scheduled_execution_time.strftime("%Y-%m-%dT%H:%M") if context.scheduled_execution_time else ""
-        return [dg.RunRequest(run_key=f"{stamp}-{b}", partition_key=b, tags={"videorft.trigger": "schedule"})
-                for b in BENCHMARK_NAMES]
-
-    sensors = []
-    if _checkpoint_input(profile) == "rl_checkpoint":
-        @dg.asset_sensor(asset_key=dg.AssetKey("rl_checkpoint"), job=job, name="new_rl_checkpoint",
-                         default_status=dg.DefaultSensorStatus.RUNNING,
-                         description="Evaluate each new RL checkpoint on all six benchmarks.")
-        def new_rl_checkpoint(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-            owner = _backfill_evaluating(context.instance, asset_event.run_id)
-            if owner:  # "materialize all" already evaluates this checkpoint: do not pay for it twice
-                return dg.SkipReason(f"backfill {owner} materializes benchmark_scores for this checkpoint")
-            mat = asset_event.asset_materialization
-            version = (mat.tags or {}).get("dagster/data_version") if mat else None
-            version = version or str(asset_event.storage_id if hasattr(asset_event, "storage_id") else "")
-            return [dg.RunRequest(run_key=f"{version}-{b}", partition_key=b,
-                                  tags={"videorft.trigger": "new_rl_checkpoint",
-                                        "videorft.checkpoint_version": version})
-                    for b in BENCHMARK_NAMES]
-
-        sensors.append(new_rl_checkpoint)
-    return [job], [weekly_reevaluation], sensors

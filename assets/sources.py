@@ -16,11 +16,10 @@ from curation.ingest import (
     save_probe_cache,
     write_pool,
 )
-from curation.schema import PROBLEM_TYPES
-from curation.synthetic.world import build_world
-from dagster_project.resources import MlflowResource, ProfileResource, StorageResource, media_cache_dir
+from resources.core import MlflowResource, ProfileResource, StorageResource
 from videorft.plots import count_bars
 from videorft.profile import Profile
+from videorft.schema import PROBLEM_TYPES
 
 WORLD_FOLDER = "world"
 POOL_FOLDER = "raw_qa_pool"
@@ -42,6 +41,8 @@ def synthetic_world(context: dg.AssetExecutionContext, profile: ProfileResource,
     def progress(done: int, total: int) -> None:
         if done == total or done % 20 == 0:
             context.log.info(f"rendered {done}/{total} media")
+
+    from synthetic.world import build_world  # the embedded default's world: production never loads it
 
     manifest = build_world(cfg, storage.uri(WORLD_FOLDER), progress=progress)
     return dg.MaterializeResult(
@@ -127,7 +128,7 @@ def build_raw_qa_pool(profile: Profile) -> dg.AssetsDefinition:
         sources = configured_sources(prof, storage)
         cache_uri = storage.uri(POOL_FOLDER, "media_probe.parquet")
         previous = load_probe_cache(cache_uri)
-        result = ingest(sources, cfg.shards, cfg.probe_workers, previous, media_cache_dir(prof),
+        result = ingest(sources, cfg.shards, cfg.probe_workers, previous, prof.media_cache_dir(),
                         log=context.log.info)
         save_probe_cache(pd.concat([previous[~previous["uri"].isin(result.media["uri"])], result.media])
                          if previous is not None else result.media, cache_uri)

@@ -15,8 +15,8 @@ from typing import Any
 
 import dagster as dg
 
-from dagster_project.launchers import LauncherResource
-from dagster_project.resources import MlflowResource, ProfileResource, StorageResource
+from resources.core import MlflowResource, ProfileResource, StorageResource
+from resources.launchers import LauncherResource
 from videorft.plots import line_chart
 from videorft.profile import GPU_POOL, Profile, local_state_dir, project_root
 from videorft.provenance import stable_hash
@@ -52,17 +52,20 @@ def _train(context: dg.AssetExecutionContext, method: str, data: dict[str, Any],
     asset = context.asset_key.to_user_string()
     recipe = prof.training.recipe_path(method)
     overrides = _recipe_overrides(prof, method)
+    video = prof.video.train  # the one owner of training's frames/pixels, passed explicitly to the child
     key = stable_hash({"recipe": recipe.read_text(), "overrides": overrides, "data": data["content_hash"],
-                       "model": base_model, "mode": prof.training.mode})
+                       "model": base_model, "mode": prof.training.mode, "video": video.key()})
     runs = launcher.runs_dir_in_child or prof.training.runs_dir or str(local_state_dir() / "runs")
     run_dir = f"{runs.rstrip('/')}/{asset}/{key}"
     args = ["--config", str(recipe), "--model", base_model, "--data", data["uri"], "--output-dir", run_dir,
-            "--publish-to", storage.uri(TRAINING_FOLDER, asset)]
+            "--publish-to", storage.uri(TRAINING_FOLDER, asset), "--frames", str(video.frames),
+            "--max-pixels", str(video.max_pixels), "--min-pixels", str(video.min_pixels)]
     for item in overrides:
         args += ["--set", item]
     with mlflow.start_run(context, extra_tags={"videorft.run_key": key}) as run:
         run.log_params({"recipe": str(recipe), "base_model": base_model, "data_uri": data["uri"],
                         "data_version": data["content_hash"], "mode": prof.training.mode,
+                        "video_frames": video.frames, "video_max_pixels": video.max_pixels,
                         "overrides": ",".join(overrides), **{f"lineage.{k}": v for k, v in lineage.items()}})
         env = {"MLFLOW_TRACKING_URI": mlflow.tracking_uri, "MLFLOW_RUN_ID": run.run_id,
                "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING": "true", "VIDEORFT_PROFILE": profile.name}
@@ -95,6 +98,8 @@ def _train(context: dg.AssetExecutionContext, method: str, data: dict[str, Any],
         "last_step_metrics": dg.MetadataValue.json({k: v for k, v in last.items() if k not in ("kind", "time")}),
         "curves": dg.MetadataValue.json({k: [v for _, v in pts] for k, pts in curves.items()}),
         "skipped_media": result.get("skipped_media", 0),
+        # what the child actually decoded (it reports its own values, not what it was asked for)
+        "video_frames": result["frames"], "video_max_pixels": result["max_pixels"],
         "mlflow_run_url": dg.MetadataValue.url(run.url),
     }
     return dg.MaterializeResult(value=manifest, data_version=materialization.data_version, metadata=metadata,

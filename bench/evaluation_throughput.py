@@ -34,10 +34,10 @@ import training  # noqa: E402,F401  (CPU torchvision work-around)
 def per_sample(samples: list, frames: int, max_pixels: int, max_new: int) -> float:
     import torch
 
-    from curation.video_io import load_frames
-    from training.media import media_part
     from training.model import load_model_and_processor
     from training.prompts import question_text
+    from videorft.frames import media_part
+    from videorft.media import load_frames
 
     started = time.perf_counter()
     model, processor = load_model_and_processor("tiny-random", dtype="auto")

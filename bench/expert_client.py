@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from curation.experts import ExpertClient, ResponseCache  # noqa: E402
-from curation.simulator.server import free_port  # noqa: E402
+from synthetic.simulator.server import free_port  # noqa: E402
 from videorft.profile import ExpertConfig  # noqa: E402
 
 LATENCY_MS = 200

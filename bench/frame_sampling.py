@@ -24,8 +24,8 @@ import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from curation.video_io import load_frames, probe, smart_resize
 from videorft.compat import make_torchvision_importable
+from videorft.media import load_frames, probe, smart_resize
 
 WORK = Path(__file__).resolve().parent / "_work"
 RESULTS = Path(__file__).resolve().parent / "results"

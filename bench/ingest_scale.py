@@ -68,7 +68,7 @@ def main() -> None:
         print(json.dumps(run_one(Path(args.one), args.shards)))
         return
 
-    from curation.synthetic.world import build_world
+    from synthetic.world import build_world
     from videorft.profile import WorldConfig
 
     world = WORK / "world"

@@ -36,8 +36,8 @@ def official_group(completions: list[str], video: str, model_name: str, frames: 
     import torch
     from PIL import Image
 
-    from curation.video_io import load_frames
     from videorft.clip_models import image_side, load_clip
+    from videorft.media import load_frames
 
     model, tokenizer, preprocess = load_clip(model_name, None, 64)
     size = image_side(model)
@@ -66,7 +66,7 @@ def main() -> None:
 
     import torch
 
-    from curation.synthetic.world import build_world
+    from synthetic.world import build_world
     from training.config import SemanticRewardConfig
     from training.rewards import SemanticConsistencyReward
     from videorft.clip_models import load_clip

@@ -17,7 +17,6 @@ import sys
 from typing import Any
 
 from curation.ingest import IngestError, QASource, ingest, write_pool
-from curation.synthetic.world import build_world
 from videorft.profile import WorldConfig
 from videorft.storage import as_path
 
@@ -48,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         return curate(args)
 
     if args.command == "world":
+        from synthetic.world import build_world  # the embedded default's world: only this command needs it
+
         cfg = WorldConfig(videos=args.videos, images=args.images, questions=args.questions, seed=args.seed)
         manifest = build_world(cfg, args.out, force=args.force,
                                progress=lambda n, t: print(f"rendered {n}/{t}", file=sys.stderr) if n == t else None)
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 def curate(args: argparse.Namespace) -> int:
     from curation import cot
     from curation.clip_filter import text_similarity
-    from curation.experts import ExpertClient, ExpertConfigError, MediaEncoder, ResponseCache
+    from curation.experts import ExpertClient, ExpertConfigError, build_client
     from curation.ingest import read_pool
     from curation.prompts import load_prompt
     from videorft.profile import ProfileError, load_profile
@@ -84,24 +85,24 @@ def curate(args: argparse.Namespace) -> int:
     pool = read_pool(manifest)
     pool = pool[pool["shard"].isin(shards)].reset_index(drop=True)
     out = as_path(args.out)
-    cache = ResponseCache(args.cache or str(out / "expert_cache"))
+    cache_root = args.cache or str(out / "expert_cache")
     simulator = None
     folder = prof.curation.resolved_prompts_dir()
     prompts = {name: load_prompt(name, folder) for name in ("structured_representation", "cot_generation",
                                                            "cot_refinement")}
 
-    def client(role: str) -> ExpertClient:
+    def simulator_url() -> str:
         nonlocal simulator
-        cfg = getattr(prof.experts, role)
-        base_url = cfg.base_url
-        if base_url is None and prof.curation.simulator.enabled and args.world:
-            if simulator is None:
-                from curation.simulator.server import start_simulator
+        if simulator is None:  # the embedded default's stand-in for the endpoints, started on first use
+            from synthetic.simulator.server import start_simulator
 
-                simulator = start_simulator(prof.curation.simulator, args.world)
-            base_url, cfg = simulator.base_url, cfg.model_copy(update={"api_key_required": False})
-        key = cfg.api_key.get_secret_value() if cfg.api_key else None
-        return ExpertClient(role, cfg, base_url=base_url, api_key=key, cache=cache, encoder=MediaEncoder())
+            simulator = start_simulator(prof.curation.simulator, args.world)
+        return simulator.base_url
+
+    def client(role: str) -> ExpertClient:
+        use_simulator = prof.curation.simulator.enabled and args.world
+        return build_client(role, prof.expert(role), cache_root, media_cache=prof.media_cache_dir(),
+                            simulator_url=simulator_url if use_simulator else None)
 
     def progress(stage: str) -> Any:
         return lambda n, t: print(f"{stage}: {n}/{t}", file=sys.stderr) if n == t else None

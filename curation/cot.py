@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from curation.answers import answers_match
 from curation.experts import Completion, ExpertClient, ResponseInvalid, gather_bounded
 from curation.prompts import (
     PromptSet,
@@ -28,8 +27,8 @@ from curation.prompts import (
     refinement_messages,
     representation_messages,
 )
-from curation.schema import ANSWER_RE
-from curation.video_io import sample_indices
+from videorft.answers import ANSWER_RE, answers_match
+from videorft.media import sample_indices
 from videorft.profile import FilterConfig, FrameSpec
 from videorft.provenance import stable_hash
 
@@ -131,7 +130,7 @@ async def describe_media(pool: pd.DataFrame, prompt: PromptSet, client: ExpertCl
                 "cache_keys": json.dumps(outcome.cache_keys), "repairs": outcome.repairs}
 
     async with client:
-        rows = await gather_bounded([r for _, r in media.iterrows()], one, client.config.max_concurrency * 4,
+        rows = await gather_bounded([r for _, r in media.iterrows()], one, client.config.rows_in_flight,
                                     progress)
     return pd.DataFrame(rows, columns=["media_sha256", "media_uri", "data_type", "status", "reason",
                                        "representation", "frames", "describer_model", "prompt_hash",
@@ -167,7 +166,7 @@ async def generate_cots(pool: pd.DataFrame, representations: pd.DataFrame, promp
                 "repairs": outcome.repairs}
 
     async with client:
-        rows = await gather_bounded([r for _, r in pool.iterrows()], one, client.config.max_concurrency * 4,
+        rows = await gather_bounded([r for _, r in pool.iterrows()], one, client.config.rows_in_flight,
                                     progress)
     return pd.DataFrame(rows, columns=["sample_id", "media_sha256", "status", "reason", "cot", "answer", "correct",
                                        "reasoner_model", "prompt_hash", "representation_prompt_hash", "cache_keys",
@@ -205,7 +204,7 @@ async def refine_cots(pool: pd.DataFrame, initial: pd.DataFrame, prompt: PromptS
                 "cache_keys": json.dumps(outcome.cache_keys), "repairs": outcome.repairs}
 
     async with client:
-        rows = await gather_bounded([r for _, r in pool.iterrows()], one, client.config.max_concurrency * 4,
+        rows = await gather_bounded([r for _, r in pool.iterrows()], one, client.config.rows_in_flight,
                                     progress)
     return pd.DataFrame(rows, columns=["sample_id", "status", "reason", "cot", "answer", "process", "solution",
                                        "correct", "changed", "refiner_model", "prompt_hash", "cache_keys",

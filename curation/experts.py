@@ -45,8 +45,8 @@ import aiohttp
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from curation.video_io import MediaDecodeError, load_frames, load_image, local_media
-from videorft.profile import ExpertConfig
+from videorft.media import MediaDecodeError, load_frames, load_image, local_media
+from videorft.profile import ExpertConfig, role_env_var
 from videorft.storage import as_path, is_remote
 
 T = TypeVar("T")
@@ -72,8 +72,7 @@ class _Transient(Exception):
         self.reason, self.retry_after = reason, retry_after
 
 
-def env_var(role: str, setting: str) -> str:
-    return f"VIDEORFT_{role.upper()}_{setting}"
+env_var = role_env_var  # the profile names a role's variables; the messages here point at them
 
 
 # ---- accounting ----------------------------------------------------------------------------------------
@@ -520,3 +519,18 @@ async def gather_bounded(items: Sequence[Any], fn: Callable[[Any], Awaitable[T]]
         return result
 
     return list(await asyncio.gather(*(one(i) for i in items)))
+
+
+def build_client(role: str, config: ExpertConfig, cache_root: str, *, media_cache: str | None = None,
+                 simulator_url: str | Callable[[], str] | None = None,
+                 on_record: Callable[[dict[str, Any]], None] | None = None) -> ExpertClient:
+    """The one way an expert client is assembled (the Dagster resource and ``python -m curation curate``):
+    the role's endpoint, or ``simulator_url`` (a URL, or a callable that starts the simulator on first use)
+    when the role has none; its key from the profile (read from the environment only); the response cache
+    under ``cache_root``."""
+    base_url: str | Callable[[], str] | None = config.base_url
+    if base_url is None and simulator_url is not None:
+        base_url, config = simulator_url, config.model_copy(update={"api_key_required": False})
+    key = config.api_key.get_secret_value() if config.api_key else None
+    return ExpertClient(role, config, base_url=base_url, api_key=key, cache=ResponseCache(cache_root),
+                        encoder=MediaEncoder(media_cache), on_record=on_record)

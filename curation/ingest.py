@@ -20,17 +20,9 @@ from typing import Any
 
 import pandas as pd
 
-from curation.schema import (
-    CATEGORIES,
-    DATA_TYPES,
-    extract_answer,
-    infer_category,
-    normalize_options,
-    normalize_problem_type,
-    option_letter,
-    parse_number,
-)
-from curation.video_io import MediaDecodeError, default_cache_dir, media_kind, probe
+from videorft.answers import extract_answer, option_letter, parse_number
+from videorft.media import MediaDecodeError, media_cache_dir, media_kind, probe
+from videorft.schema import CATEGORIES, DATA_TYPES, infer_category, normalize_options, normalize_problem_type
 from videorft.storage import (
     as_path,
     is_remote,
@@ -242,7 +234,7 @@ def _probe_one(uri: str, version: str, cache_dir: str | None) -> dict[str, Any]:
     try:
         info = probe(uri, cache_dir=cache_dir)
         # hash the local copy probe() just used: a remote file is never fetched a second time
-        local = local_copy(uri, cache_dir or default_cache_dir())
+        local = local_copy(uri, cache_dir or media_cache_dir())
         record.update(ok=True, kind=info.kind, width=info.width, height=info.height, duration=info.duration,
                       fps=info.fps, num_frames=info.num_frames, sha256=_sha256(str(local)))
     except MediaDecodeError as exc:

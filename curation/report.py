@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from curation.schema import PROBLEM_TYPES
+from videorft.schema import PROBLEM_TYPES
 
 _WORD_RE = re.compile(r"[a-z][a-z']+")
 

@@ -99,7 +99,7 @@ def materialize(selection: str | None) -> int:
     from dagster._core.definitions.reconstruct import ReconstructableRepository
 
     from dagster_project.instance import ensure_dagster_home
-    from dagster_project.resources import default_dagster_home
+    from resources.core import default_dagster_home
 
     home = ensure_dagster_home(default_dagster_home())
     from dagster_project import definitions
@@ -179,7 +179,7 @@ def write_pools(pools: dict[str, int]) -> int:
     from dagster import DagsterInstance
 
     from dagster_project.instance import ensure_dagster_home
-    from dagster_project.resources import default_dagster_home
+    from resources.core import default_dagster_home
 
     ensure_dagster_home(default_dagster_home())
     with DagsterInstance.get() as instance:
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "pod-specs":
         import yaml
 
-        from dagster_project.launchers import render_pod_specs
+        from resources.launchers import render_pod_specs
 
         specs = json.loads(json.dumps(render_pod_specs(profile)))  # no shared objects: no YAML anchors
         print(f"# python -m dagster_project pod-specs --profile {profile.name}\n"

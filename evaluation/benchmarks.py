@@ -1,4 +1,6 @@
-"""The six benchmarks: what each one is, its categories, and how its question files are read.
+"""The benchmark registry: the one list of benchmark names, what each one is, its categories, and how its
+question files are read. The profile's ``evaluation.benchmarks``, the Dagster partitions and the lm-eval task
+files (``evaluation.task_files``) all follow it.
 
 Every benchmark is read from the Video-R1-eval style JSON the paper's script uses (a list of rows with
 ``problem_id, problem, data_type, problem_type, options, solution, path`` and the benchmark's category
@@ -11,12 +13,12 @@ field), or, where it differs, from the official release's format (VSI-Bench's ``
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from curation.schema import normalize_options, option_letter
-from evaluation.scoring import extract_answer
+from videorft.answers import extract_prediction, option_letter
+from videorft.schema import normalize_options
 from videorft.storage import as_path
 
 
@@ -107,6 +109,18 @@ class BenchmarkDataError(ValueError):
     pass
 
 
+BENCHMARK_NAMES: tuple[str, ...] = tuple(BENCHMARKS)
+
+
+def check_names(names: Iterable[str], where: str = "benchmarks") -> list[str]:
+    """``names`` as a list if every one is registered; else an error naming the unknown ones and the known."""
+    names = list(names)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        raise BenchmarkDataError(f"{where}: unknown benchmarks {unknown}; known: {', '.join(BENCHMARKS)}")
+    return names
+
+
 def benchmark(name: str) -> Benchmark:
     try:
         return BENCHMARKS[name]
@@ -144,7 +158,7 @@ def load_samples(name: str, questions: str, video_root: str | None = None, limit
             samples.append(Sample(
                 benchmark=name, sample_id=f"{name}/{row.get('problem_id', n)}", video=video,
                 problem=str(row["problem"]), problem_type=str(row["problem_type"]),
-                options=list(row.get("options") or []), answer=extract_answer(str(row["solution"])),
+                options=list(row.get("options") or []), answer=extract_prediction(str(row["solution"])),
                 category=str(category),
                 extra={**{k: raw[k] for k in ("duration", "domain", "track", "dimension", "discipline")
                           if k in raw}, **row.get("extra", {})}))

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 from upath import UPath
 
-from curation.synthetic.qa import candidate_questions
-from curation.synthetic.world import build_world
 from evaluation.benchmarks import BENCHMARKS, VIDEOMME_DOMAINS, VSI_NUMERICAL, VSI_TASKS
+from synthetic.qa import candidate_questions
+from synthetic.world import build_world
 from videorft.profile import WorldConfig
 from videorft.storage import as_path
 

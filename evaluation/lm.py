@@ -30,7 +30,9 @@ from typing import Any
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
-from training.media import FrameCache, FrameSpec, media_cache, media_part
+from videorft.frames import FrameCache, media_part
+from videorft.media import MIN_PIXELS, media_cache_dir
+from videorft.profile import FrameSpec
 
 FAILED_PREFIX = "\x00videorft-failed: "
 LOG = logging.getLogger("videorft.evaluation")
@@ -101,8 +103,9 @@ class VideoLM(LM):
     MULTIMODAL = True
 
     def __init__(self, pretrained: str = "tiny-random", frames: int = 32, max_pixels: int = 256 * 28 * 28,
-                 min_pixels: int = 4 * 28 * 28, max_new_tokens: int = 1024, batch_size: int = 4,
+                 min_pixels: int = MIN_PIXELS, max_new_tokens: int = 1024, batch_size: int = 4,
                  chunk_size: int = 16, cache_dir: str | None = None, frame_cache_dir: str | None = None,
+                 media_cache: str | None = None,
                  dtype: str = "auto", attn_implementation: str | None = None, backend: str = "hf",
                  model_version: str | None = None, device: str | None = None,
                  progress: Callable[[int, int], None] | None = None, **_: Any) -> None:
@@ -111,8 +114,9 @@ class VideoLM(LM):
         self.spec = FrameSpec(frames=int(frames), max_pixels=int(max_pixels), min_pixels=int(min_pixels))
         self.max_new_tokens, self.batch_size, self.chunk_size = int(max_new_tokens), int(batch_size), int(chunk_size)
         self.dtype, self.attn_implementation, self.device_name = dtype, attn_implementation, device
-        self.frames = FrameCache(self.spec, disk_dir=frame_cache_dir or str(Path(media_cache()) / "eval_frames"),
-                                 media_cache_dir=media_cache())
+        media_cache = media_cache or media_cache_dir()
+        self.frames = FrameCache(self.spec, disk_dir=frame_cache_dir or str(Path(media_cache) / "eval_frames"),
+                                 media_cache_dir=media_cache)
         self.model_key = hashlib.sha256(
             f"{model_version or model_identity(pretrained)}|{backend}|{self.spec.key()}".encode()).hexdigest()[:24]
         self.cache = ChunkCache(cache_dir, self.model_key)

@@ -28,12 +28,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import training  # noqa: F401  (the CPU torchvision work-around, before transformers loads)
-from evaluation.benchmarks import BENCHMARKS, BenchmarkDataError
-from evaluation.scoring import PROTOCOLS, extract_answer, sample_score, score_benchmark
-from videorft.profile import Profile, ProfileError, load_profile, local_state_dir
+from evaluation.benchmarks import BENCHMARKS, BenchmarkDataError, check_names
+from evaluation.scoring import PROTOCOLS, sample_score, score_benchmark
+from videorft.answers import extract_prediction
+from videorft.compat import make_torchvision_importable
+from videorft.media import MIN_PIXELS
+from videorft.pipes import pipes_session
+from videorft.profile import Profile, ProfileError, load_profile, local_state_dir, resolve_frames
 from videorft.storage import as_path
 
+make_torchvision_importable()  # before transformers loads (CPU torch with PyPI's torchvision)
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 LOG = logging.getLogger("videorft.evaluation")
 
@@ -41,6 +45,7 @@ LOG = logging.getLogger("videorft.evaluation")
 def benchmark_sources(profile: Profile, names: list[str]) -> dict[str, dict[str, Any]]:
     """Each benchmark's data: the profile's source, or generated fixtures under the storage root."""
     cfg = profile.evaluation
+    check_names(cfg.benchmarks, "profile evaluation.benchmarks")
     missing = [n for n in names if n not in cfg.benchmarks]
     fixtures: dict[str, dict[str, str]] = {}
     if missing:
@@ -63,7 +68,7 @@ def _sample_log(task_samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         prompt = entry["arguments"][0][0] if entry.get("arguments") else ""
         record.update({"prompt": prompt, "problem": doc.get("problem"), "extra": json.loads(doc.get("extra") or "{}")})
         if not record.get("failed"):
-            record["extracted"] = extract_answer(record["prediction"])
+            record["extracted"] = extract_prediction(record["prediction"])
             record["scores"] = {p: sample_score(record["problem_type"], record["prediction"], record["answer"],
                                                 record.get("options"), p) for p in PROTOCOLS}
         rows.append(record)
@@ -71,9 +76,10 @@ def _sample_log(task_samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run_evaluation(model: str, sources: dict[str, dict[str, Any]], output: str, *, frames: int, max_pixels: int,
-                   max_new_tokens: int, batch_size: int = 4, chunk_size: int = 16, backend: str = "hf",
-                   dtype: str = "auto", bootstrap: int = 1000, cache_dir: str | None = None,
-                   frame_cache_dir: str | None = None, model_version: str | None = None,
+                   max_new_tokens: int, min_pixels: int = MIN_PIXELS, batch_size: int = 4, chunk_size: int = 16,
+                   backend: str = "hf", dtype: str = "auto", bootstrap: int = 1000, cache_dir: str | None = None,
+                   frame_cache_dir: str | None = None, media_cache: str | None = None,
+                   model_version: str | None = None,
                    progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Evaluate ``model`` on ``sources`` ({benchmark: {questions, video_root, limit}}); write and return scores."""
     from lm_eval import simple_evaluate
@@ -86,13 +92,14 @@ def run_evaluation(model: str, sources: dict[str, dict[str, Any]], output: str, 
     # the generation cache stays local (next to a local output, so re-running the same command resumes);
     # decoded frames go to the shared media cache (keyed by frame spec, reused across checkpoints)
     scratch = Path(output) if "://" not in output else local_state_dir() / "evaluation"
-    lm = VideoLM(pretrained=model, frames=frames, max_pixels=max_pixels, max_new_tokens=max_new_tokens,
-                 batch_size=batch_size, chunk_size=chunk_size, backend=backend, dtype=dtype,
-                 cache_dir=cache_dir or str(scratch / "cache"), frame_cache_dir=frame_cache_dir,
-                 model_version=model_version)
+    lm = VideoLM(pretrained=model, frames=frames, max_pixels=max_pixels, min_pixels=min_pixels,
+                 max_new_tokens=max_new_tokens, batch_size=batch_size, chunk_size=chunk_size, backend=backend,
+                 dtype=dtype, cache_dir=cache_dir or str(scratch / "cache"), frame_cache_dir=frame_cache_dir,
+                 media_cache=media_cache, model_version=model_version)
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"benchmarks": sources})
     result: dict[str, Any] = {"model": model, "model_key": lm.model_key, "benchmarks": {},
-                              "settings": {"frames": frames, "max_pixels": max_pixels, "max_new_tokens": max_new_tokens,
+                              "settings": {"frames": frames, "max_pixels": max_pixels, "min_pixels": min_pixels,
+                                           "max_new_tokens": max_new_tokens,
                                            "batch_size": batch_size, "chunk_size": chunk_size, "backend": backend,
                                            "greedy": True}}
     for name in sources:  # one benchmark at a time: its progress and its result are reported as it finishes
@@ -130,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, help="at most N questions per benchmark")
     parser.add_argument("--frames", type=int, help="frames per video (default: the profile's video.eval)")
     parser.add_argument("--max-pixels", type=int, help="pixel budget per frame (default: video.eval)")
+    parser.add_argument("--min-pixels", type=int, help="smallest frame in pixels (default: video.eval)")
     parser.add_argument("--max-new-tokens", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--chunk-size", type=int)
@@ -161,19 +169,16 @@ def _sources(profile: Profile, names: list[str], data: list[str], limit: int | N
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    from training.runtime import pipes_session
-
     try:
         profile = load_profile(args.profile)
-        names = [n.strip() for n in args.benchmarks.split(",") if n.strip()]
-        unknown = [n for n in names if n not in BENCHMARKS]
-        if unknown:
-            raise BenchmarkDataError(f"unknown benchmarks {unknown}; known: {', '.join(BENCHMARKS)}")
+        names = check_names(n.strip() for n in args.benchmarks.split(",") if n.strip())
         sources = _sources(profile, names, args.data, args.limit)
+        video = resolve_frames(profile.video.eval, f"profile {profile.name} video.eval", frames=args.frames,
+                               max_pixels=args.max_pixels, min_pixels=args.min_pixels)
     except (ProfileError, BenchmarkDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    cfg, video = profile.evaluation, profile.video.eval
+    cfg = profile.evaluation
     with pipes_session() as pipes:
         def progress(name: str, done: int, total: int) -> None:
             message = f"{name}: {done}/{total} generated or cached"
@@ -183,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             result = run_evaluation(
-                args.model, sources, args.output, frames=args.frames or video.frames or 32,
-                max_pixels=args.max_pixels or video.max_pixels,
+                args.model, sources, args.output, frames=video.frames, max_pixels=video.max_pixels,
+                min_pixels=video.min_pixels, media_cache=profile.media_cache_dir(),
                 max_new_tokens=args.max_new_tokens or cfg.max_new_tokens,
                 batch_size=args.batch_size or cfg.batch_size, chunk_size=args.chunk_size or cfg.chunk_size,
                 backend=args.backend or cfg.backend, dtype=cfg.dtype,

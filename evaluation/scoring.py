@@ -16,76 +16,28 @@ Prediction 3 against truth 4 is the textbook difference: relative error 0.25, wh
 0.75 (1 - 0.75 = 0.25) only under ``<=``: 6 of 10 thresholds (0.6) officially, 5 of 10 (0.5) in the paper.
 Comparisons are made in exact decimal arithmetic so that boundary is not decided by float rounding.
 
-Extraction is shared: the last ``<answer>..</answer>`` (any case), else the text after ``</think>``, else the
-whole output; then an option letter tolerant of case and punctuation (``<answer>a.</answer>`` is A) or the
-option's text, or the first number. A sample whose generation failed is counted and reported, never scored.
+Extraction (``videorft.answers``, shared with the rewards and the filter): the last ``<answer>..</answer>`` (any
+case), else the text after ``</think>``, else the whole output; then an option letter tolerant of case and
+punctuation (``<answer>a.</answer>`` is A) or the option's text, or the first number. A sample whose generation
+failed is counted and reported, never scored.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
-from curation.answers import _bare_letter
-from curation.schema import option_letter
+from videorft.answers import choice_letter, extract_prediction, parse_decimal
 
 PROTOCOLS = ("videorft", "official")
 BREAKDOWNS = ("domain", "duration", "track", "dimension", "discipline", "sub_category")
 MRA_THRESHOLDS = tuple(Decimal(50 + 5 * i) / 100 for i in range(10))  # 0.50 .. 0.95
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
-_OPEN_ANSWER_RE = re.compile(r"<answer>(.*)$", re.DOTALL | re.IGNORECASE)
-_THINK_END_RE = re.compile(r"</think>", re.IGNORECASE)
-_NUMBER_RE = re.compile(r"[-+]?(?:\d+(?:,\d{3})*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
-_LETTER_RE = re.compile(r"(?:^|[\s(\[])([A-H])(?:[).:\]]|\s|$)")  # capitals only: prose has "a"
-
-
-# ---- extraction -------------------------------------------------------------------------------------------
-
-def extract_answer(output: str | None) -> str:
-    """The answer text of a raw model output: the last ``<answer>`` block, tolerant of a missing tag."""
-    if not output:
-        return ""
-    found = _ANSWER_RE.findall(output)
-    if found:
-        return found[-1].strip()
-    unclosed = _OPEN_ANSWER_RE.search(output)  # generation stopped before </answer>
-    if unclosed:
-        return unclosed.group(1).strip()
-    parts = _THINK_END_RE.split(output)
-    return parts[-1].strip() if len(parts) > 1 else output.strip()
-
-
-def choice_letter(answer: str, options: Sequence[str] | None = None) -> str | None:
-    """The option letter an extracted answer names: ``B``, ``b.``, ``(B)``, ``B. text``, or the option text."""
-    text = answer.strip()
-    if not text:
-        return None
-    letter = option_letter(text, list(options or [])) if options else None
-    if letter:
-        return letter
-    letter = _bare_letter(text)
-    if letter and (not options or letter in {o.split(".", 1)[0].strip().upper() for o in options}):
-        return letter
-    match = _LETTER_RE.search(text)  # "The answer is C"
-    return match.group(1).upper() if match else None
-
-
-def parse_decimal(answer: str) -> Decimal | None:
-    """The first number in ``answer`` as an exact decimal ("about 3.5 m" -> 3.5); None if there is none."""
-    match = _NUMBER_RE.search(answer)
-    if not match:
-        return None
-    try:
-        return Decimal(match.group(0).replace(",", ""))
-    except InvalidOperation:
-        return None
 
 
 # ---- per-sample scores ------------------------------------------------------------------------------------
@@ -109,8 +61,8 @@ def sample_score(problem_type: str, prediction: str | None, answer: str, options
     """One sample's score in [0, 1] under ``protocol`` (``prediction`` is the raw model output)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
-    extracted = extract_answer(prediction)
-    truth = extract_answer(answer)
+    extracted = extract_prediction(prediction)
+    truth = extract_prediction(answer)
     if problem_type == "multiple choice":
         got, want = choice_letter(extracted, options), choice_letter(truth, options)
         return float(got is not None and got == want)

@@ -41,7 +41,7 @@ def small_profile():
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory, small_profile):
     """A 12-video, 6-image, 80-question world built once per session."""
-    from curation.synthetic.world import build_world
+    from synthetic.world import build_world
 
     root = tmp_path_factory.mktemp("world")
     manifest = build_world(small_profile.world, str(root))

@@ -21,9 +21,9 @@ from dagster._utils.test.data_versions import get_stale_status_resolver
 from graph_helpers import data_versions, materialize_all
 
 from curation.prompts import default_prompts_dir
-from curation.simulator.server import RunningSimulator, Simulator
-from curation.simulator.world import World
 from dagster_project.definitions import build_definitions
+from synthetic.simulator.server import RunningSimulator, Simulator
+from synthetic.simulator.world import World
 from videorft.profile import load_profile
 from videorft.storage import read_parquet
 

@@ -179,7 +179,8 @@ def test_cluster_profiles_run_steps_as_kubernetes_jobs_with_a_valid_executor_con
     from dagster._config import process_config
     from dagster_k8s import k8s_job_executor
 
-    from dagster_project.definitions import build_definitions, k8s_executor_config
+    from dagster_project.definitions import build_definitions
+    from dagster_project.executors import k8s_executor_config
     from videorft.profile import load_profile
 
     for name in ("paper-3b", "paper-7b"):
@@ -193,7 +194,7 @@ def test_cluster_profiles_run_steps_as_kubernetes_jobs_with_a_valid_executor_con
         assert job.executor_def.name == "k8s"
     tiny = load_profile("tiny", env={})
     multi = tiny.dagster.model_copy(update={"executor": "multiprocess", "max_concurrent": 4})
-    from dagster_project.definitions import build_executor
+    from dagster_project.executors import build_executor
 
     assert build_executor(multi).name == "multiprocess"
 
@@ -252,7 +253,7 @@ def test_the_committed_paper_7b_pod_specs_are_what_the_launcher_renders():
 
 
 def test_multi_node_deepspeed_renders_ranked_workers_that_meet_rank_zero_through_a_headless_service():
-    from dagster_project.launchers import launch_name, multinode_specs
+    from resources.launchers import launch_name, multinode_specs
     from videorft.profile import LauncherConfig, load_profile
 
     launcher = load_profile("paper-7b", env={}).training.launcher

@@ -157,7 +157,7 @@ def test_the_sensor_leaves_a_checkpoint_to_the_backfill_that_also_evaluates_it()
     from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
     from dagster._core.test_utils import create_run_for_test
 
-    from assets.evaluation import _backfill_evaluating
+    from dagster_project.reevaluation import _backfill_evaluating
 
     with dg.instance_for_test() as instance:
         for backfill_id, selection in (("whole", ["rl_checkpoint", "benchmark_scores"]), ("train", ["rl_checkpoint"])):

@@ -19,7 +19,7 @@ from curation.experts import (
     request_key,
 )
 from curation.prompts import media_ref
-from curation.simulator.server import RunningSimulator, Simulator, free_port
+from synthetic.simulator.server import RunningSimulator, Simulator, free_port
 from videorft.profile import ExpertConfig, SimulatorConfig
 
 

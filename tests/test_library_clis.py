@@ -39,7 +39,7 @@ def test_torchvision_users_import_on_cpu_torch_after_the_work_around():
 def test_simulator_cli_serves_the_openai_protocol_on_localhost():
     import httpx
 
-    from curation.simulator.server import free_port
+    from synthetic.simulator.server import free_port
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "curation.simulator", "--port", str(port), "--no-world"],

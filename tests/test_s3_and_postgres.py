@@ -11,8 +11,8 @@ import s3fs
 from graph_helpers import run_pool
 
 from curation.ingest import QASource, ingest, read_pool
-from curation.video_io import load_frames, probe
 from dagster_project.definitions import build_definitions
+from videorft.media import load_frames, probe
 from videorft.profile import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,13 +12,13 @@ import pytest
 
 from evaluation.scoring import (
     aggregate,
-    extract_answer,
     mean_relative_accuracy,
     paired_bootstrap,
     sample_score,
     score_benchmark,
     score_samples,
 )
+from videorft.answers import extract_prediction as extract_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 OPTIONS = ["A. red", "B. green", "C. blue", "D. yellow"]

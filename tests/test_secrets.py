@@ -40,7 +40,7 @@ def test_an_expert_api_key_appears_nowhere_after_a_materialization(isolated_env,
     import dagster as dg
     from mlflow import MlflowClient
 
-    from curation.simulator.server import start_simulator
+    from synthetic.simulator.server import start_simulator
 
     key = f"sk-videorft-FAKE-{uuid.uuid4().hex}"
     env = {**os.environ, **isolated_env, "HF_HUB_OFFLINE": "1"}

@@ -14,8 +14,8 @@ import torch
 import yaml
 
 import training  # noqa: F401  (the CPU torchvision work-around)
-from training.config import RecipeError, SemanticRewardConfig, load_recipe
-from training.rewards import SemanticConsistencyReward, semantic_scores, videorft_reward
+from training.config import RecipeError, RewardConfig, SemanticRewardConfig, load_recipe
+from training.rewards import SemanticConsistencyReward, semantic_scores
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_SEMANTIC = SemanticRewardConfig(model="tiny-siglip", pretrained=None, frames=4, span_tokens=32)
@@ -93,11 +93,12 @@ def test_videorft_reward_sums_format_accuracy_and_gated_semantic(small_world, tm
     from training import rewards
 
     video = str(Path(small_world.root) / "videos" / "v0000.mp4")
-    rewards.configure_semantic_reward(TINY_SEMANTIC, str(tmp_path))
+    config = RewardConfig(functions=["videorft_reward", "semantic_consistency_reward"], semantic=TINY_SEMANTIC)
+    videorft_reward, semantic_consistency_reward = rewards.build_reward_funcs(config, str(tmp_path))
     completions = [_completion("First. The circle moves.", "3.5"), "3.5", _completion("First. The circle.", "2")]
     columns = {"path": [video] * 3, "solution": ["<answer>3.5</answer>"] * 3, "problem_type": ["numerical"] * 3}
     total = videorft_reward(completions, **columns)
-    semantic = rewards.semantic_consistency_reward(completions, **columns)
+    semantic = semantic_consistency_reward(completions, **columns)
     assert total[0] == pytest.approx(1.0 + 1.0 + semantic[0])
     assert total[1] == 0.0  # no tags: no format, no extractable answer
     assert total[2] == pytest.approx(1.0) and semantic[2] == 0.0  # right format, wrong answer, gate closed
@@ -119,7 +120,6 @@ def test_paper_recipes_carry_the_papers_grpo_settings():
         assert (t["num_generations"], t["beta"], t["learning_rate"], t["max_completion_length"],
                 t["temperature"]) == (8, 0.04, 1e-6, 1024, 1.0)
         assert recipe.reward.semantic.weight == 2.0 and recipe.reward.semantic.mode == "gated"
-        assert (recipe.video.frames, recipe.video.max_pixels) == (16, 128 * 28 * 28)
         sft = load_recipe(ROOT / "configs" / profile / "sft.yaml", "sft")
         assert sft.trainer["learning_rate"] == 1e-6 and sft.trainer["num_train_epochs"] == 1
 
@@ -128,14 +128,14 @@ def test_paper_recipes_carry_the_papers_grpo_settings():
 
 def test_sft_collator_trains_on_the_assistant_turn_only(sft_file, tmp_path):
     from training.data import load_training_data
-    from training.media import FrameCache, FrameSpec
     from training.model import load_processor
     from training.sft import VideoSFTCollator, configure_processor
+    from videorft.frames import FrameCache, FrameSpec
 
     data = load_training_data(str(sft_file), require_process=True)
     processor = load_processor("tiny-random")
     configure_processor(processor, 4 * 28 * 28, 16 * 28 * 28)
-    frames = FrameCache(FrameSpec(4, 16 * 28 * 28), disk_dir=tmp_path / "frames")
+    frames = FrameCache(FrameSpec(frames=4, max_pixels=16 * 28 * 28), disk_dir=tmp_path / "frames")
     video_row = next(r for r in data.rows if r["data_type"] == "video")
     image_row = next(r for r in data.rows if r["data_type"] == "image")
     batch = VideoSFTCollator(processor, frames)([video_row, image_row])
@@ -243,16 +243,16 @@ def _grpo_vision_delta(small_world, tmp_path: Path, ours: bool) -> float:
 
     from training.data import load_training_data
     from training.grpo import build_trainer_class
-    from training.media import FrameCache, FrameSpec
     from training.model import ensure_on_disk, load_model_and_processor, vision_tower
     from training.sft import configure_processor
+    from videorft.frames import FrameCache, FrameSpec
 
     data = load_training_data(str(Path(small_world.root) / "qa_videos.json"), require_process=False,
                               max_samples=2)
     model, processor = load_model_and_processor("tiny-random")
     ensure_on_disk(model, processor, tmp_path / "initial")  # the reference model is rebuilt from here
     configure_processor(processor, 4 * 28 * 28, 16 * 28 * 28)
-    frames = FrameCache(FrameSpec(4, 16 * 28 * 28))
+    frames = FrameCache(FrameSpec(frames=4, max_pixels=16 * 28 * 28))
     rows = [{**r, "prompt": [{"role": "user", "content": r["question"]}]} for r in data.rows]
     generator = torch.Generator().manual_seed(0)
 

@@ -12,7 +12,7 @@ from graph_helpers import latest_metadata as _metadata
 from graph_helpers import materialize_all
 
 from dagster_project.definitions import build_definitions
-from dagster_project.launchers import entry_command, pod_spec
+from resources.launchers import entry_command, pod_spec
 from videorft.profile import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curation.video_io import MediaDecodeError, load_frames, load_image, probe, sample_indices, smart_resize
+from videorft.media import MediaDecodeError, load_frames, load_image, probe, sample_indices, smart_resize
 
 
 def test_probe_reports_the_scripted_geometry(small_world):
@@ -86,7 +86,7 @@ def test_missing_and_broken_media_raise_one_clear_error(tmp_path, small_world):
 
 
 def test_parallel_readers_return_the_same_frames_in_order(small_world, monkeypatch):
-    import curation.video_io as vio
+    import videorft.media as vio
 
     path = str(Path(small_world.root) / "videos" / "v0003.mp4")
     single = load_frames(path, frames=12, backend="decord", workers=1)

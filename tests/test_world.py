@@ -11,8 +11,9 @@ import av
 import numpy as np
 import pytest
 
-from curation.schema import CATEGORIES, PROBLEM_TYPES, extract_answer
-from curation.synthetic.world import build_world
+from synthetic.world import build_world
+from videorft.answers import extract_answer
+from videorft.schema import CATEGORIES, PROBLEM_TYPES
 
 
 def _rows(root: Path) -> list[dict]:

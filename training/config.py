@@ -1,9 +1,11 @@
 """Training recipes: one YAML per model and method (open-r1 style), validated at load.
 
-A recipe names the model, the data, the frames (or takes the profile's ``video.train``), the rewards (GRPO)
-and the TRL trainer arguments. ``trainer`` keys are checked against the TRL config class's fields at load,
-so a typo is an error naming the key, not a silently ignored setting. Command-line flags of the entry points
-override the recipe (``--model``, ``--data``, ``--output-dir``, ``--max-steps``).
+A recipe names the model, the data, the rewards (GRPO) and the TRL trainer arguments. Frames and pixels are not
+a recipe's: the profile's ``video.train`` owns them and the entry points take them on the command line
+(``--frames``, ``--max-pixels``, ``--min-pixels``), so one value reaches every process. ``trainer`` keys are
+checked against the TRL config class's fields at load, so a typo is an error naming the key, not a silently
+ignored setting. Command-line flags of the entry points override the recipe (``--model``, ``--data``,
+``--output-dir``, ``--max-steps``).
 """
 
 from __future__ import annotations
@@ -31,12 +33,6 @@ class ModelSpec(_Strict):
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
     attn_implementation: str | None = None  # e.g. flash_attention_2 on GPU nodes
     freeze_vision: bool = False
-
-
-class VideoSpec(_Strict):
-    frames: Annotated[int, Field(gt=0)] = 16  # paper A.2: 16 frames for training
-    max_pixels: Annotated[int, Field(gt=0)] = 128 * 28 * 28
-    min_pixels: Annotated[int, Field(gt=0)] = 4 * 28 * 28
 
 
 class DataSpec(_Strict):
@@ -67,25 +63,33 @@ class RewardConfig(_Strict):
 
     @model_validator(mode="after")
     def _known(self) -> RewardConfig:
-        known = {"format_reward", "accuracy_reward", "semantic_consistency_reward", "videorft_reward"}
-        unknown = [f for f in self.functions if f not in known]
+        from training.rewards import REWARD_NAMES, RULE_REWARDS
+
+        unknown = [f for f in self.functions if f not in REWARD_NAMES]
         if unknown:
-            raise ValueError(f"unknown reward functions {unknown}; known: {sorted(known)}")
+            raise ValueError(f"unknown reward functions {unknown}; known: {list(REWARD_NAMES)}")
         if self.weights is not None and len(self.weights) != len(self.functions):
             raise ValueError("reward weights must have one entry per function")
-        if self.semantic.gate_reward not in known - {"semantic_consistency_reward", "videorft_reward"}:
-            raise ValueError("semantic.gate_reward must name format_reward or accuracy_reward")
+        if self.semantic.gate_reward not in RULE_REWARDS:
+            raise ValueError(f"semantic.gate_reward must name one of {list(RULE_REWARDS)}")
         return self
 
 
 class Recipe(_Strict):
     method: Method
     model: ModelSpec = ModelSpec()
-    video: VideoSpec | None = None  # None: the profile's video.train
     data: DataSpec = DataSpec()
     reward: RewardConfig = RewardConfig()
     trainer: dict[str, Any] = Field(default_factory=dict)
     deepspeed: str | None = None  # a DeepSpeed JSON under configs/deepspeed/ (relative to the project root)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_video(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "video" in raw:
+            raise ValueError("video: frames and pixels are owned by the profile's video.train (one value for "
+                             "every process); override them with --frames / --max-pixels / --min-pixels")
+        return raw
 
     @model_validator(mode="after")
     def _trainer_keys(self) -> Recipe:

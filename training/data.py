@@ -38,7 +38,7 @@ def check_media(uris: list[str], workers: int = 8, cache_dir: str | None = None)
     broken or missing video is reported before training instead of killing the run hours in."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from curation.video_io import MediaDecodeError, probe
+    from videorft.media import MediaDecodeError, probe
 
     def one(uri: str) -> tuple[str, str]:
         try:

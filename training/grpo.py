@@ -15,17 +15,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from training.media import FrameCache, media_cache, media_part
-from training.runtime import (
-    RunSpec,
-    finish_run,
-    has_cuda,
-    last_checkpoint,
-    make_callbacks,
-    run_main,
-    trainer_arguments,
-)
+from training.runtime import RunSpec, has_cuda, make_callbacks, run_main, train_and_finish, trainer_arguments
 from training.sft import configure_processor, frame_cache
+from videorft.frames import FrameCache, media_part
+from videorft.media import media_cache_dir
 
 VISION_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "pixel_values", "image_grid_thw")
 
@@ -120,17 +113,10 @@ def build_trainer_class() -> type:
 
 
 def reward_functions(spec: RunSpec) -> list[Any]:
-    from training import rewards
+    from training.rewards import build_reward_funcs
 
     cfg = spec.recipe.reward
-    semantic = None
-    if any(f in ("semantic_consistency_reward", "videorft_reward") for f in cfg.functions):
-        semantic = rewards.configure_semantic_reward(cfg.semantic, cfg.semantic.cache_root or spec.storage_root,
-                                                     media_cache())
-    out = []
-    for name in cfg.functions:
-        out.append(semantic if name == "semantic_consistency_reward" else rewards.REWARD_FUNCTIONS[name])
-    return out
+    return build_reward_funcs(cfg, cfg.semantic.cache_root or spec.storage_root, media_cache_dir(spec.storage_root))
 
 
 def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
@@ -167,15 +153,9 @@ def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
                           train_dataset=Dataset.from_list(rows), processing_class=processor,
                           callbacks=make_callbacks(spec.output_dir, pipes))
     trainer.frames = frames
-    resume = last_checkpoint(spec.output_dir) if spec.resume else None
-    if pipes is not None:
-        pipes.log.info(f"GRPO of {spec.model} on {len(rows)} rows ({data.content_hash}); "
-                       f"{'resuming from ' + resume if resume else 'from step 0'}")
-    trainer.train(resume_from_checkpoint=resume)
-    return finish_run(spec, trainer, processor, data, frames, pipes,
-                      {"resumed_from": resume or "", "frames_decoded": frames.decoded,
-                       "reward_functions": spec.recipe.reward.functions,
-                       "semantic_mode": spec.recipe.reward.semantic.mode})
+    return train_and_finish(spec, trainer, processor, data, frames, pipes, "GRPO",
+                            {"reward_functions": spec.recipe.reward.functions,
+                             "semantic_mode": spec.recipe.reward.semantic.mode})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ same code path (processor, chat template, video tokens, M-RoPE) runs as in produ
 of either kind loads back through the hub/local path.
 
 The frame count and pixel budget are not the processor's business: videos are decoded by our video I/O
-(``curation.video_io``) to the configured frames and pixels and handed over as frames.
+(``videorft.media``) to the configured frames and pixels and handed over as frames.
 """
 
 from __future__ import annotations
@@ -72,15 +72,15 @@ class TinySpec:
 
 def _tokenizer_corpus() -> list[str]:
     """Text the tiny tokenizer's BPE merges are learned from: our prompts and the synthetic world's words."""
-    from curation.prompts import default_prompts_dir
-    from curation.synthetic import qa, scene
+    from synthetic import qa, scene  # the tiny model's vocabulary is the embedded world's
     from training.prompts import QUESTION_TEMPLATE, TYPE_TEMPLATE
+    from videorft.profile import CurationConfig
 
     words = [*scene.SHAPES, *scene.PALETTE, *qa.LETTERS]
     lines = [QUESTION_TEMPLATE, *TYPE_TEMPLATE.values(), " ".join(words),
              "The video shows a red circle moving left. Let me think. The answer is B.",
              "Options: A. red B. blue C. green D. yellow", "0 1 2 3 4 5 6 7 8 9 10 3.5 0.25 100"]
-    lines += [p.read_text(encoding="utf-8") for p in sorted(default_prompts_dir().glob("*.yaml"))]
+    lines += [p.read_text(encoding="utf-8") for p in sorted(CurationConfig().resolved_prompts_dir().glob("*.yaml"))]
     return lines * 4
 
 
@@ -165,11 +165,11 @@ def local_checkpoint(uri: str) -> str:
     the media cache (its name carries the content hash, so a finished copy is never fetched again)."""
     if "://" not in uri:
         return uri
-    from training.media import media_cache
+    from videorft.media import media_cache_dir
     from videorft.storage import as_path
 
     source = as_path(uri)
-    target = Path(media_cache()) / "checkpoints" / hashlib.sha256(uri.encode()).hexdigest()[:16] / source.name
+    target = Path(media_cache_dir()) / "checkpoints" / hashlib.sha256(uri.encode()).hexdigest()[:16] / source.name
     if not (target / "COMPLETE").exists():
         target.mkdir(parents=True, exist_ok=True)
         source.fs.get(source.path.rstrip("/") + "/", str(target) + "/", recursive=True)

@@ -9,15 +9,12 @@ combined ``videorft_reward`` build on these (in progress, issue 3).
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from curation.answers import answers_match
-from curation.schema import extract_answer, parse_number
+from videorft.answers import FORMAT_RE, answers_match, extract_answer, parse_number
 
-FORMAT_RE = re.compile(r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$", re.DOTALL)
 _THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 # A sentence ends at . ! or ? followed by white space or the end; a decimal point ("3.5 m") is followed by a
 # digit, so it never ends one (the official code splits on the first '.', which cuts "3.5 m" in two).
@@ -131,7 +128,7 @@ class SemanticConsistencyReward:
     """The semantic-consistency reward as a TRL reward function, configured once (model, w, M, F, gate, cache).
 
     Columns used: ``path`` (the media URI), optional ``media_sha256`` and ``data_type``, and for the gate
-    the accuracy reward's columns (``solution``, ``problem_type``, ``options``).
+    the gate reward's columns (``solution``, ``problem_type``, ``options``).
     """
 
     def __init__(self, config: Any, cache_root: str | None = None, media_cache_dir: str | None = None) -> None:
@@ -139,14 +136,15 @@ class SemanticConsistencyReward:
 
         self.__name__ = "semantic_consistency_reward"  # TRL logs a reward function under its __name__
         self.config = config
-        self.gate_name = config.gate_reward
+        self.gate = RULE_REWARDS[config.gate_reward]
         self.embeddings = VideoEmbeddingCache(config.model, config.pretrained, config.frames, config.span_tokens,
                                               cache_root=cache_root, media_cache_dir=media_cache_dir,
                                               compile=config.compile)
 
     def __call__(self, completions: list[Any], path: list[str], gate: list[float] | None = None,
                  **columns: Any) -> list[float]:
-        """Scores per completion; ``gate`` (the accuracy rewards, when the caller has them) saves recomputing."""
+        """Scores per completion; ``gate`` (the gate reward's values, when the caller has them) saves
+        recomputing."""
         if self.config.mode == "off":
             return [0.0] * len(completions)
         texts = [completion_text(c) for c in completions]
@@ -156,49 +154,66 @@ class SemanticConsistencyReward:
                                  self.config.weight)
         if self.config.mode == "gated":
             if gate is None:
-                gate = REWARD_FUNCTIONS[self.gate_name](completions, **columns)
+                gate = self.gate(completions, **columns)
             scores = [s if g > 0 else 0.0 for s, g in zip(scores, gate, strict=True)]
         return scores
 
 
-_CONFIGURED: dict[str, SemanticConsistencyReward] = {}
-_CONFIG_LOCK = threading.Lock()
+class VideoRFTReward:
+    """r = r_format + r_acc + 1[r_gate > 0] * r_sc (Eq. 6; the gate follows the semantic reward's mode)."""
+
+    def __init__(self, semantic: SemanticConsistencyReward) -> None:
+        self.__name__ = "videorft_reward"
+        self.semantic = semantic
+
+    def __call__(self, completions: list[Any], **columns: Any) -> list[float]:
+        fmt = format_reward(completions, **columns)
+        acc = accuracy_reward(completions, **columns)
+        gate = acc if self.semantic.gate is accuracy_reward else None
+        sem = self.semantic(completions, gate=gate, **columns)
+        return [f + a + s for f, a, s in zip(fmt, acc, sem, strict=True)]
 
 
-def configure_semantic_reward(config: Any, cache_root: str | None = None,
-                              media_cache_dir: str | None = None) -> SemanticConsistencyReward:
-    """Set the settings ``semantic_consistency_reward`` and ``videorft_reward`` use in this process."""
-    with _CONFIG_LOCK:
-        _CONFIGURED["default"] = SemanticConsistencyReward(config, cache_root, media_cache_dir)
-        return _CONFIGURED["default"]
+RewardFunc = Callable[..., list[float]]
+# Rule rewards need no settings; the others are built from a recipe's ``reward`` section by
+# ``build_reward_funcs``. Together, the one list of reward names.
+RULE_REWARDS: dict[str, RewardFunc] = {"format_reward": format_reward, "accuracy_reward": accuracy_reward}
+MODEL_REWARDS: dict[str, Callable[[SemanticConsistencyReward], RewardFunc]] = {
+    "semantic_consistency_reward": lambda semantic: semantic,
+    "videorft_reward": VideoRFTReward,
+}
+REWARD_NAMES: tuple[str, ...] = (*RULE_REWARDS, *MODEL_REWARDS)
 
 
-def _configured() -> SemanticConsistencyReward:
-    with _CONFIG_LOCK:
-        if "default" not in _CONFIGURED:
-            from training.config import SemanticRewardConfig
+def build_reward_funcs(config: Any, cache_root: str | None = None,
+                       media_cache_dir: str | None = None) -> list[RewardFunc]:
+    """The recipe's ``reward.functions`` as TRL reward functions, in order (open-r1's ``get_reward_funcs``).
 
-            _CONFIGURED["default"] = SemanticConsistencyReward(SemanticRewardConfig())
-        return _CONFIGURED["default"]
+    The semantic-consistency model is built once and shared by every function that needs it; nothing is kept
+    in module state, so two trainers in one process can use different settings.
+    """
+    unknown = [n for n in config.functions if n not in REWARD_NAMES]
+    if unknown:
+        raise ValueError(f"unknown reward functions {unknown}; known: {list(REWARD_NAMES)}")
+    semantic = None
+    if any(n in MODEL_REWARDS for n in config.functions):
+        semantic = SemanticConsistencyReward(config.semantic, cache_root, media_cache_dir)
+    return [RULE_REWARDS[n] if n in RULE_REWARDS else MODEL_REWARDS[n](semantic) for n in config.functions]
+
+
+@cache
+def _paper_semantic_reward() -> SemanticConsistencyReward:
+    from training.config import SemanticRewardConfig
+
+    return SemanticConsistencyReward(SemanticRewardConfig())
 
 
 def semantic_consistency_reward(completions: list[Any], **columns: Any) -> list[float]:
-    """r_sc (Eq. 5) with the process's configured settings (``configure_semantic_reward``; default: the
-    paper's SigLIP SO400M, w = 2, gated on ``accuracy_reward``)."""
-    return _configured()(completions, **columns)
+    """r_sc (Eq. 5) with the paper's settings (SigLIP SO400M, w = 2, M = 64, F = 16, gated on
+    ``accuracy_reward``); other settings: ``build_reward_funcs`` or ``SemanticConsistencyReward``."""
+    return _paper_semantic_reward()(completions, **columns)
 
 
 def videorft_reward(completions: list[Any], **columns: Any) -> list[float]:
-    """r = r_format + r_acc + 1[r_acc > 0] * r_sc (Eq. 6; the gate follows the configured mode)."""
-    fmt = format_reward(completions, **columns)
-    acc = accuracy_reward(completions, **columns)
-    sem = _configured()(completions, gate=acc, **columns)
-    return [f + a + s for f, a, s in zip(fmt, acc, sem, strict=True)]
-
-
-REWARD_FUNCTIONS: dict[str, Callable[..., list[float]]] = {
-    "format_reward": format_reward,
-    "accuracy_reward": accuracy_reward,
-    "semantic_consistency_reward": semantic_consistency_reward,
-    "videorft_reward": videorft_reward,
-}
+    """r = r_format + r_acc + 1[r_acc > 0] * r_sc (Eq. 6) with the paper's semantic settings."""
+    return VideoRFTReward(_paper_semantic_reward())(completions, **columns)

@@ -14,14 +14,12 @@ log line and a custom message, and the result as the asset's materialization and
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import math
 import os
 import socket
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,8 @@ from typing import Any
 from training.config import Method, Recipe, RecipeError, load_recipe
 from training.data import DataError
 from training.model import ModelLoadError
-from videorft.profile import ProfileError
+from videorft.pipes import pipes_session
+from videorft.profile import ProfileError, resolve_frames
 from videorft.storage import as_path
 
 RESULT_FILE = "result.json"
@@ -51,6 +50,10 @@ def build_parser(method: Method) -> argparse.ArgumentParser:
     parser.add_argument("--deepspeed", help="DeepSpeed JSON config (overrides the recipe)")
     parser.add_argument("--publish-to", help="copy the final checkpoint to URI/v-<hash>/ (local or s3://)")
     parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
+    parser.add_argument("--profile", help="profile name or YAML (default: $VIDEORFT_PROFILE or tiny)")
+    parser.add_argument("--frames", type=int, help="frames per video (default: the profile's video.train)")
+    parser.add_argument("--max-pixels", type=int, help="pixel budget per frame (default: video.train)")
+    parser.add_argument("--min-pixels", type=int, help="smallest frame in pixels (default: video.train)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe value, e.g. --set reward.semantic.mode=ungated (repeatable)")
     return parser
@@ -67,23 +70,21 @@ class RunSpec:
     deepspeed: str | None
     publish_to: str | None
     resume: bool
-    video: Any = None  # VideoSpec
+    video: Any = None  # videorft.profile.FrameSpec: what this run decodes
     storage_root: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_run(args: argparse.Namespace, method: Method) -> RunSpec:
-    from training.config import VideoSpec
     from videorft.profile import load_profile, project_root
 
     recipe = load_recipe(args.config, method, args.set)
-    profile = load_profile()
+    profile = load_profile(args.profile)
     data_uri = args.data or recipe.data.uri
     if not data_uri:
         raise DataError("no training data: pass --data URI or set data.uri in the recipe")
-    video = recipe.video or VideoSpec(frames=profile.video.train.frames or 16,
-                                      max_pixels=profile.video.train.max_pixels,
-                                      min_pixels=profile.video.train.min_pixels)
+    video = resolve_frames(profile.video.train, f"profile {profile.name} video.train", frames=args.frames,
+                           max_pixels=args.max_pixels, min_pixels=args.min_pixels)
     deepspeed = args.deepspeed or recipe.deepspeed
     if deepspeed and not Path(deepspeed).is_absolute():
         candidate = project_root() / deepspeed
@@ -220,24 +221,12 @@ def publish(folder: Path, target_root: str) -> str:
     return str(target)
 
 
-@contextlib.contextmanager
-def pipes_session() -> Iterator[Any]:
-    """The Dagster Pipes context when launched by Dagster, else None (the library runs without Dagster)."""
-    if "DAGSTER_PIPES_CONTEXT" not in os.environ:
-        yield None
-        return
-    from dagster_pipes import open_dagster_pipes
-
-    with open_dagster_pipes() as pipes:
-        yield pipes
-
-
 def smoke_generate(checkpoint: str, row: dict[str, Any], frames: Any, max_new_tokens: int = 16) -> dict[str, Any]:
     """Load a saved checkpoint as production would and generate for one training row."""
     import torch
 
-    from training.media import media_part
     from training.model import load_model_and_processor
+    from videorft.frames import media_part
 
     started = time.perf_counter()
     model, processor = load_model_and_processor(checkpoint, dtype="auto")
@@ -251,6 +240,18 @@ def smoke_generate(checkpoint: str, row: dict[str, Any], frames: Any, max_new_to
     new = out[0, inputs["input_ids"].shape[1]:]
     return {"new_tokens": int(new.numel()), "text": processor.tokenizer.decode(new, skip_special_tokens=False),
             "seconds": time.perf_counter() - started}
+
+
+def train_and_finish(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: Any, pipes: Any, what: str,
+                     extra_metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train from the run folder's last checkpoint (none: step 0), then ``finish_run``."""
+    resume = last_checkpoint(spec.output_dir) if spec.resume else None
+    if pipes is not None:
+        pipes.log.info(f"{what} of {spec.model} on {len(data.rows)} rows ({data.content_hash}); "
+                       f"{'resuming from ' + resume if resume else 'from step 0'}")
+    trainer.train(resume_from_checkpoint=resume)
+    return finish_run(spec, trainer, processor, data, frames, pipes,
+                      {"resumed_from": resume or "", "frames_decoded": frames.decoded, **(extra_metadata or {})})
 
 
 def finish_run(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: Any, pipes: Any,
@@ -277,7 +278,8 @@ def finish_run(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: A
         "data_uri": spec.data_uri, "data_version": data.content_hash, "data_rows": len(data.rows),
         "skipped_media": len(data.skipped), "skipped_media_examples": dict(list(data.skipped.items())[:5]),
         "global_step": state.global_step, "max_steps": state.max_steps, "epoch": state.epoch,
-        "frames": spec.video.frames, "max_pixels": spec.video.max_pixels, "deepspeed": spec.deepspeed or "",
+        "frames": spec.video.frames, "max_pixels": spec.video.max_pixels, "min_pixels": spec.video.min_pixels,
+        "deepspeed": spec.deepspeed or "",
         "mlflow_run_id": os.environ.get("MLFLOW_RUN_ID", ""), "checks": {
             "training_loss_fell": {"passed": fell, **loss_meta},
             "checkpoint_loads_and_generates": {"passed": generates, "error": smoke_error,
@@ -292,7 +294,10 @@ def finish_run(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: A
             data_version=version,
             metadata={"checkpoint_uri": {"raw_value": uri, "type": "path"},
                       "global_step": state.global_step, "data_version": data.content_hash,
-                      "data_uri": spec.data_uri, "base_model": spec.model})
+                      "data_uri": spec.data_uri, "base_model": spec.model,
+                      # what this run decoded, whoever asked for it (the profile or a logged override)
+                      "video_frames": spec.video.frames, "video_max_pixels": spec.video.max_pixels,
+                      "video_min_pixels": spec.video.min_pixels})
         for name, check in result["checks"].items():
             # GRPO's loss is a policy-gradient surrogate around 0 whose trend over a short run is noise: its
             # fall is reported as a warning, SFT's (cross-entropy) as an error

@@ -11,16 +11,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from training.media import FrameCache, FrameSpec, media_cache, media_part
-from training.runtime import (
-    RunSpec,
-    finish_run,
-    has_cuda,
-    last_checkpoint,
-    make_callbacks,
-    run_main,
-    trainer_arguments,
-)
+from training.runtime import RunSpec, has_cuda, make_callbacks, run_main, train_and_finish, trainer_arguments
+from videorft.frames import FrameCache, media_part
+from videorft.media import media_cache_dir
 
 IGNORE_INDEX = -100
 
@@ -95,8 +88,7 @@ def frame_cache(spec: RunSpec) -> FrameCache:
     from videorft.profile import local_state_dir
 
     disk = spec.recipe.data.frame_cache or str(local_state_dir() / "frame_cache")  # decoded frames, across runs
-    return FrameCache(FrameSpec(spec.video.frames, spec.video.max_pixels, spec.video.min_pixels), disk_dir=disk,
-                      media_cache_dir=media_cache())
+    return FrameCache(spec.video, disk_dir=disk, media_cache_dir=media_cache_dir(spec.storage_root))
 
 
 def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
@@ -124,13 +116,7 @@ def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(data.rows),
                          processing_class=processor, data_collator=VideoSFTCollator(processor, frames),
                          callbacks=make_callbacks(spec.output_dir, pipes))
-    resume = last_checkpoint(spec.output_dir) if spec.resume else None
-    if pipes is not None:
-        pipes.log.info(f"SFT of {spec.model} on {len(data.rows)} rows ({data.content_hash}); "
-                       f"{'resuming from ' + resume if resume else 'from step 0'}")
-    trainer.train(resume_from_checkpoint=resume)
-    return finish_run(spec, trainer, processor, data, frames, pipes,
-                      {"resumed_from": resume or "", "frames_decoded": frames.decoded})
+    return train_and_finish(spec, trainer, processor, data, frames, pipes, "SFT")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from videorft.media import MIN_PIXELS
 from videorft.storage import as_path
 
 
@@ -100,15 +101,15 @@ class VideoEmbeddingCache:
         import torch
         from PIL import Image
 
-        from curation.video_io import load_frames, load_image, media_kind
         from videorft.clip_models import image_side
+        from videorft.media import load_frames, load_image, media_kind
 
         model, _, preprocess = self._clip()
         size = image_side(model)
         if media_kind(uri) == "image":
-            arrays = [load_image(uri, max_pixels=max(size * size, 4 * 28 * 28), cache_dir=self.media_cache_dir)]
+            arrays = [load_image(uri, max_pixels=max(size * size, MIN_PIXELS), cache_dir=self.media_cache_dir)]
         else:
-            arrays = list(load_frames(uri, frames=self.frames, max_pixels=max(size * size, 4 * 28 * 28),
+            arrays = list(load_frames(uri, frames=self.frames, max_pixels=max(size * size, MIN_PIXELS),
                                       cache_dir=self.media_cache_dir).array)
         frames = self.image_embeddings(torch.stack([preprocess(Image.fromarray(a)) for a in arrays]))
         return frames.mean(dim=0).float().numpy()

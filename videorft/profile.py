@@ -1,12 +1,14 @@
 """Profiles: the one typed configuration object per run, loaded from ``configs/<name>/profile.yaml``.
 
 Owns the schema of every knob (validated at load: an unknown key or a bad value is an error naming the key),
-the environment overrides that outside tooling relies on (CONTRACTS.md), and where the project's
-local state lives. Secrets (expert API keys) come only from the environment and never appear in a dump.
+the environment overrides that outside tooling relies on (docs/architecture.md, "Contracts"), the names of
+each expert role's variables, and where the project's local state lives. Secrets (expert API keys) come only
+from the environment and never appear in a dump.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from functools import cached_property
@@ -16,13 +18,16 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from videorft.media import MIN_PIXELS, media_cache_dir
+from videorft.schema import PROBLEM_TYPES
+
 PROFILE_ENV = "VIDEORFT_PROFILE"
 STORAGE_ROOT_ENV = "VIDEORFT_STORAGE_ROOT"
 RUNS_DIR_ENV = "VIDEORFT_RUNS_DIR"
 QA_SOURCES_ENV = "VIDEORFT_QA_SOURCES"
 CONFIG_DIR_ENV = "VIDEORFT_CONFIG_DIR"
-EXPERT_ROLES = ("describer", "reasoner", "refiner")
 DEFAULT_PROFILE = "tiny"
+LOG = logging.getLogger("videorft.profile")
 
 
 class ProfileError(ValueError):
@@ -39,8 +44,13 @@ class FrameSpec(_Strict):
     frames: Annotated[int, Field(gt=0)] | None = None
     fps: Annotated[float, Field(gt=0)] | None = None
     max_pixels: Annotated[int, Field(gt=0)] = 128 * 28 * 28
-    min_pixels: Annotated[int, Field(gt=0)] = 4 * 28 * 28
+    min_pixels: Annotated[int, Field(gt=0)] = MIN_PIXELS
     max_frames: Annotated[int, Field(gt=0)] = 768
+
+    def key(self) -> str:
+        """What decoded frames depend on, for cache keys: ``f16-px3136-100352`` (or ``fps1.0-...``)."""
+        rule = f"f{self.frames}" if self.frames is not None else f"fps{self.fps}-max{self.max_frames}"
+        return f"{rule}-px{self.min_pixels}-{self.max_pixels}"
 
     @model_validator(mode="after")
     def _one_rule(self) -> FrameSpec:
@@ -52,10 +62,23 @@ class FrameSpec(_Strict):
 
 
 class VideoConfig(_Strict):
-    train: FrameSpec = FrameSpec(frames=16, max_pixels=128 * 28 * 28)
+    """Frames and pixels per use: the one owner of these knobs. Training and evaluation get theirs passed
+    explicitly on the command line of the processes they launch; curation reads them from here."""
+
+    train: FrameSpec = FrameSpec(frames=16, max_pixels=128 * 28 * 28)  # paper A.2
     eval: FrameSpec = FrameSpec(frames=32, max_pixels=256 * 28 * 28)
-    describe: FrameSpec = FrameSpec(fps=1.0, max_pixels=256 * 28 * 28)
+    describe: FrameSpec = FrameSpec(fps=1.0, max_pixels=256 * 28 * 28)  # the describer sees 1 frame per second
     refine: FrameSpec = FrameSpec(frames=16, max_pixels=256 * 28 * 28)
+
+    @model_validator(mode="after")
+    def _counts_where_needed(self) -> VideoConfig:
+        # training batches and evaluation prompts are built for a fixed number of frames per video; a rate
+        # cannot be honoured there (it used to fall back to 16 frames without a word)
+        for use in ("train", "eval"):
+            if getattr(self, use).frames is None:
+                raise ValueError(f"video.{use}: {use} samples a fixed number of frames per video (the paper: "
+                                 f"{'16' if use == 'train' else '32'}); set 'frames' instead of 'fps'")
+        return self
 
 
 class WorldConfig(_Strict):
@@ -112,7 +135,10 @@ class ExpertConfig(_Strict):
     model: str
     api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
     media: Literal["frames", "video"] = "frames"
-    max_concurrency: Annotated[int, Field(ge=1)] = 8
+    max_concurrency: Annotated[int, Field(ge=1)] = 8  # requests in flight at once
+    # rows being prepared (media encoded) or awaiting their replies at once; None: 4 x max_concurrency, so the
+    # next rows' media are ready when a request slot frees up
+    max_rows_in_flight: Annotated[int, Field(ge=1)] | None = None
     requests_per_minute: Annotated[int, Field(ge=1)] | None = None
     tokens_per_minute: Annotated[int, Field(ge=1)] | None = None
     timeout_s: Annotated[float, Field(gt=0)] = 120.0
@@ -124,11 +150,30 @@ class ExpertConfig(_Strict):
     price_input_per_mtok: Annotated[float, Field(ge=0)] = 0.0
     price_output_per_mtok: Annotated[float, Field(ge=0)] = 0.0
 
+    @model_validator(mode="after")
+    def _window(self) -> ExpertConfig:
+        if self.max_rows_in_flight is not None and self.max_rows_in_flight < self.max_concurrency:
+            raise ValueError(f"max_rows_in_flight ({self.max_rows_in_flight}) below max_concurrency "
+                             f"({self.max_concurrency}) would leave request slots idle: raise it or lower both")
+        return self
 
-class ExpertsConfig(_Strict):
-    describer: ExpertConfig = ExpertConfig(model="gpt-4o-mini")
-    reasoner: ExpertConfig = ExpertConfig(model="deepseek-reasoner")
-    refiner: ExpertConfig = ExpertConfig(model="Qwen/Qwen2.5-VL-72B-Instruct", media="video")
+    @property
+    def rows_in_flight(self) -> int:
+        return self.max_rows_in_flight or 4 * self.max_concurrency
+
+
+# The expert roles and their default endpoints: the one list of roles. A role in a profile's ``experts``
+# mapping replaces its default; a new role is a prompt file, an entry here (or in the profile) and a stage.
+DEFAULT_EXPERTS: dict[str, dict[str, Any]] = {
+    "describer": {"model": "gpt-4o-mini"},  # structured video representation from frames (paper Eq. 1's input)
+    "reasoner": {"model": "deepseek-reasoner"},  # blind CoT from text only (Eq. 1)
+    "refiner": {"model": "Qwen/Qwen2.5-VL-72B-Instruct", "media": "video"},  # revises the CoT with the video (Eq. 2)
+}
+
+
+def role_env_var(role: str, setting: str) -> str:
+    """The environment variable of one expert role's setting: ``VIDEORFT_<ROLE>_<SETTING>`` (a contract)."""
+    return f"VIDEORFT_{role.upper()}_{setting}"
 
 
 class SimulatorConfig(_Strict):
@@ -163,8 +208,6 @@ class FilterConfig(_Strict):
 
     @model_validator(mode="after")
     def _types_disjoint(self) -> FilterConfig:
-        from curation.schema import PROBLEM_TYPES
-
         if set(self.structured_types) & set(self.open_types):
             raise ValueError("a problem type cannot be both structured and open")
         missing = set(PROBLEM_TYPES) - set(self.structured_types) - set(self.open_types)
@@ -275,13 +318,12 @@ class FixturesConfig(_Strict):
     per_benchmark: Annotated[int, Field(gt=0)] = 8
 
 
-BENCHMARK_NAMES = ("vsi_bench", "videommmu", "mmvu", "mvbench", "tempcompass", "videomme")
-
-
 class EvaluationConfig(_Strict):
     """The six benchmarks (paper 4.1): data, which checkpoint, decoding, and the re-evaluation schedule."""
 
-    benchmarks: dict[str, BenchmarkSource] = Field(default_factory=dict)  # missing ones: fixtures
+    # missing ones: fixtures. The names are checked against the evaluation library's registry where the
+    # library is loaded (evaluation.benchmarks.check_names), since the core imports no stage library.
+    benchmarks: dict[str, BenchmarkSource] = Field(default_factory=dict)
     fixtures: FixturesConfig = FixturesConfig()
     # None: the last checkpoint training.mode produces (rl_checkpoint, or sft_checkpoint for mode sft)
     checkpoint: Literal["rl_checkpoint", "sft_checkpoint", "base"] | None = None
@@ -292,14 +334,13 @@ class EvaluationConfig(_Strict):
     backend: Literal["hf", "vllm"] = "hf"
     dtype: str = "auto"
     bootstrap: Annotated[int, Field(ge=0)] = 1000  # clustered-bootstrap iterations for errors and intervals
+    # benchmark_scores' failure_rate check warns above this share of samples whose generation failed
+    max_failure_rate: Annotated[float, Field(ge=0, le=1)] = 0.05
     schedule: str = "0 4 * * 1"  # weekly re-evaluation (cron)
     schedule_timezone: str = "UTC"
 
     @model_validator(mode="after")
     def _known(self) -> EvaluationConfig:
-        unknown = sorted(set(self.benchmarks) - set(BENCHMARK_NAMES))
-        if unknown:
-            raise ValueError(f"unknown benchmarks {unknown}; known: {', '.join(BENCHMARK_NAMES)}")
         fields = self.schedule.split()
         if len(fields) != 5 or not all(re.fullmatch(r"[0-9*/,\-A-Za-z?]+", f) for f in fields):
             raise ValueError(f"schedule {self.schedule!r} is not a five-field cron expression")
@@ -352,7 +393,8 @@ class Profile(_Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     ingest: IngestConfig = IngestConfig()
     video: VideoConfig = VideoConfig()
-    experts: ExpertsConfig = ExpertsConfig()
+    experts: dict[str, ExpertConfig] = Field(
+        default_factory=lambda: {role: ExpertConfig(**cfg) for role, cfg in DEFAULT_EXPERTS.items()})
     curation: CurationConfig = CurationConfig()
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
@@ -388,9 +430,35 @@ class Profile(_Strict):
         db = local_state_dir() / "mlflow" / "mlflow.db"
         return f"sqlite:///{db}"
 
+    def expert(self, role: str) -> ExpertConfig:
+        """One role's endpoint settings; an unknown role is an error listing the configured ones."""
+        if role not in self.experts:
+            raise ProfileError(f"no expert role {role!r} in profile {self.name}; roles: {', '.join(self.experts)}")
+        return self.experts[role]
+
+    def media_cache_dir(self) -> str:
+        """Where remote media are downloaded once (``VIDEORFT_MEDIA_CACHE`` or beside a local storage root)."""
+        return media_cache_dir(self.resolved_storage_root())
+
     def public_dump(self) -> dict[str, Any]:
         """The profile as plain data, without secrets: safe to log and to store as run metadata."""
         return self.model_dump(mode="json")
+
+
+def resolve_frames(base: FrameSpec, source: str, **overrides: int | None) -> FrameSpec:
+    """The frames/pixels a process uses: ``base`` (the profile's entry for that use) with the explicit
+    overrides given (``frames=``, ``max_pixels=``, ``min_pixels=``; None: not given), each one that changes a
+    value logged; a combination that cannot be honoured is an error naming it."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    for key, value in given.items():
+        if value != getattr(base, key):
+            LOG.warning("video.%s=%s overrides %s (%s)", key, value, source, getattr(base, key))
+    try:
+        return FrameSpec.model_validate({**base.model_dump(), **given})
+    except ValidationError as exc:
+        shown = ", ".join(f"{k}={v}" for k, v in given.items())
+        raise ProfileError(f"{shown} cannot be honoured with {source}: "
+                           f"{'; '.join(e['msg'] for e in exc.errors())}") from None
 
 
 def project_root() -> Path:
@@ -439,21 +507,17 @@ def _env_overrides(raw: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
         raw["mlflow"] = {**(raw.get("mlflow") or {}), "tracking_uri": env["MLFLOW_TRACKING_URI"]}
     if env.get(RUNS_DIR_ENV):  # where local training runs keep checkpoints (a volume in compose)
         raw["training"] = {**(raw.get("training") or {}), "runs_dir": env[RUNS_DIR_ENV]}
-    experts = dict(raw.get("experts") or {})
-    for role in EXPERT_ROLES:
-        prefix = f"VIDEORFT_{role.upper()}_"
-        section = dict(experts.get(role) or {})
+    experts = {**DEFAULT_EXPERTS, **(raw.get("experts") or {})}
+    for role in experts:
+        section = dict(experts[role] or {})
         if "api_key" in section:
-            raise ProfileError(
-                f"experts.{role}.api_key: keys are never read from profile files; set {prefix}API_KEY instead"
-            )
+            raise ProfileError(f"experts.{role}.api_key: keys are never read from profile files; set "
+                               f"{role_env_var(role, 'API_KEY')} instead")
         for suffix, key in (("BASE_URL", "base_url"), ("MODEL", "model"), ("API_KEY", "api_key")):
-            if env.get(prefix + suffix):
-                section[key] = env[prefix + suffix]
-        if section:
-            experts[role] = section
-    if experts:
-        raw["experts"] = experts
+            if env.get(role_env_var(role, suffix)):
+                section[key] = env[role_env_var(role, suffix)]
+        experts[role] = section
+    raw["experts"] = experts
     return raw
 
 

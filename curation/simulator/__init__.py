@@ -1,3 +1,2 @@
-"""The offline expert simulator: an OpenAI-compatible server that plays the three curation experts from the
-synthetic world's ground truth (``python -m curation.simulator --port N``). It is the tiny profile's
-endpoint and the test double for the expert client."""
+"""``python -m curation.simulator``: the command name users know for the offline expert simulator, which lives
+in :mod:`synthetic.simulator` with the rest of the embedded default's outside world (docs/architecture.md)."""

@@ -1,4 +1,5 @@
-"""Dagster resources: the profile, the storage root, MLflow tracking and the expert endpoints.
+"""Dagster resources: the profile, the storage root, MLflow tracking, the manifest IO manager, and
+``build_resources``, which keys them all to a profile (the experts and the launcher have modules of their own).
 
 Built per profile by ``build_resources`` (environment-keyed, as in hooli-data-eng-pipelines). Secrets are
 ``EnvVar`` references, so run config and the event log hold the variable's name, never its value.
@@ -9,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
@@ -19,10 +19,11 @@ import dagster as dg
 from pydantic import PrivateAttr
 from upath import UPath
 
-from dagster_project.launchers import LauncherResource
-from videorft.profile import EXPERT_ROLES, Profile, load_profile, local_state_dir
+from resources.experts import ExpertsResource
+from resources.launchers import LauncherResource
+from videorft.profile import Profile, load_profile, local_state_dir
 from videorft.provenance import git_sha
-from videorft.storage import as_path, is_remote, join_uri
+from videorft.storage import as_path, join_uri
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -174,85 +175,6 @@ class MlflowResource(dg.ConfigurableResource):
         client.set_terminated(run.info.run_id, status="FINISHED")
 
 
-class ExpertEndpoint(dg.Config):
-    """One expert role's OpenAI-compatible endpoint; ``api_key`` is an EnvVar reference when set."""
-
-    base_url: str | None = None
-    model: str
-    api_key: str | None = None
-    media: str = "frames"
-    max_concurrency: int = 8
-    requests_per_minute: int | None = None
-    tokens_per_minute: int | None = None
-    timeout_s: float = 120.0
-    max_retries: int = 6
-    temperature: float = 0.0
-    max_tokens: int = 4096
-    api_key_required: bool = True
-    price_input_per_mtok: float = 0.0
-    price_output_per_mtok: float = 0.0
-
-
-class ExpertsResource(dg.ConfigurableResource):
-    """The three expert endpoints, their shared response cache, and the simulator when a role has no URL.
-
-    ``simulator_world`` set (tiny profile): a role without ``base_url`` is served by the offline simulator,
-    started in this process on the first request that misses the cache and stopped after the step.
-    """
-
-    describer: ExpertEndpoint
-    reasoner: ExpertEndpoint
-    refiner: ExpertEndpoint
-    cache_root: str
-    media_cache: str | None = None
-    simulator_world: str | None = None
-    simulator_config: str = "{}"  # SimulatorConfig as JSON
-
-    _simulator: Any = PrivateAttr(default=None)
-    _lock: Any = PrivateAttr(default=None)
-
-    def endpoint(self, role: str) -> ExpertEndpoint:
-        if role not in EXPERT_ROLES:
-            raise ValueError(f"unknown expert role {role!r}; expected one of {EXPERT_ROLES}")
-        return getattr(self, role)
-
-    def _simulator_url(self) -> str:
-        import threading
-
-        from curation.simulator.server import start_simulator
-        from videorft.profile import SimulatorConfig
-
-        if self._lock is None:
-            self._lock = threading.Lock()
-        with self._lock:
-            if self._simulator is None:
-                assert self.simulator_world is not None
-                self._simulator = start_simulator(SimulatorConfig.model_validate_json(self.simulator_config),
-                                                  self.simulator_world)
-                dg.get_dagster_logger().info(f"expert simulator started on {self._simulator.base_url}")
-            return self._simulator.base_url
-
-    def client(self, role: str, on_record: Any = None) -> Any:
-        """A (not yet opened) ``ExpertClient`` for ``role``, sharing the response cache on the storage root."""
-        from curation.experts import ExpertClient, MediaEncoder, ResponseCache
-        from videorft.profile import ExpertConfig
-
-        ep = self.endpoint(role)
-        config = ExpertConfig(**ep.model_dump(exclude={"base_url", "api_key"}))
-        base_url: Any = ep.base_url
-        if base_url is None and self.simulator_world:
-            base_url = self._simulator_url
-            config = config.model_copy(update={"api_key_required": False})
-        return ExpertClient(role, config, base_url=base_url, api_key=ep.api_key,
-                            cache=ResponseCache(self.cache_root), encoder=MediaEncoder(self.media_cache),
-                            on_record=on_record)
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._simulator is not None:
-            self._simulator.stop()
-            self._simulator = None
-
-
 class ManifestIOManager(dg.UPathIOManager):
     """Asset values are small JSON manifests (URIs, counts, hashes) stored beside the data they describe."""
 
@@ -273,37 +195,6 @@ class ManifestIOManagerFactory(dg.ConfigurableIOManagerFactory):
         return ManifestIOManager(base_path=as_path(self.root) / "manifests")
 
 
-def _expert_endpoint(profile: Profile, role: str) -> ExpertEndpoint:
-    cfg = getattr(profile.experts, role)
-    key_var = f"VIDEORFT_{role.upper()}_API_KEY"
-    return ExpertEndpoint(
-        base_url=cfg.base_url,
-        model=cfg.model,
-        api_key=dg.EnvVar(key_var) if os.environ.get(key_var) else None,  # type: ignore[arg-type]
-        media=cfg.media,
-        max_concurrency=cfg.max_concurrency,
-        requests_per_minute=cfg.requests_per_minute,
-        tokens_per_minute=cfg.tokens_per_minute,
-        timeout_s=cfg.timeout_s,
-        max_retries=cfg.max_retries,
-        temperature=cfg.temperature,
-        max_tokens=cfg.max_tokens,
-        api_key_required=cfg.api_key_required,
-        price_input_per_mtok=cfg.price_input_per_mtok,
-        price_output_per_mtok=cfg.price_output_per_mtok,
-    )
-
-
-def media_cache_dir(profile: Profile) -> str:
-    """Local cache for remote media (downloaded once); beside the storage root when that is local."""
-    if os.environ.get("VIDEORFT_MEDIA_CACHE"):
-        return os.environ["VIDEORFT_MEDIA_CACHE"]
-    root = profile.resolved_storage_root()
-    if not is_remote(root):
-        return str(Path(root) / "cache" / "media")
-    return str(Path(tempfile.gettempdir()) / "videorft-media")
-
-
 def build_resources(profile: Profile, profile_ref: str) -> dict[str, Any]:
     storage_root = profile.resolved_storage_root()
     return {
@@ -313,11 +204,10 @@ def build_resources(profile: Profile, profile_ref: str) -> dict[str, Any]:
         "mlflow": MlflowResource(tracking_uri=profile.resolved_mlflow_uri(), experiment=profile.mlflow.experiment,
                                  profile=profile.name, ui_url=os.environ.get("MLFLOW_UI_URL")),
         "experts": ExpertsResource(
-            **{role: _expert_endpoint(profile, role) for role in EXPERT_ROLES},
+            profile=profile_ref,
             cache_root=join_uri(storage_root, "expert_cache"),
-            media_cache=media_cache_dir(profile),
+            media_cache=profile.media_cache_dir(),
             simulator_world=join_uri(storage_root, "world") if profile.curation.simulator.enabled else None,
-            simulator_config=profile.curation.simulator.model_dump_json(),
         ),
         "launcher": LauncherResource(config_json=profile.training.launcher.model_dump_json()),
     }

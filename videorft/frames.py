@@ -1,4 +1,4 @@
-"""Media for training: decoded frames per (media, frame spec), cached in memory and on disk.
+"""Decoded frames for the models (training and evaluation): per (media, frame spec), in memory and on disk.
 
 Frames are decoded by our video I/O (decord, PyAV fallback) to the configured count and pixel budget and
 handed to the processor as arrays (transformers 5 decodes file paths only through torchcodec, which is a
@@ -13,24 +13,12 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from curation.video_io import load_frames, load_image, media_kind
-
-
-@dataclass(frozen=True)
-class FrameSpec:
-    """How a training/evaluation video becomes frames: a uniform count under a per-frame pixel budget."""
-
-    frames: int
-    max_pixels: int
-    min_pixels: int = 4 * 28 * 28
-
-    def key(self) -> str:
-        return f"f{self.frames}-px{self.min_pixels}-{self.max_pixels}"
+from videorft.media import load_frames, load_image, media_kind
+from videorft.profile import FrameSpec
 
 
 class FrameCache:
@@ -95,14 +83,6 @@ class FrameCache:
         with os.fdopen(fd, "wb") as fh:
             np.save(fh, array)
         os.replace(tmp, path)
-
-
-def media_cache() -> str:
-    """Where remote (s3://) media are downloaded once and decoded frames kept: ``VIDEORFT_MEDIA_CACHE`` or the
-    local state folder."""
-    from videorft.profile import local_state_dir
-
-    return os.environ.get("VIDEORFT_MEDIA_CACHE") or str(local_state_dir() / "media_cache")
 
 
 def media_part(kind: str, array: np.ndarray) -> dict[str, object]:

@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from curation.synthetic.qa import candidate_questions, select_balanced
-from curation.synthetic.render import encode_video, render_image
-from curation.synthetic.scene import draw_video_spec, make_image_script, make_video_script
+from synthetic.qa import candidate_questions, select_balanced
+from synthetic.render import encode_video, render_image
+from synthetic.scene import draw_video_spec, make_image_script, make_video_script
 from videorft.profile import WorldConfig
 from videorft.storage import as_path
 

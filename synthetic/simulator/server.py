@@ -24,9 +24,9 @@ from typing import Any
 
 from aiohttp import web
 
-from curation.schema import ANSWER_RE
-from curation.simulator import roles
-from curation.simulator.world import World, decode_data_url
+from synthetic.simulator import roles
+from synthetic.simulator.world import World, decode_data_url
+from videorft.answers import ANSWER_RE
 from videorft.profile import SimulatorConfig
 
 ROLE_MODELS = {"sim-describer": "describer", "sim-reasoner": "reasoner", "sim-refiner": "refiner",

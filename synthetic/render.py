@@ -12,7 +12,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from curation.synthetic.scene import TEXT_COLOR, color_at, position, visible
+from synthetic.scene import TEXT_COLOR, color_at, position, visible
 
 
 @lru_cache(maxsize=16)

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from curation.schema import extract_answer
-from curation.video_io import MediaDecodeError, load_frames, load_image
+from videorft.answers import extract_answer
+from videorft.media import MediaDecodeError, load_frames, load_image
 from videorft.storage import as_path
 
 THUMB = 16

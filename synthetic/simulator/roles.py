@@ -21,9 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from curation.answers import answers_match
-from curation.schema import parse_number
-from curation.synthetic.scene import PALETTE, SHAPES, color_at, position, visible
+from synthetic.scene import PALETTE, SHAPES, color_at, position, visible
+from videorft.answers import answers_match, parse_number
 from videorft.profile import SimulatorConfig
 
 _MENTION_RE = re.compile(rf"\b({'|'.join(PALETTE)})\s+({'|'.join(SHAPES)})s?\b")

@@ -1,4 +1,7 @@
-"""The VideoRFT / Video-R1 QA vocabulary: problem types, categories, answer tags and their normal forms."""
+"""The VideoRFT / Video-R1 QA vocabulary: problem types, categories, data types and option labels.
+
+How an answer is read out of text lives in :mod:`videorft.answers`.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +25,7 @@ _CATEGORY_HINTS: tuple[tuple[str, str], ...] = (
     ("spatial", "spatiotemporal"), ("vsi", "spatiotemporal"), ("star", "spatiotemporal"),
     ("perception", "spatiotemporal"),
 )
-ANSWER_RE = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL | re.IGNORECASE)
-_OPTION_LABEL_RE = re.compile(r"^\s*\(?([A-Za-z])\s*[\.\):]\s*(.*)$", re.DOTALL)
-_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+OPTION_LABEL_RE = re.compile(r"^\s*\(?([A-Za-z])\s*[\.\):]\s*(.*)$", re.DOTALL)
 
 
 def normalize_problem_type(value: str) -> str | None:
@@ -39,37 +40,11 @@ def infer_category(data_source: str) -> str:
     return "general"
 
 
-def extract_answer(solution: str) -> str:
-    """The text inside ``<answer>..</answer>``, or the whole string when there is no tag."""
-    match = ANSWER_RE.search(solution)
-    return (match.group(1) if match else solution).strip()
-
-
-def parse_number(text: str) -> float | None:
-    cleaned = text.strip().replace(",", "").rstrip(".")
-    if not _NUMBER_RE.match(cleaned):
-        return None
-    return float(cleaned)
-
-
 def normalize_options(options: list[str]) -> list[str]:
     """Options as ``["A. text", "B. text", ...]`` whether or not they came labelled."""
     out = []
     for i, option in enumerate(options):
-        match = _OPTION_LABEL_RE.match(option)
+        match = OPTION_LABEL_RE.match(option)
         text = match.group(2).strip() if match else option.strip()
         out.append(f"{chr(ord('A') + i)}. {text}")
     return out
-
-
-def option_letter(answer: str, options: list[str]) -> str | None:
-    """The letter an answer names (``B``, ``b.``, ``(B)``, or the option's full text), if it is an option."""
-    letters = [o.split(".", 1)[0] for o in options]
-    stripped = answer.strip().strip("().:").strip().upper()
-    if stripped in letters:
-        return stripped
-    match = _OPTION_LABEL_RE.match(answer)
-    if match and match.group(1).upper() in letters:
-        return match.group(1).upper()
-    texts = {o.split(".", 1)[1].strip().lower(): o.split(".", 1)[0] for o in options}
-    return texts.get(answer.strip().lower())

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from curation.synthetic.scene import PALETTE, color_at, object_name, position, visible
+from synthetic.scene import PALETTE, color_at, object_name, position, visible
 
 Question = dict[str, Any]
 LETTERS = "ABCDEFGH"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -25,6 +26,8 @@ from videorft.storage import is_remote, local_copy
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".flv", ".mpg", ".mpeg", ".ts"})
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 PATCH_FACTOR = 28  # Qwen2.5-VL: 14 px patches merged 2x2
+MIN_PIXELS = 4 * PATCH_FACTOR * PATCH_FACTOR  # Qwen2.5-VL's smallest frame: 2x2 merged patches
+MEDIA_CACHE_ENV = "VIDEORFT_MEDIA_CACHE"
 PARALLEL_MIN_FRAMES = 1000  # shorter videos decode faster with one reader than with the cost of opening more
 Backend = Literal["auto", "decord", "pyav"]
 
@@ -72,13 +75,20 @@ def media_kind(uri: str) -> Literal["video", "image"] | None:
     return None
 
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("VIDEORFT_MEDIA_CACHE", Path.home() / ".cache" / "videorft" / "media"))
+def media_cache_dir(storage_root: str | None = None) -> str:
+    """Where remote (``s3://``) media are downloaded once: ``$VIDEORFT_MEDIA_CACHE``, else ``cache/media`` under a
+    local storage root, else a folder in the system's temporary directory (an ``s3://`` root, or none given).
+    The one definition of this location: every stage's default reads it."""
+    if os.environ.get(MEDIA_CACHE_ENV):
+        return os.environ[MEDIA_CACHE_ENV]
+    if storage_root and not is_remote(storage_root):
+        return str(Path(storage_root) / "cache" / "media")
+    return str(Path(tempfile.gettempdir()) / "videorft-media")
 
 
 def local_media(uri: str, cache_dir: str | os.PathLike[str] | None) -> str:
     try:
-        path = local_copy(uri, cache_dir or default_cache_dir())
+        path = local_copy(uri, cache_dir or media_cache_dir())
     except FileNotFoundError as exc:
         raise MediaDecodeError(uri, "missing file") from exc
     except OSError as exc:
@@ -241,7 +251,7 @@ def _pyav_frames(local: str, frames: int | None, fps: float | None, min_pixels: 
 
 
 def load_frames(uri: str, frames: int | None = None, fps: float | None = None,
-                max_pixels: int = 128 * 28 * 28, min_pixels: int = 4 * 28 * 28, max_frames: int = 768,
+                max_pixels: int = 128 * 28 * 28, min_pixels: int = MIN_PIXELS, max_frames: int = 768,
                 backend: Backend = "auto", cache_dir: str | os.PathLike[str] | None = None,
                 workers: int | None = None) -> Frames:
     """Sample frames uniformly from a video, resized to Qwen2.5-VL's pixel budget.
@@ -266,7 +276,7 @@ def load_frames(uri: str, frames: int | None = None, fps: float | None = None,
     raise MediaDecodeError(uri, "undecodable video", "; ".join(errors))
 
 
-def load_image(uri: str, max_pixels: int = 256 * 28 * 28, min_pixels: int = 4 * 28 * 28,
+def load_image(uri: str, max_pixels: int = 256 * 28 * 28, min_pixels: int = MIN_PIXELS,
                cache_dir: str | os.PathLike[str] | None = None) -> np.ndarray:
     local = local_media(uri, cache_dir)
     try:

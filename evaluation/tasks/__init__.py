@@ -1,0 +1,1 @@
+"""lm-eval task files and their shared hooks (``utils.py``), generated from the benchmark registry."""
