@@ -17,6 +17,7 @@ import dagster as dg
 
 from resources.core import MlflowResource, ProfileResource, StorageResource
 from resources.launchers import LauncherResource
+from training.rewards import REWARD_NAMES
 from videorft.plots import line_chart
 from videorft.profile import GPU_POOL, Profile, local_state_dir, project_root
 from videorft.provenance import stable_hash
@@ -28,8 +29,8 @@ CHECK_SPECS = (
 )
 CURVES = {
     "sft": ("loss", "learning_rate", "mean_token_accuracy", "grad_norm"),
-    "grpo": ("reward", "rewards/format_reward/mean", "rewards/accuracy_reward/mean",
-             "rewards/semantic_consistency_reward/mean", "kl", "completions/mean_length", "loss", "learning_rate"),
+    "grpo": ("reward", *(f"rewards/{name}/mean" for name in REWARD_NAMES), "kl", "completions/mean_length", "loss",
+             "learning_rate"),
 }
 
 

@@ -62,10 +62,10 @@ def test_contract_environment_variables_override_the_profile():
     assert [s.uri for s in p.sources] == ["s3://bucket/a.json", "/data/b.jsonl"]
     assert not p.uses_synthetic_world
     assert p.resolved_mlflow_uri() == "http://127.0.0.1:5000"
-    assert p.experts.describer.base_url == "http://127.0.0.1:8000/v1"
-    assert p.experts.describer.model == "gpt-4o-mini"
-    assert p.experts.reasoner.api_key is not None
-    assert p.experts.reasoner.api_key.get_secret_value() == "sk-secret-123"
+    assert p.experts["describer"].base_url == "http://127.0.0.1:8000/v1"
+    assert p.experts["describer"].model == "gpt-4o-mini"
+    assert p.experts["reasoner"].api_key is not None
+    assert p.experts["reasoner"].api_key.get_secret_value() == "sk-secret-123"
     assert "sk-secret-123" not in repr(p) and "sk-secret-123" not in str(p.public_dump())
 
 

@@ -19,12 +19,20 @@ from typing import Any
 
 import yaml
 
-PROMPT_NAMES = ("structured_representation", "cot_generation", "cot_refinement")
-_FILES: dict[str, tuple[str, ...]] = {
-    "structured_representation": ("structured_representation.yaml", "structured_representation.schema.json"),
-    "cot_generation": ("cot_generation.yaml",),
-    "cot_refinement": ("cot_refinement.yaml",),
-}
+
+def _shipped_prompts() -> dict[str, tuple[str, ...]]:
+    """Every ``<name>.yaml`` shipped beside this module is a prompt (with ``<name>.schema.json`` when present):
+    adding an expert role's prompt is adding its file."""
+    folder = Path(__file__).resolve().parent
+    found = {}
+    for path in sorted(folder.glob("*.yaml")):
+        schema = folder / f"{path.stem}.schema.json"
+        found[path.stem] = (path.name, schema.name) if schema.exists() else (path.name,)
+    return found
+
+
+_FILES: dict[str, tuple[str, ...]] = _shipped_prompts()
+PROMPT_NAMES: tuple[str, ...] = tuple(_FILES)
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "structured_representation": ("system", "video", "image", "repair"),
     "cot_generation": ("system", "sub_prompts", "template", "answer_formats", "options_header", "media_words",
@@ -106,7 +114,7 @@ def validate_prompt(prompt: PromptSet) -> None:
         raise PromptError(f"{where} is not valid YAML: {exc}") from exc
     if not isinstance(spec, dict):
         raise PromptError(f"{where} must be a mapping")
-    missing = [k for k in _REQUIRED[prompt.name] if k not in spec]
+    missing = [k for k in _REQUIRED.get(prompt.name, ("system",)) if k not in spec]
     if missing:
         raise PromptError(f"{where} lacks the section(s) {missing}")
     for (name, key), allowed in _PLACEHOLDERS.items():
