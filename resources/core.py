@@ -1,8 +1,9 @@
 """Dagster resources: the profile, the storage root, MLflow tracking, the manifest IO manager, and
 ``build_resources``, which keys them all to a profile (the experts and the launcher have modules of their own).
 
-Built per profile by ``build_resources`` (environment-keyed, as in hooli-data-eng-pipelines). Secrets are
-``EnvVar`` references, so run config and the event log hold the variable's name, never its value.
+Built per profile by ``build_resources`` (environment-keyed, as in hooli-data-eng-pipelines). No secret enters
+resource config: the experts resource holds the profile's name and the process that calls an endpoint reads its
+key from the environment (docs/architecture.md, "Contracts").
 """
 
 from __future__ import annotations

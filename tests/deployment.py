@@ -72,7 +72,7 @@ class Deployment:
 
     def start(self, name: str, command: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        # its own session: dagster processes ignore SIGTERM sent to them alone (FIELD-NOTES); signal the group
+        # its own session: dagster processes ignore SIGTERM sent to them alone; signal the group
         proc = subprocess.Popen(command, cwd=ROOT, env={**self.env, **(extra_env or {})}, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append(proc)

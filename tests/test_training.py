@@ -281,4 +281,4 @@ def _grpo_vision_delta(small_world, tmp_path: Path, ours: bool) -> float:
 @pytest.mark.slow
 def test_a_grpo_step_updates_the_vision_tower_which_stock_trl_leaves_untouched(small_world, tmp_path):
     assert _grpo_vision_delta(small_world, tmp_path, ours=True) > 0.0
-    assert _grpo_vision_delta(small_world, tmp_path, ours=False) == 0.0  # the FIELD-NOTES bug, still there
+    assert _grpo_vision_delta(small_world, tmp_path, ours=False) == 0.0  # the stock TRL bug, still there

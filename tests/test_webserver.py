@@ -50,7 +50,7 @@ def test_read_only_webserver_serves_the_asset_graph_on_loopback_and_refuses_laun
     ensure_dagster_home(Path(isolated_env["DAGSTER_HOME"]))
     port = _free_port()
     webserver = Path(sys.executable).parent / "dagster-webserver"
-    # its own session: the webserver ignores SIGINT/SIGTERM sent to it alone (FIELD-NOTES), so signal the group
+    # its own session: the webserver ignores SIGINT/SIGTERM sent to it alone, so signal the group
     proc = subprocess.Popen([str(webserver), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port),
                              "--read-only"], cwd=ROOT,
                             env={**os.environ, **isolated_env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -2,7 +2,7 @@
 
 Stock TRL (1.16) hands a video to ``generate()`` but not to the log-prob forward of the loss, the old
 policy or the reference model: it extracts only ``image`` parts there, so the vision tower gets no gradient
-and the KL term compares text-only log-probs (FIELD-NOTES). ``VideoGRPOTrainer`` carries each row's vision
+and the KL term compares text-only log-probs. ``VideoGRPOTrainer`` carries each row's vision
 inputs (``pixel_values_videos``, ``video_grid_thw``, ``second_per_grid_ts`` or the image ones) through
 TRL's generation buffer and passes them, with the M-RoPE token types, into every log-prob forward.
 

@@ -1,4 +1,4 @@
-"""Work-arounds for the CPU-only stack (FIELD-NOTES: "CPU-only traps").
+"""Work-arounds for the CPU-only stack.
 
 PyPI's torchvision 0.28 is a CUDA build: with CPU torch its compiled ops do not load and ``import torchvision``
 fails on ``operator torchvision::nms does not exist``, taking open_clip, timm, qwen-vl-utils and the
