@@ -41,6 +41,7 @@ bench: setup
 	$(PY) bench/curation_chain.py
 	$(PY) bench/semantic_reward.py
 	$(PY) bench/evaluation_throughput.py
+	$(PY) bench/reference_agreement.py
 
 clean:
 	rm -rf .videorft

@@ -17,16 +17,14 @@ import dagster as dg
 
 from resources.core import MlflowResource, ProfileResource, StorageResource
 from resources.launchers import LauncherResource
+from training.checks import CHECK_DESCRIPTIONS
 from training.rewards import REWARD_NAMES
 from videorft.plots import line_chart
 from videorft.profile import GPU_POOL, Profile, local_state_dir, project_root
 from videorft.provenance import stable_hash
 
 TRAINING_FOLDER = "training"
-CHECK_SPECS = (
-    ("training_loss_fell", "mean loss over the last quarter of logged steps < over the first quarter"),
-    ("checkpoint_loads_and_generates", "the published checkpoint loads as production loads it and generates"),
-)
+SMOKE_CHECK = ("checkpoint_loads_and_generates", "the published checkpoint loads as production loads it and generates")
 CURVES = {
     "sft": ("loss", "learning_rate", "mean_token_accuracy", "grad_norm"),
     "grpo": ("reward", *(f"rewards/{name}/mean" for name in REWARD_NAMES), "kl", "completions/mean_length", "loss",
@@ -107,8 +105,9 @@ def _train(context: dg.AssetExecutionContext, method: str, data: dict[str, Any],
                                 check_results=materialization.check_results)
 
 
-def _checks(asset: str) -> list[dg.AssetCheckSpec]:
-    return [dg.AssetCheckSpec(name, asset=asset, description=text) for name, text in CHECK_SPECS]
+def _checks(asset: str, method: str) -> list[dg.AssetCheckSpec]:
+    specs = [*CHECK_DESCRIPTIONS[method].items(), SMOKE_CHECK]
+    return [dg.AssetCheckSpec(name, asset=asset, description=text) for name, text in specs]
 
 
 def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
@@ -127,7 +126,7 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
 
         @dg.asset(name="sft_checkpoint", group_name="training", code_version="1", pool=GPU_POOL,
                   kinds={"pytorch", "python"},
-                  ins={"cot_sft_set": dg.AssetIn(key=sft_data)}, check_specs=_checks("sft_checkpoint"),
+                  ins={"cot_sft_set": dg.AssetIn(key=sft_data)}, check_specs=_checks("sft_checkpoint", "sft"),
                   description=f"Qwen2.5-VL after SFT on {sft_data} (paper 3.2): TRL SFTTrainer, loss on the "
                   "assistant turn only, launched through the launcher resource; the checkpoint's content hash "
                   "is the data version.")
@@ -161,7 +160,7 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
             @dg.asset(name="rl_checkpoint", group_name="training", code_version="1", pool=GPU_POOL,
                       kinds={"pytorch", "python"},
                       ins={"rl_set": dg.AssetIn(), "sft_checkpoint": dg.AssetIn()},
-                      check_specs=_checks("rl_checkpoint"), description=description)
+                      check_specs=_checks("rl_checkpoint", "grpo"), description=description)
             def rl_checkpoint(context: dg.AssetExecutionContext, rl_set: dict[str, Any],
                               sft_checkpoint: dict[str, Any], profile: ProfileResource, storage: StorageResource,
                               mlflow: MlflowResource, launcher: LauncherResource):
@@ -169,7 +168,8 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         else:
             @dg.asset(name="rl_checkpoint", group_name="training", code_version="1", pool=GPU_POOL,
                       kinds={"pytorch", "python"},
-                      ins={"rl_set": dg.AssetIn()}, check_specs=_checks("rl_checkpoint"), description=description)
+                      ins={"rl_set": dg.AssetIn()}, check_specs=_checks("rl_checkpoint", "grpo"),
+                      description=description)
             def rl_checkpoint(context: dg.AssetExecutionContext, rl_set: dict[str, Any], profile: ProfileResource,
                               storage: StorageResource, mlflow: MlflowResource,
                               launcher: LauncherResource):

@@ -3,18 +3,20 @@
 Two protocols, computed side by side from the same logged samples:
 
 * ``videorft`` — the paper's evaluation script (Video-R1 / VideoRFT ``eval_bench.py``): exact option-letter match,
-  numerical answers exact after rounding to 2 decimals, VSI-Bench's numerical questions by mean relative
-  accuracy (MRA) over the thresholds 0.50, 0.55, ..., 0.95 with a strict ``<``, and VSI-Bench's overall score
-  ``(mean accuracy of its multiple-choice questions + mean MRA of its numerical questions) / 2``. Every other
-  benchmark: the mean over its questions.
-* ``official`` — each benchmark's own rules. VSI-Bench: the unweighted mean of its 8 task scores, relative
-  direction's easy/medium/hard averaged into one task first, MRA over the same 10 thresholds with ``<=``.
-  MVBench: the mean of its 20 task accuracies. VideoMME, VideoMMMU, MMVU and TempCompass: accuracy over all
+  numerical answers exact after rounding to 2 decimals (and with the script's decimal-presence rule),
+  VSI-Bench's numerical questions by mean relative accuracy (MRA) computed as the script computes it
+  (``mra_videorft``: float32, strict ``<``), and VSI-Bench's overall score ``(mean accuracy of its
+  multiple-choice questions + mean MRA of its numerical questions) / 2``. Every other benchmark: the mean over
+  its questions.
+* ``official`` — each benchmark's own rules, as lmms-eval computes them. VSI-Bench: the unweighted mean of its
+  8 task scores, relative direction's easy/medium/hard averaged into one task first, MRA as lmms-eval computes
+  it (``mra_official``: float64, ``<=``). MVBench: the mean of its 20 task accuracies, a task's empty
+  predictions left out of its denominator. VideoMME, VideoMMMU, MMVU and TempCompass: accuracy over all
   questions (their official overall numbers), categories reported alongside.
 
 Prediction 3 against truth 4 is the textbook difference: relative error 0.25, which meets the threshold
 0.75 (1 - 0.75 = 0.25) only under ``<=``: 6 of 10 thresholds (0.6) officially, 5 of 10 (0.5) in the paper.
-Comparisons are made in exact decimal arithmetic so that boundary is not decided by float rounding.
+Each protocol does its references' float arithmetic, so a boundary is decided as the reference decides it.
 
 Extraction (``videorft.answers``, shared with the rewards and the filter): the last ``<answer>..</answer>`` (any
 case), else the text after ``</think>``, else the whole output; then an option letter tolerant of case and
@@ -28,7 +30,6 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -37,28 +38,56 @@ from videorft.answers import choice_letter, extract_prediction, parse_decimal
 
 PROTOCOLS = ("videorft", "official")
 BREAKDOWNS = ("domain", "duration", "track", "dimension", "discipline", "sub_category")
-MRA_THRESHOLDS = tuple(Decimal(50 + 5 * i) / 100 for i in range(10))  # 0.50 .. 0.95
+OFFICIAL_MRA_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # lmms-eval's (0.95 - 0.5) / 0.05 + 2 points, floored
 
 
 # ---- per-sample scores ------------------------------------------------------------------------------------
 
-def mean_relative_accuracy(prediction: Decimal | None, truth: Decimal, strict: bool) -> float:
-    """MRA = (1/10) * sum over theta in {0.50, .., 0.95} of [|p - g| / |g|  <  (or <=)  1 - theta].
+def mra_official(prediction: float | None, truth: float) -> float:
+    """VSI-Bench's MRA as lmms-eval computes it: the mean over theta in ``numpy.linspace(0.5, 0.95, 10)`` of
+    ``|p - g| / g <= 1 - theta``, in float64.
 
-    ``strict`` (``<``) is the paper's script; ``<=`` is VSI-Bench's official code. Exact decimals.
+    Ground truth 0 (lmms-eval would divide by it): 1 if the prediction is 0, else 0. A negative ground truth is
+    divided by its magnitude (lmms-eval's ``/ g`` would credit any prediction); VSI-Bench has neither.
     """
     if prediction is None:
         return 0.0
     if truth == 0:
-        return 1.0 if prediction == 0 else 0.0
+        return float(prediction == 0)
     error = abs(prediction - truth) / abs(truth)
-    hits = sum((error < 1 - t) if strict else (error <= 1 - t) for t in MRA_THRESHOLDS)
-    return hits / len(MRA_THRESHOLDS)
+    return float(np.mean(error <= 1 - OFFICIAL_MRA_THRESHOLDS))
+
+
+def mra_videorft(prediction: float | None, truth: float) -> float:
+    """MRA as VideoRFT's evaluation script computes it: float32 tensors, ``|p - g| / (|g| + 1e-8)``, thresholds
+    ``torch.arange(0.5, 0.95 + 0.025, 0.05)`` in float32, strict ``rel < 1 - theta``, the mean in float32.
+
+    Torch itself does the arithmetic, so the float32 rounding at each threshold is the script's: 3 vs 4 scores
+    0.5 here and 0.6 officially (``<`` against ``<=`` at 0.25), 4.73 vs 4.3 scores 0.9 here and 0.8 officially
+    (float32 and float64 round the error to opposite sides of 0.1).
+    """
+    import torch
+
+    if prediction is None:
+        return 0.0
+    p = torch.tensor(prediction, dtype=torch.float32)
+    g = torch.tensor(truth, dtype=torch.float32)
+    error = torch.abs(p - g) / (torch.abs(g) + 1e-8)
+    thresholds = torch.arange(0.5, 0.95 + 0.05 / 2, 0.05, dtype=torch.float32)
+    return float((error < (1 - thresholds)).float().mean().item())
+
+
+def _decimal_mark(text: str) -> bool:
+    return "." in text or "," in text
 
 
 def sample_score(problem_type: str, prediction: str | None, answer: str, options: Sequence[str] | None,
                  protocol: str) -> float:
-    """One sample's score in [0, 1] under ``protocol`` (``prediction`` is the raw model output)."""
+    """One sample's score in [0, 1] under ``protocol`` (``prediction`` is the raw model output).
+
+    Numerical answers under ``videorft`` also follow the script's decimal-presence rule (``3`` against ``3.0``,
+    or ``1000`` against ``1,000``, scores 0); ``official`` compares values.
+    """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
     extracted = extract_prediction(prediction)
@@ -70,8 +99,12 @@ def sample_score(problem_type: str, prediction: str | None, answer: str, options
         want_number = parse_decimal(truth)
         if want_number is None:
             raise ValueError(f"ground truth {answer!r} of a regression question is not a number")
-        return mean_relative_accuracy(parse_decimal(extracted), want_number, strict=protocol == "videorft")
+        got = parse_decimal(extracted)
+        mra = mra_videorft if protocol == "videorft" else mra_official
+        return mra(None if got is None else float(got), float(want_number))
     if problem_type == "numerical":
+        if protocol == "videorft" and _decimal_mark(extracted) != _decimal_mark(truth):
+            return 0.0
         p, g = parse_decimal(extracted), parse_decimal(truth)
         return float(p is not None and g is not None and round(p, 2) == round(g, 2))
     return float(" ".join(extracted.lower().split()) == " ".join(truth.lower().split()))
@@ -135,7 +168,10 @@ def aggregate(benchmark: str, scored: Sequence[Scored], protocol: str) -> float:
             tasks["object_rel_direction"] = [_mean(_mean(v) for v in direction.values())]
         return _mean(_mean(v) for v in tasks.values())
     if benchmark == "mvbench" and protocol == "official":
-        return _mean(_mean(v) for v in _by(scored, lambda s: s.category).values())
+        # lmms-eval leaves a task's empty predictions out of its denominator (a task with no answer scores 0)
+        tasks = _by([s for s in scored if s.sample.get("prediction") != ""], lambda s: s.category)
+        every = {s.category for s in scored}
+        return _mean(_mean(tasks[c]) if c in tasks else 0.0 for c in sorted(every))
     return _mean(s.score for s in scored)
 
 

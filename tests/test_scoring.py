@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from evaluation.scoring import (
     aggregate,
-    mean_relative_accuracy,
+    mra_official,
+    mra_videorft,
     paired_bootstrap,
     sample_score,
     score_benchmark,
@@ -53,9 +53,9 @@ def test_mra_at_the_boundary_differs_between_protocols():
     # |3 - 4| / 4 = 0.25 meets theta = 0.75 only with <=: 6/10 officially, 5/10 in the paper's script
     assert sample_score("regression", "<answer>3</answer>", "4", None, "official") == pytest.approx(0.6)
     assert sample_score("regression", "<answer>3</answer>", "4", None, "videorft") == pytest.approx(0.5)
-    assert mean_relative_accuracy(Decimal(4), Decimal(4), strict=True) == 1.0
-    assert mean_relative_accuracy(Decimal("5.9"), Decimal(4), strict=False) == pytest.approx(0.1)  # err 0.475
-    assert mean_relative_accuracy(None, Decimal(4), strict=False) == 0.0
+    assert mra_videorft(4.0, 4.0) == 1.0
+    assert mra_official(5.9, 4.0) == pytest.approx(0.1)  # err 0.475
+    assert mra_official(None, 4.0) == 0.0
     assert sample_score("regression", "<answer>about 3.5 m</answer>", "3.5", None, "official") == 1.0
     assert sample_score("regression", "no number", "3.5", None, "official") == 0.0
 
@@ -144,3 +144,59 @@ def test_rescore_cli_prints_both_protocols_per_benchmark(tmp_path):
     out = subprocess.run([sys.executable, "-m", "evaluation.rescore", str(bad)], cwd=ROOT, capture_output=True,
                          text=True)
     assert out.returncode == 2 and "bad.jsonl:1: missing category" in out.stderr
+
+
+# MRA boundary tables, worked out by hand from each reference's definition:
+# official (lmms-eval): e = |p - g| / g in float64, thresholds numpy.linspace(0.5, 0.95, 10), hit if e <= 1 - t;
+# videorft (the paper's script): e = |p - g| / (|g| + 1e-8) in float32, thresholds float32(0.5 + 0.05 k), e < 1 - t.
+MRA_TABLE = [
+    # p, g, official, videorft, why
+    (3, 4, 0.6, 0.5, "e = 0.25 exactly in both; t = 0.75 hits only with <="),
+    (5, 4, 0.6, 0.5, "the same error from above"),
+    (4.73, 4.3, 0.8, 0.9, "float64 e = 0.10000000000000014 > 1 - 0.9 = 0.09999999999999998; float32 e = 0.09999996 "
+                          "< 1 - float32(0.9) = 0.10000002"),
+    (5.25, 5, 1.0, 1.0, "e = 0.05: float64 0.05 <= 1 - 0.95 = 0.050000000000000044; float32 0.05 < 0.05000001"),
+    (3.3, 3, 0.9, 0.9, "float64 e = 0.09999999999999994 <= 0.09999999999999998; float32 e = 0.09999998 < 0.10000002"),
+    (2, 4, 0.1, 0.0, "e = 0.5: only t = 0.5 with <="),
+    (4, 4, 1.0, 1.0, "exact"),
+    (0, 0, 1.0, 1.0, "ground truth 0: exact zero only (the script's epsilon gives the same)"),
+    (1, 0, 0.0, 0.0, "ground truth 0, wrong"),
+]
+
+
+@pytest.mark.parametrize("p, g, official, videorft, why", MRA_TABLE)
+def test_mra_reproduces_each_reference_at_the_boundaries(p, g, official, videorft, why):
+    assert mra_official(float(p), float(g)) == pytest.approx(official, abs=1e-12), why
+    assert mra_videorft(float(p), float(g)) == pytest.approx(videorft, abs=1e-6), why  # a float32 mean
+    answer = f"<answer>{p}</answer>"
+    if g != 0:
+        assert sample_score("regression", answer, str(g), None, "official") == pytest.approx(official, abs=1e-12)
+        assert sample_score("regression", answer, str(g), None, "videorft") == pytest.approx(videorft, abs=1e-6)
+
+
+@pytest.mark.parametrize("hedge", ["<answer>A or B</answer>", "<answer>A, B</answer>", "<answer>A/C</answer>",
+                                   "<think>x</think>It is either A or B", "<answer>A B C D</answer>",
+                                   "<answer>a b</answer>", "The answer is A, but B is also possible"])
+def test_evaluation_extraction_does_not_credit_a_hedge(hedge):
+    for protocol in ("videorft", "official"):
+        assert sample_score("multiple choice", hedge, "<answer>A</answer>", OPTIONS, protocol) == 0.0
+
+
+def test_numerical_follows_the_scripts_decimal_rule_only_under_videorft():
+    assert sample_score("numerical", "<answer>3.0</answer>", "<answer>3</answer>", None, "videorft") == 0.0
+    assert sample_score("numerical", "<answer>1,000</answer>", "<answer>1000</answer>", None, "videorft") == 0.0
+    assert sample_score("numerical", "<answer>3.0</answer>", "<answer>3</answer>", None, "official") == 1.0
+    assert sample_score("numerical", "<answer>three</answer>", "<answer>3</answer>", None, "official") == 0.0
+
+
+def test_mvbench_official_leaves_empty_predictions_out_of_the_task_denominator():
+    def row(task: str, prediction: str, answer: str, video: str) -> dict:
+        return {"benchmark": "mvbench", "category": task, "problem_type": "multiple choice", "options": OPTIONS,
+                "prediction": prediction, "answer": answer, "video": video}
+
+    samples = [row("action_sequence", "<answer>A</answer>", "A", "v1"), row("action_sequence", "", "A", "v2"),
+               row("object_shuffle", "", "B", "v3")]
+    official = aggregate("mvbench", score_samples(samples, "official"), "official")
+    paper = aggregate("mvbench", score_samples(samples, "videorft"), "videorft")
+    assert official == pytest.approx((1.0 + 0.0) / 2)  # action_sequence 1/1 answered; object_shuffle none: 0
+    assert paper == pytest.approx(1 / 3)  # the paper's script counts an empty prediction wrong

@@ -32,7 +32,12 @@ def test_checkpoints_launched_through_pipes_record_metrics_in_dagster_and_mlflow
                   for r in results for e in r.get_asset_check_evaluations()}
         for asset in ("sft_checkpoint", "rl_checkpoint"):
             assert checks[(asset, "checkpoint_loads_and_generates")], asset
-            assert (asset, "training_loss_fell") in checks
+        assert ("sft_checkpoint", "training_loss_fell") in checks
+        # GRPO is checked on what it is for (a 2-step run is too short to judge: those fail as warnings)
+        assert {name for asset, name in checks if asset == "rl_checkpoint"} == {
+            "reward_rose", "accuracy_reward_rose", "no_dead_reward", "kl_within_bound",
+            "checkpoint_loads_and_generates"}
+        assert checks[("rl_checkpoint", "kl_within_bound")]
         sft, rl = _metadata(instance, "sft_checkpoint"), _metadata(instance, "rl_checkpoint")
         storage = Path(isolated_env["VIDEORFT_STORAGE_ROOT"])
         for meta, asset in ((sft, "sft_checkpoint"), (rl, "rl_checkpoint")):

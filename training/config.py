@@ -75,11 +75,21 @@ class RewardConfig(_Strict):
         return self
 
 
+class ChecksConfig(_Strict):
+    """What a finished run's checks demand (``training.checks``): GRPO's total and accuracy rewards compared
+    between the first and last ``window`` of logged steps, its KL bounded, judged on at least ``min_steps``."""
+
+    max_kl: Annotated[float, Field(gt=0)] = 0.5
+    window: Annotated[float, Field(gt=0, le=0.5)] = 0.1
+    min_steps: Annotated[int, Field(ge=2)] = 10
+
+
 class Recipe(_Strict):
     method: Method
     model: ModelSpec = ModelSpec()
     data: DataSpec = DataSpec()
     reward: RewardConfig = RewardConfig()
+    checks: ChecksConfig = ChecksConfig()
     trainer: dict[str, Any] = Field(default_factory=dict)
     deepspeed: str | None = None  # a DeepSpeed JSON under configs/deepspeed/ (relative to the project root)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from videorft.answers import FORMAT_RE, answers_match, extract_answer, parse_number
+from videorft.answers import ANSWER_RE, FORMAT_RE, answers_match, extract_answer, parse_number
 
 _THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 # A sentence ends at . ! or ? followed by white space or the end; a decimal point ("3.5 m") is followed by a
@@ -49,11 +49,17 @@ def _rouge() -> Any:
 def accuracy_score(problem_type: str, prediction: str, truth: str, options: list[str] | None = None) -> float:
     """Accuracy of one extracted answer by problem type.
 
-    multiple choice: 1 if the option letters match after normalising case and punctuation;
-    numerical: 1 if equal after rounding to 2 decimals;
-    OCR: clip(1 - WER(truth, prediction), 0, 1)  (jiwer);
+    multiple choice: 1 if the answer commits to exactly one option letter and it is the truth's
+        (``videorft.answers.option_letter``: ``B``, ``(b)``, ``B. <B's text>``; ``A, B`` / ``A or B`` commit to
+        none, so listing every letter earns nothing);
+    numerical: 1 if the whole answer is a number equal to the truth after rounding to 2 decimals
+        (``3`` vs ``3.0`` and ``1,000`` vs ``1000`` are equal: the reference's decimal-presence rule would
+        teach the policy to copy the truth's formatting, which no prompt states; ``three`` is not a number);
+    OCR: clip(1 - WER(truth, prediction), 0, 1) over white-space-separated words (jiwer), so a transcription
+        laid out over several lines, with tabs or double spaces scores as the same words on one line;
     free-form: mean of ROUGE-1, ROUGE-2 and ROUGE-L F1  (rouge-score);
-    regression: 1 - clip(|p - g| / |g|, 0, 1).
+    regression: 1 - clip(|p - g| / |g|, 0, 1); with g = 0: 1 if p = 0 else 0 (the reference's epsilon
+        gives an exact 0 a reward of 0).
     """
     prediction, truth = prediction.strip(), truth.strip()
     if not prediction:
@@ -63,6 +69,7 @@ def accuracy_score(problem_type: str, prediction: str, truth: str, options: list
     if problem_type == "OCR":
         import jiwer
 
+        truth, prediction = " ".join(truth.split()), " ".join(prediction.split())
         if not truth:
             return 0.0
         return float(min(1.0, max(0.0, 1.0 - jiwer.wer(truth, prediction))))
@@ -81,16 +88,20 @@ def accuracy_score(problem_type: str, prediction: str, truth: str, options: list
 
 def accuracy_reward(completions: list[Any], solution: list[str], problem_type: list[str],
                     options: list[Any] | None = None, **kwargs: Any) -> list[float]:
-    """r_acc per completion: the ``<answer>`` of the completion against the ``<answer>`` of ``solution``,
-    scored by that row's problem type (a missing tag scores 0)."""
+    """r_acc per completion: the completion's one closed ``<answer>..</answer>`` against the ``<answer>`` of
+    ``solution``, scored by that row's problem type (``accuracy_score``).
+
+    No closed answer block (a missing or an unclosed tag) scores 0, and so do two or more blocks: an answer
+    is one commitment, not a list to pick from.
+    """
     out = []
     for i, completion in enumerate(completions):
-        text = completion_text(completion)
-        if "<answer>" not in text.lower():
+        answers = ANSWER_RE.findall(completion_text(completion))
+        if len(answers) != 1:
             out.append(0.0)
             continue
         row_options = list(options[i]) if options is not None and options[i] is not None else []
-        out.append(accuracy_score(problem_type[i], extract_answer(text), extract_answer(solution[i]), row_options))
+        out.append(accuracy_score(problem_type[i], answers[0], extract_answer(solution[i]), row_options))
     return out
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.checks import run_checks
 from training.config import Method, Recipe, RecipeError, load_recipe
 from training.data import DataError
 from training.model import ModelLoadError
@@ -181,16 +182,6 @@ def read_metrics(output_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def loss_fell(records: list[dict[str, Any]], key: str = "loss") -> tuple[bool, dict[str, float]]:
-    """Mean loss over the last quarter of logged steps below the mean over the first quarter."""
-    losses = [r[key] for r in records if key in r]
-    if len(losses) < 2:
-        return False, {"logged_losses": float(len(losses))}
-    q = max(1, len(losses) // 4)
-    first, last = sum(losses[:q]) / q, sum(losses[-q:]) / q
-    return last < first, {"first_quarter_loss": first, "last_quarter_loss": last, "logged_losses": len(losses)}
-
-
 # -- publishing ----------------------------------------------------------------------------------------------
 
 def folder_hash(folder: Path) -> str:
@@ -265,7 +256,8 @@ def finish_run(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: A
     version = folder_hash(final)
     uri = publish(final, spec.publish_to) if spec.publish_to else str(final)
     records = read_metrics(spec.output_dir)
-    fell, loss_meta = loss_fell(records)
+    cfg = spec.recipe.checks
+    checks = run_checks(spec.method, records, max_kl=cfg.max_kl, window=cfg.window, min_steps=cfg.min_steps)
     try:
         smoke = smoke_generate(uri if spec.publish_to and not uri.startswith("s3://") else str(final),
                                data.rows[0], frames)
@@ -281,8 +273,8 @@ def finish_run(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: A
         "frames": spec.video.frames, "max_pixels": spec.video.max_pixels, "min_pixels": spec.video.min_pixels,
         "deepspeed": spec.deepspeed or "",
         "mlflow_run_id": os.environ.get("MLFLOW_RUN_ID", ""), "checks": {
-            "training_loss_fell": {"passed": fell, **loss_meta},
-            "checkpoint_loads_and_generates": {"passed": generates, "error": smoke_error,
+            **checks,
+            "checkpoint_loads_and_generates": {"passed": generates, "severity": "ERROR", "error": smoke_error,
                                                "sample_output": smoke.get("text", ""),
                                                "seconds": smoke.get("seconds", 0.0)}},
         **(extra_metadata or {}),
@@ -299,11 +291,8 @@ def finish_run(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: A
                       "video_frames": spec.video.frames, "video_max_pixels": spec.video.max_pixels,
                       "video_min_pixels": spec.video.min_pixels})
         for name, check in result["checks"].items():
-            # GRPO's loss is a policy-gradient surrogate around 0 whose trend over a short run is noise: its
-            # fall is reported as a warning, SFT's (cross-entropy) as an error
-            severity = "WARN" if spec.method == "grpo" and name == "training_loss_fell" else "ERROR"
-            pipes.report_asset_check(name, passed=bool(check["passed"]), severity=severity,
-                                     metadata={k: v for k, v in check.items() if k != "passed"})
+            pipes.report_asset_check(name, passed=bool(check["passed"]), severity=check["severity"],
+                                     metadata={k: v for k, v in check.items() if k not in ("passed", "severity")})
     return result
 
 

@@ -24,8 +24,6 @@ import string
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 
-from videorft.schema import OPTION_LABEL_RE
-
 ANSWER_RE = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL | re.IGNORECASE)
 # r_format's regex (paper Eq. 3): one <think> block then one <answer> block, nothing else but white space
 FORMAT_RE = re.compile(r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$", re.DOTALL)
@@ -34,7 +32,9 @@ _OPEN_ANSWER_RE = re.compile(r"<answer>(.*)$", re.DOTALL | re.IGNORECASE)
 _THINK_END_RE = re.compile(r"</think>", re.IGNORECASE)
 _WHOLE_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _FIRST_NUMBER_RE = re.compile(r"[-+]?(?:\d+(?:,\d{3})*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
-_LETTER_RE = re.compile(r"(?:^|[\s(\[])([A-H])(?:[).:\]]|\s|$)")  # capitals only: prose has "a"
+# a letter, optionally in parentheses, optionally followed by a label's punctuation, then the rest
+_LABELLED_RE = re.compile(r"^\(?\s*([A-Za-z])\s*\)?\s*[.:)]?\s*(.*)$", re.DOTALL)
+_STANDALONE_CAPITAL_RE = re.compile(r"(?<![A-Za-z0-9])([A-Z])(?![A-Za-z0-9])")  # capitals only: prose has "a"
 _PUNCT = str.maketrans("", "", string.punctuation)
 
 
@@ -86,41 +86,54 @@ def parse_decimal(answer: str) -> Decimal | None:
         return None
 
 
+def option_letters(options: Sequence[str]) -> list[str]:
+    """``["A. red", "B. blue"]`` -> ``["A", "B"]``."""
+    return [o.split(".", 1)[0].strip().upper() for o in options]
+
+
+def _option_texts(options: Sequence[str]) -> dict[str, str]:
+    """Letter -> normalised option text."""
+    return {o.split(".", 1)[0].strip().upper(): normalize_text(o.split(".", 1)[1]) for o in options if "." in o}
+
+
 def option_letter(answer: str, options: Sequence[str]) -> str | None:
-    """The letter an answer names (``B``, ``b.``, ``(B)``, or the option's full text), if it is an option."""
-    letters = [o.split(".", 1)[0] for o in options]
-    stripped = answer.strip().strip("().:").strip().upper()
-    if stripped in letters:
-        return stripped
-    match = OPTION_LABEL_RE.match(answer)
-    if match and match.group(1).upper() in letters:
-        return match.group(1).upper()
-    texts = {o.split(".", 1)[1].strip().lower(): o.split(".", 1)[0] for o in options}
-    return texts.get(answer.strip().lower())
+    """The one option letter ``answer`` commits to (``B``, ``b.``, ``(B)``, ``B) blue``, ``B. blue`` when B is
+    blue, or ``blue`` alone), else None.
 
-
-def bare_letter(text: str) -> str | None:
-    """``"b."``, ``"(B)"``, ``"B: blue"`` -> ``"B"`` when no option list is at hand."""
-    stripped = text.strip().lstrip("(").strip()
-    if stripped[:1].isalpha() and (len(stripped) == 1 or not stripped[1].isalnum()):
-        return stripped[0].upper()
-    return None
-
-
-def choice_letter(answer: str, options: Sequence[str] | None = None) -> str | None:
-    """The option letter an extracted prediction names: ``B``, ``b.``, ``(B)``, ``B. text``, the option text,
-    or a capital letter standing alone in prose ("The answer is C")."""
+    An answer that names two letters (``A, B``, ``A/B``, ``A or B``, ``A B C D``, ``a b``) commits to none: a
+    policy that lists every letter must not be paid for one of them. Text after a letter must be that
+    option's own text. Without ``options``, only a bare letter (with its punctuation) commits.
+    """
     text = answer.strip()
     if not text:
         return None
-    letter = option_letter(text, list(options or [])) if options else None
+    letters = option_letters(options) if options else None
+    texts = _option_texts(options) if options else {}
+    match = _LABELLED_RE.match(text)
+    if match:
+        letter, rest = match.group(1).upper(), match.group(2).strip()
+        if (letters is None or letter in letters) and (
+                not rest or (letter in texts and normalize_text(rest) == texts[letter])):
+            return letter
+    wanted = normalize_text(text)
+    return next((letter for letter, option in texts.items() if option == wanted), None)
+
+
+def bare_letter(text: str) -> str | None:
+    """``"b."``, ``"(B)"``, ``"B)"`` -> ``"B"``: a single letter with only its punctuation, no option list."""
+    return option_letter(text, ())
+
+
+def choice_letter(answer: str, options: Sequence[str] | None = None) -> str | None:
+    """The option letter an extracted prediction names, for scoring: what :func:`option_letter` accepts, else
+    prose that names exactly one option letter standing alone ("The answer is C", "Answer: (B)"). A hedge
+    that names two ("A or B", "either A or C") names none."""
+    letter = option_letter(answer, options or ())
     if letter:
         return letter
-    letter = bare_letter(text)
-    if letter and (not options or letter in {o.split(".", 1)[0].strip().upper() for o in options}):
-        return letter
-    match = _LETTER_RE.search(text)
-    return match.group(1).upper() if match else None
+    valid = set(option_letters(options)) if options else set("ABCDEFGH")
+    named = {m.group(1) for m in _STANDALONE_CAPITAL_RE.finditer(answer) if m.group(1) in valid}
+    return named.pop() if len(named) == 1 else None
 
 
 # ---- the filter's decision --------------------------------------------------------------------------------
@@ -131,8 +144,7 @@ def answers_match(problem_type: str, prediction: str, truth: str, options: Seque
     decimals; regression: relative error within ``regression_tolerance`` (absolute error when the truth is 0);
     OCR and free-form: equal normalised text (the filter scores those with CLIP instead)."""
     if problem_type == "multiple choice":
-        got = option_letter(prediction, options or []) or bare_letter(prediction)
-        want = option_letter(truth, options or []) or bare_letter(truth)
+        got, want = option_letter(prediction, options or ()), option_letter(truth, options or ())
         return got is not None and got == want
     if problem_type in ("numerical", "regression"):
         p, g = parse_number(prediction.strip()), parse_number(truth.strip())
