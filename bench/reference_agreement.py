@@ -102,7 +102,8 @@ def ref_mra_videorft(p: float, g: float) -> float:
 
 # ---- generated completions --------------------------------------------------------------------------------
 
-WORDS = ["red", "blue", "green", "circle", "square", "moves", "left", "right", "exit", "north", "south", "the", "a", "ball", "room", "table"]
+WORDS = ["red", "blue", "green", "circle", "square", "moves", "left", "right", "exit", "north", "south", "the",
+         "a", "ball", "room", "table"]
 
 
 def _wrap(answer: str, rng: random.Random) -> tuple[str, str]:
