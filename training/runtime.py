@@ -292,8 +292,14 @@ def finish_run(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: A
                       "video_min_pixels": spec.video.min_pixels})
         for name, check in result["checks"].items():
             pipes.report_asset_check(name, passed=bool(check["passed"]), severity=check["severity"],
-                                     metadata={k: v for k, v in check.items() if k not in ("passed", "severity")})
+                                     metadata={k: _pipes_value(v) for k, v in check.items()
+                                               if k not in ("passed", "severity")})
     return result
+
+
+def _pipes_value(value: Any) -> Any:
+    """Pipes takes scalars as they are; a list or a mapping travels as JSON metadata."""
+    return {"raw_value": value, "type": "json"} if isinstance(value, dict | list) else value
 
 
 def run_main(method: Method, train: Any, argv: list[str] | None = None) -> int:
