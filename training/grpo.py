@@ -23,12 +23,62 @@ from videorft.media import media_cache_dir
 VISION_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "pixel_values", "image_grid_thw")
 
 
+def media_grouped_chunks(kinds: list[str], batch_size: int, order: list[int], shuffle_chunks: Any = None
+                         ) -> list[list[int]]:
+    """``order`` (a permutation of the rows) cut into chunks of ``batch_size`` prompts that share one media kind;
+    a kind's last incomplete chunk is dropped, as TRL drops the dataset's. ``shuffle_chunks`` (a function of a
+    length returning a permutation) mixes the kinds' chunks."""
+    by_kind: dict[str, list[int]] = {}
+    for index in order:
+        by_kind.setdefault(kinds[index], []).append(index)
+    chunks = [ids[j:j + batch_size] for ids in by_kind.values() for j in range(0, len(ids) - batch_size + 1,
+                                                                               batch_size)]
+    return [chunks[k] for k in shuffle_chunks(len(chunks))] if shuffle_chunks else chunks
+
+
 def build_trainer_class() -> type:
     import torch
     from trl import GRPOTrainer
+    from trl.trainer.utils import RepeatSampler
+
+    class MediaGroupedSampler(RepeatSampler):
+        """TRL's ``RepeatSampler`` whose generation batches never mix images with videos: TRL hands a batch's
+        images to the processor as one list, and a video row's missing image breaks it (a batch of several
+        prompts over a mixed data set failed on the first step)."""
+
+        def __init__(self, kinds: list[str], **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.kinds = kinds
+
+        def _chunks(self) -> list[list[int]]:
+            if not self.shuffle:
+                return media_grouped_chunks(self.kinds, self.batch_size, list(range(self.num_samples)))
+            order = torch.randperm(self.num_samples, generator=self.generator).tolist()
+            return media_grouped_chunks(self.kinds, self.batch_size, order,
+                                        lambda n: torch.randperm(n, generator=self.generator).tolist())
+
+        def __iter__(self) -> Any:
+            for chunk in self._chunks():
+                for _ in range(self.repeat_count):
+                    for index in chunk:
+                        yield from [index] * self.mini_repeat_count
+
+        def __len__(self) -> int:
+            chunks = len(media_grouped_chunks(self.kinds, self.batch_size, list(range(self.num_samples))))
+            return chunks * self.batch_size * self.mini_repeat_count * self.repeat_count
 
     class VideoGRPOTrainer(GRPOTrainer):
         """GRPOTrainer whose log-prob forwards see the video (or image) of each row."""
+
+        def _get_train_sampler(self, dataset: Any = None) -> Any:
+            sampler = super()._get_train_sampler(dataset)
+            if not isinstance(sampler, RepeatSampler) or sampler.batch_size == 1:
+                return sampler  # one prompt per batch never mixes kinds: keep TRL's order exactly
+            data = dataset if dataset is not None else self.train_dataset
+            return MediaGroupedSampler(list(data["data_type"]), data_source=data,
+                                       mini_repeat_count=sampler.mini_repeat_count, batch_size=sampler.batch_size,
+                                       repeat_count=sampler.repeat_count, shuffle=sampler.shuffle,
+                                       seed=self.args.seed)
 
         frames: FrameCache
         _vision_rows: list[dict[str, Any]] | None = None
