@@ -72,9 +72,6 @@ class _Transient(Exception):
         self.reason, self.retry_after = reason, retry_after
 
 
-env_var = role_env_var  # the profile names a role's variables; the messages here point at them
-
-
 # ---- accounting ----------------------------------------------------------------------------------------
 
 @dataclass
@@ -303,11 +300,11 @@ class ExpertClient:
         """Fail before any work when a required setting is missing; the message names the variable."""
         if self._base_url is None:
             raise ExpertConfigError(
-                f"experts.{self.role}.base_url is not set: set {env_var(self.role, 'BASE_URL')} to the role's "
+                f"experts.{self.role}.base_url is not set: set {role_env_var(self.role, 'BASE_URL')} to the role's "
                 "OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1), or enable the simulator")
         if self.config.api_key_required and not self._api_key:
             raise ExpertConfigError(
-                f"no API key for the {self.role} ({self.config.model}): set {env_var(self.role, 'API_KEY')} "
+                f"no API key for the {self.role} ({self.config.model}): set {role_env_var(self.role, 'API_KEY')} "
                 f"(keys are read from the environment only), or set experts.{self.role}.api_key_required: "
                 "false for an endpoint without authentication")
 
@@ -352,10 +349,10 @@ class ExpertClient:
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise ExpertConfigError(
                     f"the {self.role} endpoint {self.base_url} is unreachable ({type(exc).__name__}: {exc}); "
-                    f"check {env_var(self.role, 'BASE_URL')} / experts.{self.role}.base_url") from exc
+                    f"check {role_env_var(self.role, 'BASE_URL')} / experts.{self.role}.base_url") from exc
             if status in (401, 403):
                 raise ExpertConfigError(f"the {self.role} endpoint {self.base_url} rejected the key (HTTP {status});"
-                                        f" check {env_var(self.role, 'API_KEY')}")
+                                        f" check {role_env_var(self.role, 'API_KEY')}")
             self._checked = True
 
     # -- one request --
@@ -388,11 +385,11 @@ class ExpertClient:
             raise _Transient(f"HTTP {status}", retry_after)
         if status in (401, 403):
             raise ExpertConfigError(f"the {self.role} endpoint rejected the key (HTTP {status}); "
-                                    f"check {env_var(self.role, 'API_KEY')}")
+                                    f"check {role_env_var(self.role, 'API_KEY')}")
         if status == 404:
             raise ExpertConfigError(f"the {self.role} endpoint {self.base_url} answered 404 for model "
-                                    f"{self.config.model!r}: check {env_var(self.role, 'MODEL')} and "
-                                    f"{env_var(self.role, 'BASE_URL')}; {body[:200]!r}")
+                                    f"{self.config.model!r}: check {role_env_var(self.role, 'MODEL')} and "
+                                    f"{role_env_var(self.role, 'BASE_URL')}; {body[:200]!r}")
         if status != 200:
             raise ExpertError(f"HTTP {status}: {body[:300].decode('utf-8', 'replace')}")
         try:
