@@ -303,3 +303,12 @@ def test_grpo_runs_several_prompts_per_step_over_images_and_videos(sft_file, tmp
                                  "--output-dir", str(run_dir), "--max-steps", "3"], tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert _steps(run_dir) == [1, 2, 3]
+
+
+def test_a_set_override_in_exponent_notation_is_a_number():
+    from training.config import apply_overrides
+
+    raw = apply_overrides({"trainer": {}}, ["trainer.learning_rate=1e-3", "trainer.optim=adamw_torch",
+                                           "reward.semantic.mode=ungated"])
+    assert raw["trainer"] == {"learning_rate": 0.001, "optim": "adamw_torch"}
+    assert raw["reward"]["semantic"]["mode"] == "ungated"

@@ -137,8 +137,20 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise RecipeError(f"--set {item!r}: {part} is not a section")
-        node[parts[-1]] = yaml.safe_load(value)
+        node[parts[-1]] = _scalar(value)
     return raw
+
+
+def _scalar(text: str) -> Any:
+    """A ``--set`` value parsed as YAML, except that ``1e-3`` is the number it looks like (YAML 1.1 reads a
+    mantissa without a dot as a string, which TRL then rejects with a traceback)."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def load_recipe(path: str | Path, method: Method | None = None, overrides: list[str] | None = None) -> Recipe:
