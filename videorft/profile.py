@@ -163,7 +163,8 @@ class ExpertConfig(_Strict):
 
 
 # The expert roles and their default endpoints: the one list of roles. A role in a profile's ``experts``
-# mapping replaces its default; a new role is a prompt file, an entry here (or in the profile) and a stage.
+# mapping replaces its default; a new role is a prompt file, an entry here (or in the profile), a stage function
+# and its asset (docs/architecture.md, "Where to add").
 DEFAULT_EXPERTS: dict[str, dict[str, Any]] = {
     "describer": {"model": "gpt-4o-mini"},  # structured video representation from frames (paper Eq. 1's input)
     "reasoner": {"model": "deepseek-reasoner"},  # blind CoT from text only (Eq. 1)
