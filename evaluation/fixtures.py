@@ -58,12 +58,20 @@ def build_fixtures(root: str, world: WorldConfig, per_benchmark: int) -> dict[st
     if not mc or not numeric:
         raise ValueError("the benchmark world produced no multiple-choice or no numerical questions; add videos")
     rng = np.random.default_rng([world.seed, 99])
+    n_num = per_benchmark // 2  # VSI-Bench: half numerical
+    need_mc = per_benchmark * len(BENCHMARKS) - n_num
+    if len(mc) < need_mc or len(numeric) < n_num:
+        raise ValueError(f"the benchmark world has {len(mc)} multiple-choice and {len(numeric)} numerical questions; "
+                         f"{per_benchmark} per benchmark, no question in two benchmarks, needs {need_mc} and {n_num}: "
+                         "raise evaluation.fixtures.world.videos")
+    mc_order = [mc[int(j)] for j in rng.permutation(len(mc))]  # each question in one benchmark only
+    numeric_order = [numeric[int(j)] for j in rng.permutation(len(numeric))]
     sources: dict[str, dict[str, str]] = {}
     for b_index, (name, bench) in enumerate(BENCHMARKS.items()):
-        picks = [mc[int(j)] for j in rng.permutation(len(mc))[:per_benchmark]]
+        take = per_benchmark - n_num if name == "vsi_bench" else per_benchmark
+        picks, mc_order = mc_order[:take], mc_order[take:]
         if name == "vsi_bench":
-            n_num = per_benchmark // 2
-            picks = picks[: per_benchmark - n_num] + [numeric[int(j)] for j in rng.permutation(len(numeric))[:n_num]]
+            picks = picks + numeric_order[:n_num]
             rows = []
             for i, q in enumerate(picks):
                 numerical = q["problem_type"] != "multiple choice"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from synthetic.scene import PALETTE, color_at, object_name, position, visible
+from synthetic.scene import BACKGROUNDS, PALETTE, color_at, object_name, position, visible
 
 Question = dict[str, Any]
 LETTERS = "ABCDEFGH"
@@ -85,6 +85,16 @@ def color_at_end(script: dict[str, Any], rng: np.random.Generator) -> list[Quest
         out.append(_q(f"What colour is the {object_name(o)} the last time it is seen in the video?",
                       "multiple choice", "general", letter, "color_at_end", options, object=o["id"]))
     return out
+
+
+def background_colour(script: dict[str, Any], rng: np.random.Generator) -> list[Question]:
+    """The options keep one order (the world's four backgrounds): a 4-way question answered by the video alone,
+    the letter uniform over videos, so neither the text nor a letter habit beats chance."""
+    names = list(BACKGROUNDS)
+    correct = script["background_name"]
+    options = [f"{LETTERS[i]}. {name}" for i, name in enumerate(names)]
+    return [_q("What colour is the background of the video?", "multiple choice", "general",
+               LETTERS[names.index(correct)], "background_colour", options)]
 
 
 def appears_last(script: dict[str, Any], rng: np.random.Generator) -> list[Question]:
@@ -244,7 +254,8 @@ def image_lowest_shape(script: dict[str, Any], rng: np.random.Generator) -> list
 
 
 VIDEO_TEMPLATES: dict[str, Callable[[dict[str, Any], np.random.Generator], list[Question]]] = {
-    f.__name__: f for f in (count_total, count_at_end, count_color_changes, color_at_end, appears_last,
+    f.__name__: f for f in (count_total, count_at_end, count_color_changes, color_at_end, background_colour,
+                            appears_last,
                             main_direction, first_collision_partner, read_text, appear_time, path_speed,
                             describe_object, collision_effect)
 }

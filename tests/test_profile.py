@@ -10,7 +10,7 @@ def test_the_three_profiles_load_and_tiny_is_the_default():
     tiny = load_profile(env={})
     assert tiny.name == "tiny"
     assert tiny.uses_synthetic_world
-    assert tiny.world is not None and (tiny.world.videos, tiny.world.images, tiny.world.questions) == (60, 20, 300)
+    assert tiny.world is not None and (tiny.world.videos, tiny.world.images, tiny.world.questions) == (120, 20, 600)
     assert tiny.resolved_storage_root().endswith(".videorft/storage")
     paper = load_profile("paper-7b", env={})
     assert paper.video.train.frames == 16 and paper.video.train.max_pixels == 128 * 28 * 28

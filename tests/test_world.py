@@ -47,6 +47,10 @@ def expected_answer(row: dict, script: dict) -> str | None:
         return o["colors"][-1][1]
     if t == "appears_last":
         return _name(max(objs.values(), key=lambda x: x["appear_frame"]))
+    if t == "background_colour":  # from the rendered colour, not the name the script stores
+        from synthetic.scene import BACKGROUNDS
+
+        return next(name for name, rgb in BACKGROUNDS.items() if list(rgb) == script["background"])
     if t == "main_direction":
         (x0, y0), (x1, y1) = o["track"][0], o["track"][args["end_frame"] - o["appear_frame"]]
         dx, dy = x1 - x0, y1 - y0

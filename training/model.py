@@ -76,7 +76,7 @@ def _tokenizer_corpus() -> list[str]:
     from training.prompts import QUESTION_TEMPLATE, TYPE_TEMPLATE
     from videorft.profile import CurationConfig
 
-    words = [*scene.SHAPES, *scene.PALETTE, *qa.LETTERS]
+    words = [*scene.SHAPES, *scene.PALETTE, *scene.BACKGROUNDS, *qa.LETTERS]
     lines = [QUESTION_TEMPLATE, *TYPE_TEMPLATE.values(), " ".join(words),
              "The video shows a red circle moving left. Let me think. The answer is B.",
              "Options: A. red B. blue C. green D. yellow", "0 1 2 3 4 5 6 7 8 9 10 3.5 0.25 100"]

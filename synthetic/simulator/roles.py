@@ -58,6 +58,24 @@ def describer_errors(cfg: SimulatorConfig, script: dict[str, Any]) -> tuple[set[
     return dropped, altered
 
 
+def _gist(cfg: SimulatorConfig, script: dict[str, Any]) -> str:
+    """What a reasoner's CoT says it sees: the describer's view (its errors included), without the details
+    that only name one video among many (duration, size)."""
+    dropped, altered = describer_errors(cfg, script)
+    if script["kind"] == "image":
+        shapes = [f"a {altered.get(str(i), s['color'])} {s['shape']}" for i, s in enumerate(script["shapes"])
+                  if str(i) not in dropped]
+        return f"the title '{script['title']}', the numbers {', '.join(map(str, script['numbers']))} and " + \
+            ", ".join(shapes)
+    names = [f"a {altered.get(o['id'], o['colors'][0][1])} {o['shape']}" for o in script["objects"]
+             if o["id"] not in dropped]
+    return ", ".join(names)
+
+
+def _background(script: dict[str, Any]) -> str:
+    return str(script.get("background_name", "dark"))
+
+
 def caption_of(cfg: SimulatorConfig, script: dict[str, Any]) -> str:
     dropped, altered = describer_errors(cfg, script)
     if script["kind"] == "image":
@@ -68,8 +86,10 @@ def caption_of(cfg: SimulatorConfig, script: dict[str, Any]) -> str:
     names = [f"a {altered.get(o['id'], o['colors'][0][1])} {o['shape']}" for o in script["objects"]
              if o["id"] not in dropped]
     text = "".join(f", with the text '{t['text']}' in the top-left corner" for t in script["texts"])
-    return (f"A {script['duration']:.2f}-second {script['width']}x{script['height']} animation on a dark "
-            f"background showing {', '.join(names)} moving and bouncing{text}.")
+    # the background first: what follows "I see" in a CoT is then the video's, not a detail that names one
+    # video among many (its duration, its size), which a small model would memorise instead of looking
+    return (f"A {_background(script)}-background animation of {script['duration']:.2f} seconds at "
+            f"{script['width']}x{script['height']} showing {', '.join(names)} moving and bouncing{text}.")
 
 
 def describe(cfg: SimulatorConfig, script: dict[str, Any], frame_indices: list[int]) -> dict[str, Any]:
@@ -126,7 +146,7 @@ def describe(cfg: SimulatorConfig, script: dict[str, Any], frame_indices: list[i
             "timestamp": round(f / script["fps"], 2),
             "caption": f"{len(live)} shape(s) on screen: {', '.join(name(o, f) for o in live) or 'none'}"
                        + (f"; {texts[0]} in the top-left corner" if texts else "") + ".",
-            "objects": objects, "actions": actions, "scene": "a plain dark background",
+            "objects": objects, "actions": actions, "scene": f"a plain {_background(script)} background",
             "spatial_relations": relations, "interactions": interactions,
         })
         previous = f
@@ -185,19 +205,17 @@ def reason(cfg: SimulatorConfig, script: dict[str, Any], question: dict[str, Any
     wrong = misled or rng.random() < cfg.reasoner_wrong_rate
     answer = wrong_answer(question, rng) if wrong else question["answer"]
     medium = script["kind"]
-    focus = (f"the moments around {question['meta']['args'].get('frame', 0) / script.get('fps', 1):.1f} seconds"
-             if medium == "video" else "the part of the image the question names")
+    # Short and in the paper's order (question parsing, then what the media shows, then the conclusion): the
+    # tiny model learns from the few words that depend on the video (background, shapes, the option they
+    # point to) only when they are not drowned in boilerplate (bench/RESULTS.md, "Tiny Table 2").
     sentences = [
-        f"Watching the whole {medium}, I see {caption_of(cfg, script)[2:].rstrip('.')}.",
-        f"The question asks: {question['problem']} This is a {question['problem_type']} question about "
-        f"{question['category']}, so I need precise visual evidence.",
-        f"I focus on {focus} and ignore the rest.",
+        f"The question asks about {question['category']}.",
+        *([f"The background is {_background(script)}."] if medium == "video" else []),
+        f"In the {medium} I see {_gist(cfg, script)}.",
     ]
     if rng.random() < cfg.reasoner_invent_rate:
-        sentences.append(f"I also notice a {_invented(script, rng)} near the centre that barely moves.")
-    sentences.append(f"Putting the observations together step by step, the evidence points to "
-                     f"{_answer_text(question, answer)}.")
-    sentences.append(f"Let me double-check that against what I saw. So the answer is {answer}.")
+        sentences.append(f"I also notice a {_invented(script, rng)} near the centre.")
+    sentences.append(f"The evidence points to {_answer_text(question, answer)}. So the answer is {answer}.")
     return " ".join(sentences), answer
 
 
