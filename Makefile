@@ -7,13 +7,17 @@ export HF_DATASETS_OFFLINE ?= 1
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export DO_NOT_TRACK ?= 1
 
-.PHONY: setup run test test-fast lint ui mlflow-ui bench clean
+.PHONY: setup run table2 test test-fast lint ui mlflow-ui bench clean
 
 setup:
 	@bash scripts/setup.sh
 
 run: setup
-	$(PY) -m dagster_project materialize $(if $(SELECT),--select '$(SELECT)',)
+	$(PY) -m dagster_project materialize $(if $(SELECT),--select '$(SELECT)',) $(if $(VARIANTS),--variants $(VARIANTS),)
+
+# every Table 2 variant (base, sft_only, rl_only, full, no_refinement, format_accuracy, ungated, t_grpo)
+table2: setup
+	$(PY) -m dagster_project materialize --variants all
 
 test: setup
 	$(PY) -m ruff check .

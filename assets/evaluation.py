@@ -1,21 +1,25 @@
-"""Evaluation assets: ``benchmark_scores`` (one partition per benchmark) and ``scoreboard``.
+"""Evaluation assets: ``benchmark_scores`` (one partition per (variant, benchmark)) and ``scoreboard``.
 
-``benchmark_scores`` evaluates the checkpoint the profile names (``evaluation.checkpoint``: the RL checkpoint
-by default, or the SFT checkpoint, or the base model) by launching ``python -m evaluation.run`` for its
-partition's benchmark through the launcher resource (a subprocess or a GPU pod, over Dagster Pipes), and
+``benchmark_scores[variant|benchmark]`` evaluates the variant's final model (``rl_checkpoint`` of that variant,
+which is its SFT checkpoint or the base model where the variant stops earlier) by launching
+``python -m evaluation.run`` through the launcher resource (a subprocess or a GPU pod, over Dagster Pipes), and
 records both protocols' scores, per-category scores, failures and the per-sample log in Dagster and MLflow.
 Its metadata carries the checkpoint's data version and the dataset versions (and prompt hashes) the
 checkpoint was trained on, so a score leads back to the prompts through data versions as well as through
-the graph. ``scoreboard`` puts every evaluated checkpoint's scores next to the paper's.
+the graph. ``scoreboard`` is Table 2: every variant's latest scores with intervals and paired differences
+(``evaluation.table2``), next to the paper's.
 """
 
 import io
+import json
 import re
+import warnings
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
+from assets.training import variant_partitions
 from evaluation.benchmarks import BENCHMARK_NAMES, BENCHMARKS, check_names
 from evaluation.scoring import PROTOCOLS
 from resources.core import MlflowResource, ProfileResource, StorageResource
@@ -27,46 +31,38 @@ from videorft.storage import as_path
 
 EVALUATION_FOLDER = "evaluation"
 BENCHMARK_PARTITIONS = dg.StaticPartitionsDefinition(list(BENCHMARK_NAMES))
+VARIANT_DIM, BENCHMARK_DIM = "variant", "benchmark"
+# benchmark_scores[v|b] reads rl_checkpoint[v], the variant's final model
+with warnings.catch_warnings():  # beta in Dagster 1.13; the behaviour we rely on is the documented one
+    warnings.simplefilter("ignore")
+    VARIANT_MAPPING = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=VARIANT_DIM)
 
 
-def _base_model(profile: Profile) -> str:
-    from training.config import load_recipe
-
-    return (profile.evaluation.base_model or profile.training.base_model
-            or load_recipe(profile.training.recipe_path("sft"), "sft").model.name_or_path)
+def score_partitions(profile: Profile) -> dg.MultiPartitionsDefinition:
+    """benchmark_scores' partitions: every (variant, benchmark) pair."""
+    return dg.MultiPartitionsDefinition({BENCHMARK_DIM: BENCHMARK_PARTITIONS, VARIANT_DIM: variant_partitions(profile)})
 
 
-def checkpoint_input(profile: Profile) -> str | None:
-    """The upstream checkpoint asset under evaluation, checked against the training mode's graph."""
-    mode = profile.training.mode
-    wanted = profile.evaluation.checkpoint or ("sft_checkpoint" if mode == "sft" else "rl_checkpoint")
-    if wanted == "base":
-        return None
-    present = {"sft+rl": {"sft_checkpoint", "rl_checkpoint"}, "sft": {"sft_checkpoint"},
-               "rl": {"rl_checkpoint"}}[mode]
-    if wanted not in present:
-        raise ValueError(f"evaluation.checkpoint is {wanted!r} but training.mode {profile.training.mode!r} has no "
-                         f"such asset; choose one of {sorted(present | {'base'})}")
-    return wanted
+def score_partition_key(variant: str, benchmark: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({VARIANT_DIM: variant, BENCHMARK_DIM: benchmark})
 
 
-def _evaluate(context: dg.AssetExecutionContext, checkpoint: dict[str, Any] | None, label: str,
-              profile: ProfileResource, storage: StorageResource, mlflow: MlflowResource,
-              launcher: LauncherResource) -> dg.MaterializeResult:
+def _evaluate(context: dg.AssetExecutionContext, checkpoint: dict[str, Any], profile: ProfileResource,
+              storage: StorageResource, mlflow: MlflowResource, launcher: LauncherResource) -> dg.MaterializeResult:
     prof = profile.profile
-    name = context.partition_key
-    model = checkpoint["uri"] if checkpoint else _base_model(prof)
-    version = checkpoint["content_hash"] if checkpoint else stable_hash({"base": model})
-    lineage = {k: v for k, v in (checkpoint or {}).items()
-               if k in ("sft_checkpoint", "sft_data", "cot_sft_set", "rl_set", "prompt_hashes", "data_version")}
-    output = storage.uri(EVALUATION_FOLDER, label, f"v-{version}", name)
+    keys = context.partition_key.keys_by_dimension  # type: ignore[attr-defined]
+    label, name = keys[VARIANT_DIM], keys[BENCHMARK_DIM]
+    model, version = checkpoint["uri"], checkpoint["content_hash"]
+    lineage = dict(checkpoint.get("lineage", {}))
+    # keyed by the checkpoint, not the variant: two variants with one model (a reused stage) share the cache
+    output = storage.uri(EVALUATION_FOLDER, f"v-{version}", name)
     video = prof.video.eval  # the one owner of evaluation's frames/pixels, passed explicitly to the child
-    args = ["--model", model, "--benchmarks", name, "--output", output, "--model-version", f"{label}-{version}",
+    args = ["--model", model, "--benchmarks", name, "--output", output, "--model-version", f"v-{version}",
             "--frames", str(video.frames), "--max-pixels", str(video.max_pixels),
             "--min-pixels", str(video.min_pixels)]
-    with mlflow.start_run(context, extra_tags={"videorft.checkpoint": label,
+    with mlflow.start_run(context, extra_tags={"videorft.variant": label,
                                                "videorft.checkpoint_version": version}) as run:
-        run.log_params({"checkpoint": label, "checkpoint_version": version, "model": model, "benchmark": name,
+        run.log_params({"variant": label, "checkpoint_version": version, "model": model, "benchmark": name,
                         "frames": video.frames, "max_pixels": video.max_pixels, "min_pixels": video.min_pixels,
                         "max_new_tokens": prof.evaluation.max_new_tokens, "greedy": True,
                         **{f"lineage.{k}": v for k, v in lineage.items()}})
@@ -89,12 +85,14 @@ def _evaluate(context: dg.AssetExecutionContext, checkpoint: dict[str, Any] | No
     categories = pd.DataFrame({p: pd.Series(score[p]["categories"]) for p in PROTOCOLS})
     categories["questions"] = pd.Series(score["official"]["category_counts"])
     failure_rate = score["failed"] / score["samples"] if score["samples"] else 0.0
-    value = {"benchmark": name, "checkpoint": label, "checkpoint_version": version, "model": model,
+    value = {"benchmark": name, "variant": label, "checkpoint_version": version, "model": model,
              "scores": {p: score[p]["overall"] for p in PROTOCOLS}, "failed": score["failed"],
              "samples": score["samples"], "samples_log": log_uri, "lineage": lineage,
              "paper_7b": BENCHMARKS[name].paper_7b}
     metadata = {
-        "checkpoint": label, "checkpoint_version": version, "model": dg.MetadataValue.path(model),
+        "variant": label, "benchmark": name, "stages": checkpoint.get("stages", ""),
+        "rewards": ", ".join(checkpoint.get("rewards", [])) or "(none)",
+        "checkpoint_version": version, "model": dg.MetadataValue.path(model),
         **{f"score_{p}": _pct(score[p]["overall"]) for p in PROTOCOLS},
         **{f"stderr_{p}": _pct(score[p]["stderr"]) for p in PROTOCOLS},
         "ci95_official": dg.MetadataValue.json([_pct(score["official"]["ci95_low"]),
@@ -129,81 +127,96 @@ def _pct(value: float | None) -> float | None:
 
 def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
     check_names(profile.evaluation.benchmarks, "profile evaluation.benchmarks")  # at code-location load
-    upstream = checkpoint_input(profile)
-    label = upstream or "base"
-    description = (f"Six video reasoning benchmarks (paper 4.1) for {label}: both scoring protocols (videorft, "
-                   "official), per-category scores, bootstrap errors clustered by video, failures counted and "
-                   "never scored; per-sample logs on the storage root and in MLflow.")
     checks = [dg.AssetCheckSpec("failure_rate", asset="benchmark_scores",
                                 description="samples whose generation failed <= "
                                 f"{profile.evaluation.max_failure_rate:.0%} (evaluation.max_failure_rate)")]
-    common = dict(name="benchmark_scores", group_name="evaluation", code_version="1", kinds={"python", "lm-eval"},
-                  pool=GPU_POOL,
-                  partitions_def=BENCHMARK_PARTITIONS, check_specs=checks, description=description)
 
-    if upstream is not None:
-        @dg.asset(ins={"checkpoint": dg.AssetIn(key=upstream)}, **common)
-        def benchmark_scores(context: dg.AssetExecutionContext, checkpoint: dict[str, Any], profile: ProfileResource,
-                             storage: StorageResource, mlflow: MlflowResource, launcher: LauncherResource):
-            return _evaluate(context, checkpoint, label, profile, storage, mlflow, launcher)
-    else:
-        @dg.asset(**common)
-        def benchmark_scores(context: dg.AssetExecutionContext, profile: ProfileResource, storage: StorageResource,
-                             mlflow: MlflowResource, launcher: LauncherResource):
-            return _evaluate(context, None, label, profile, storage, mlflow, launcher)
+    @dg.asset(name="benchmark_scores", group_name="evaluation", code_version="2", kinds={"python", "lm-eval"},
+              pool=GPU_POOL, partitions_def=score_partitions(profile), check_specs=checks,
+              ins={"checkpoint": dg.AssetIn(key="rl_checkpoint", partition_mapping=VARIANT_MAPPING)},
+              description="Six video reasoning benchmarks (paper 4.1) for each Table 2 variant's final model: both "
+              "scoring protocols (videorft, official), per-category scores, bootstrap errors clustered by video, "
+              "failures counted and never scored; per-sample logs on the storage root and in MLflow.")
+    def benchmark_scores(context: dg.AssetExecutionContext, checkpoint: dict[str, Any], profile: ProfileResource,
+                         storage: StorageResource, mlflow: MlflowResource, launcher: LauncherResource):
+        return _evaluate(context, checkpoint, profile, storage, mlflow, launcher)
 
-    @dg.asset(name="scoreboard", group_name="evaluation", code_version="1", kinds={"python"},
+    reference = profile.training.reference_variant
+
+    @dg.asset(name="scoreboard", group_name="evaluation", code_version="2", kinds={"python"},
               deps=[benchmark_scores], automation_condition=dg.AutomationCondition.eager(),
-              description="Every evaluated checkpoint's scores on the six benchmarks (both protocols) next to the "
-              "paper's reported VideoRFT-7B numbers: a table and a plot.")
-    def scoreboard(context: dg.AssetExecutionContext, storage: StorageResource, mlflow: MlflowResource):
-        rows = _score_history(context.instance)
-        table = _scoreboard_table(rows)
+              description=f"Table 2: every variant's latest scores on the six benchmarks (both protocols) with 95% "
+              f"intervals (bootstrap over videos), each variant's paired difference from '{reference}', the "
+              "multiple-choice questions pooled, and the paper's VideoRFT-7B numbers.")
+    def scoreboard(context: dg.AssetExecutionContext, profile: ProfileResource, storage: StorageResource,
+                   mlflow: MlflowResource):
+        from evaluation.table2 import build_pooled, build_table
+        prof = profile.profile
+        latest = _score_history(context.instance)
+        logs = {key: _read_log(rec["samples_log"]) for key, rec in latest.items()}
+        table = build_table(logs, reference, prof.evaluation.bootstrap)
+        pooled = build_pooled(logs, reference, iterations=prof.evaluation.bootstrap)
+        table.insert(table.columns.get_loc("official") + 3, "paper_7b",
+                     table["benchmark"].map(lambda b: BENCHMARKS[b].paper_7b if b in BENCHMARKS else None))
         folder = storage.path(EVALUATION_FOLDER, "scoreboard")
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "scoreboard.csv").write_text(table.to_csv(index=False))
-        groups = list(BENCHMARK_NAMES)
-        series: dict[str, list[float | None]] = {"paper VideoRFT-7B": [BENCHMARKS[b].paper_7b for b in groups]}
-        for (checkpoint, version), part in table.groupby(["checkpoint", "checkpoint_version"], sort=False):
-            by = part.set_index("benchmark")["official"]
-            series[f"{checkpoint} {version[:8]} (official)"] = [
-                float(by[b]) if b in by and pd.notna(by[b]) else None for b in groups]
-        figure = grouped_bars(groups, series, "benchmark scores vs the paper", "score (%)")
+        csv_path, pooled_path, png_path = (folder / "scoreboard.csv", folder / "pooled_multiple_choice.csv",
+                                           folder / "scoreboard.png")
+        csv_path.write_text(table.to_csv(index=False))
+        pooled_path.write_text(pooled.to_csv(index=False))
+        figure = _table2_figure(table, list(prof.training.variants))
         image = io.BytesIO()
         figure.savefig(image, format="png", dpi=110)
-        (folder / "scoreboard.png").write_bytes(image.getvalue())
+        png_path.write_bytes(image.getvalue())
         with mlflow.start_run(context) as run:
             run.log_figure(figure, "scoreboard/scoreboard.png")
             run.log_text(table.to_csv(index=False), "scoreboard/scoreboard.csv")
+            run.log_text(pooled.to_csv(index=False), "scoreboard/pooled_multiple_choice.csv")
+        shown = ["variant", "benchmark", "samples", "videorft", "official", "official_ci95_low", "official_ci95_high",
+                 "delta_official", "delta_official_ci95_low", "delta_official_ci95_high"]
         return dg.MaterializeResult(metadata={
-            "table": dg.MetadataValue.md(table.to_markdown(index=False) if len(table) else "_no scores yet_"),
-            "checkpoints": len({(r["checkpoint"], r["checkpoint_version"]) for r in rows}),
+            "table": dg.MetadataValue.md(table[shown].to_markdown(index=False) if len(table) else "_no scores yet_"),
+            "pooled_multiple_choice": dg.MetadataValue.md(pooled.to_markdown(index=False) if len(pooled) else "_none_"),
+            "variants": len({v for v, _ in latest}), "reference_variant": reference,
             "dagster/row_count": len(table),
-            "plot": dg.MetadataValue.path(str(folder / "scoreboard.png")),
+            "csv": dg.MetadataValue.path(str(csv_path)),
+            "pooled_csv": dg.MetadataValue.path(str(pooled_path)),
+            "plot": dg.MetadataValue.path(str(png_path)),
             "mlflow_run_url": dg.MetadataValue.url(run.url),
         })
 
     return [benchmark_scores, scoreboard]
 
 
-def _score_history(instance: dg.DagsterInstance) -> list[dict[str, Any]]:
-    """The latest score per (checkpoint version, benchmark) across every materialization of benchmark_scores."""
+def _table2_figure(table: pd.DataFrame, order: list[str]) -> Any:
+    groups = list(BENCHMARK_NAMES)
+    series: dict[str, list[float | None]] = {"paper VideoRFT-7B": [BENCHMARKS[b].paper_7b for b in groups]}
+    errors: dict[str, list[tuple[float, float] | None]] = {}
+    present = [v for v in order if v in set(table["variant"])]
+    for variant in present:
+        by = table[table["variant"] == variant].set_index("benchmark")
+        series[variant] = [float(by.at[b, "official"]) if b in by.index and pd.notna(by.at[b, "official"]) else None
+                           for b in groups]
+        errors[variant] = [(float(by.at[b, "official_ci95_low"]), float(by.at[b, "official_ci95_high"]))
+                           if b in by.index and pd.notna(by.at[b, "official_ci95_low"]) else None for b in groups]
+    return grouped_bars(groups, series, "Table 2: official protocol, 95% intervals (bootstrap over videos)",
+                        "score (%)", errors)
+
+
+def _read_log(uri: str) -> list[dict[str, Any]]:
+    from videorft.storage import as_path
+
+    return [json.loads(line) for line in as_path(uri).read_text().splitlines() if line.strip()]
+
+
+def _score_history(instance: dg.DagsterInstance) -> dict[tuple[str, str], dict[str, Any]]:
+    """The latest materialization's record per (variant, benchmark) of benchmark_scores."""
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     records = instance.fetch_materializations(dg.AssetKey("benchmark_scores"), limit=10_000).records
     for record in sorted(records, key=lambda r: r.storage_id):
         mat = record.asset_materialization
-        meta = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
-        if "checkpoint_version" not in meta:
-            continue
-        latest[(meta["checkpoint_version"], mat.partition or "")] = {
-            "checkpoint": meta["checkpoint"], "checkpoint_version": meta["checkpoint_version"],
-            "benchmark": mat.partition, "videorft": meta.get("score_videorft"), "official": meta.get("score_official"),
-            "failed": meta.get("failed_samples"), "samples": meta.get("samples")}
-    return list(latest.values())
-
-
-def _scoreboard_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    columns = ["checkpoint", "checkpoint_version", "benchmark", "videorft", "official", "paper_7b", "failed", "samples"]
-    table = pd.DataFrame(rows, columns=[c for c in columns if c != "paper_7b"])
-    table["paper_7b"] = table["benchmark"].map(lambda b: BENCHMARKS[b].paper_7b if b in BENCHMARKS else None)
-    return table[columns].sort_values(["checkpoint", "checkpoint_version", "benchmark"], kind="stable")
+        meta = {k: getattr(v, "value", getattr(v, "path", v)) for k, v in mat.metadata.items()}
+        if "variant" not in meta or "samples_log" not in meta:
+            continue  # a materialization from before variants existed
+        latest[(str(meta["variant"]), str(meta["benchmark"]))] = meta
+    return latest

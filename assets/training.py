@@ -1,10 +1,18 @@
-"""Training assets: ``sft_checkpoint`` and ``rl_checkpoint``, launched through the launcher resource.
+"""Training assets: ``sft_checkpoint`` and ``rl_checkpoint``, one partition per Table 2 variant.
 
-Thin: pick the recipe and the variant (profile ``training``), open an MLflow run, launch
-``python -m training.sft|grpo`` over Dagster Pipes (subprocess or Kubernetes pod) and turn what the child
-reports (step metrics, the published checkpoint and its hash, the two checks) into the materialization.
-The run folder is keyed by everything that determines the result, so re-materializing after a killed run
-resumes from its last checkpoint. GPU assets are never materialized automatically: no automation condition.
+Thin: read the variant (profile ``training.variants``), open an MLflow run, launch ``python -m training.sft|grpo``
+over Dagster Pipes (subprocess or Kubernetes pod) and turn what the child reports (step metrics, the published
+checkpoint and its hash, the checks) into the materialization.
+
+- ``sft_checkpoint[v]``: SFT on the variant's data (``cot_sft_set`` or ``unrefined_cot_sft_set``); a variant
+  without SFT passes the base model on.
+- ``rl_checkpoint[v]``: GRPO from ``sft_checkpoint[v]`` with the variant's rewards; a variant without RL passes
+  its SFT checkpoint (or the base model) on. So ``rl_checkpoint[v]`` is always variant v's final model.
+
+A training run is keyed by everything that determines its result (recipe, overrides, data, start model,
+frames), not by the variant's name: variants sharing a stage (``full``, ``ungated``, ... share one SFT) pay for
+it once, and re-materializing after a killed run resumes from its last checkpoint. GPU assets are never
+materialized automatically: no automation condition.
 (The asset functions carry no return annotation: Dagster would read ``MaterializeResult`` as an output of
 type Nothing.)
 """
@@ -20,16 +28,42 @@ from resources.launchers import LauncherResource
 from training.checks import CHECK_DESCRIPTIONS
 from training.rewards import REWARD_NAMES
 from videorft.plots import line_chart
-from videorft.profile import GPU_POOL, Profile, local_state_dir, project_root
+from videorft.profile import GPU_POOL, Profile, VariantConfig, local_state_dir, project_root
 from videorft.provenance import stable_hash
 
 TRAINING_FOLDER = "training"
 SMOKE_CHECK = ("checkpoint_loads_and_generates", "the published checkpoint loads as production loads it and generates")
 CURVES = {
     "sft": ("loss", "learning_rate", "mean_token_accuracy", "grad_norm"),
-    "grpo": ("reward", *(f"rewards/{name}/mean" for name in REWARD_NAMES), "kl", "completions/mean_length", "loss",
-             "learning_rate"),
+    "grpo": ("reward", *(f"rewards/{name}/mean" for name in (*REWARD_NAMES, "temporal_reward")), "kl",
+             "completions/mean_length", "loss", "learning_rate"),
 }
+
+
+def variant_partitions(profile: Profile) -> dg.StaticPartitionsDefinition:
+    """One partition per Table 2 variant the profile defines (the partition key is the variant's name)."""
+    return dg.StaticPartitionsDefinition(list(profile.training.variants))
+
+
+def base_model(profile: Profile) -> str:
+    from training.config import load_recipe
+
+    return profile.training.base_model or load_recipe(profile.training.recipe_path("sft"), "sft").model.name_or_path
+
+
+def grpo_overrides(variant: VariantConfig) -> list[str]:
+    """The variant's GRPO as ``--set`` overrides of the recipe (rewards, semantic mode, T-GRPO, extras)."""
+    rl = variant.rl
+    if rl is None:
+        return []
+    out = []
+    if rl.rewards is not None:
+        out.append(f"reward.functions=[{', '.join(rl.rewards)}]")
+    if rl.semantic_mode is not None:
+        out.append(f"reward.semantic.mode={rl.semantic_mode}")
+    if rl.temporal:
+        out.append("reward.temporal.enabled=true")
+    return out + list(rl.overrides)
 
 
 def _shown(path: Path) -> str:
@@ -37,143 +71,193 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
-def _recipe_overrides(profile: Profile, method: str) -> list[str]:
-    overrides = []
-    if method == "grpo" and profile.training.semantic_reward is not None:
-        overrides.append(f"reward.semantic.mode={profile.training.semantic_reward}")
-    return overrides
+def _record_uri(storage: StorageResource, asset: str, key: str) -> str:
+    return storage.uri(TRAINING_FOLDER, asset, "runs", f"{key}.json")
 
 
-def _train(context: dg.AssetExecutionContext, method: str, data: dict[str, Any], base_model: str,
-           profile: ProfileResource, storage: StorageResource, mlflow: MlflowResource, launcher: LauncherResource,
-           lineage: dict[str, Any]) -> dg.MaterializeResult:
+def _reused(context: dg.AssetExecutionContext, storage: StorageResource, asset: str, key: str
+            ) -> dg.MaterializeResult | None:
+    """A finished run with the same key (another variant that shares this stage): its checkpoint, no launch."""
+    from videorft.storage import as_path
+
+    path = as_path(_record_uri(storage, asset, key))
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    if not (as_path(record["manifest"]["uri"]) / "COMPLETE").exists():
+        context.log.warning(f"{asset}: run {key}'s checkpoint {record['manifest']['uri']} is gone; training again")
+        return None
+    context.log.info(f"{asset}[{context.partition_key}]: run {key} already trained this checkpoint (for variant "
+                     f"{record['variant']}); reusing it, nothing is trained twice")
+    checks = [dg.AssetCheckResult(check_name=c["name"], passed=c["passed"],
+                                  severity=dg.AssetCheckSeverity(c["severity"]),
+                                  metadata={"reused_from_variant": record["variant"]}) for c in record["checks"]]
+    manifest = {**record["manifest"], "variant": context.partition_key}
+    return dg.MaterializeResult(value=manifest, data_version=dg.DataVersion(manifest["content_hash"]),
+                                metadata={**_manifest_metadata(manifest), **record["metadata"],
+                                          "reused_from_variant": record["variant"]},
+                                check_results=checks)
+
+
+def _manifest_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {"variant": manifest["variant"], "stages": manifest["stages"], "method": manifest["method"],
+            "start_model": manifest["base_model"], "trained_on": manifest.get("trained_on", "(nothing)"),
+            "rewards": ", ".join(manifest.get("rewards", [])) or "(none)",
+            "dataset_versions": dg.MetadataValue.json(manifest.get("lineage", {}))}
+
+
+def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data: dict[str, Any], start: str,
+           variant: VariantConfig, profile: ProfileResource, storage: StorageResource, mlflow: MlflowResource,
+           launcher: LauncherResource, lineage: dict[str, Any]) -> dg.MaterializeResult:
+    from training.config import load_recipe
+
     prof = profile.profile
     asset = context.asset_key.to_user_string()
+    name = context.partition_key
     recipe = prof.training.recipe_path(method)
-    overrides = _recipe_overrides(prof, method)
+    overrides = grpo_overrides(variant) if method == "grpo" else []
+    resolved = load_recipe(recipe, method, overrides)  # a bad variant fails here, before any launch
+    rewards = [*resolved.reward.functions, *(["temporal_reward"] if resolved.reward.temporal.enabled else [])] \
+        if method == "grpo" else []
     video = prof.video.train  # the one owner of training's frames/pixels, passed explicitly to the child
     key = stable_hash({"recipe": recipe.read_text(), "overrides": overrides, "data": data["content_hash"],
-                       "model": base_model, "mode": prof.training.mode, "video": video.key()})
+                       "model": start, "video": video.key()})
+    reused = _reused(context, storage, asset, key)
+    if reused is not None:
+        return reused
     runs = launcher.runs_dir_in_child or prof.training.runs_dir or str(local_state_dir() / "runs")
     run_dir = f"{runs.rstrip('/')}/{asset}/{key}"
-    args = ["--config", str(recipe), "--model", base_model, "--data", data["uri"], "--output-dir", run_dir,
+    args = ["--config", str(recipe), "--model", start, "--data", data["uri"], "--output-dir", run_dir,
             "--publish-to", storage.uri(TRAINING_FOLDER, asset), "--frames", str(video.frames),
             "--max-pixels", str(video.max_pixels), "--min-pixels", str(video.min_pixels)]
     for item in overrides:
         args += ["--set", item]
-    with mlflow.start_run(context, extra_tags={"videorft.run_key": key}) as run:
-        run.log_params({"recipe": str(recipe), "base_model": base_model, "data_uri": data["uri"],
-                        "data_version": data["content_hash"], "mode": prof.training.mode,
+    with mlflow.start_run(context, extra_tags={"videorft.run_key": key, "videorft.variant": name}) as run:
+        run.log_params({"variant": name, "recipe": str(recipe), "start_model": start, "data": data_name,
+                        "data_uri": data["uri"], "data_version": data["content_hash"], "rewards": ",".join(rewards),
                         "video_frames": video.frames, "video_max_pixels": video.max_pixels,
                         "overrides": ",".join(overrides), **{f"lineage.{k}": v for k, v in lineage.items()}})
         env = {"MLFLOW_TRACKING_URI": mlflow.tracking_uri, "MLFLOW_RUN_ID": run.run_id,
                "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING": "true", "VIDEORFT_PROFILE": profile.name}
         invocation = launcher.launch(context, f"training.{method}", args, env,
-                                     extras={"asset": asset, "run_key": key})
+                                     extras={"asset": asset, "run_key": key, "variant": name})
         messages = invocation.get_custom_messages()
         steps = [m for m in messages if isinstance(m, dict) and m.get("kind") == "metrics"]
         results = [m for m in messages if isinstance(m, dict) and m.get("kind") == "result"]
         if not results:
-            raise dg.Failure(f"{asset}: the training process reported no result; see its logs above")
+            raise dg.Failure(f"{asset}[{name}]: the training process reported no result; see its logs above")
         result = results[-1]
-        curves = {name: [(m["step"], m[name]) for m in steps if name in m] for name in CURVES[method]}
+        curves = {c: [(m["step"], m[c]) for m in steps if c in m] for c in CURVES[method]}
         curves = {k: v for k, v in curves.items() if v}
         if curves:
-            run.log_figure(line_chart(curves, f"{asset}: {result['global_step']} steps", "step"),
+            run.log_figure(line_chart(curves, f"{asset}[{name}]: {result['global_step']} steps", "step"),
                            f"{asset}/curves.png")
         run.log_dict(result, f"{asset}/result.json")
     materialization = invocation.get_materialize_result()
-    manifest = {"uri": result["checkpoint_uri"], "content_hash": result["checkpoint_version"],
-                "base_model": base_model, "method": method, "global_step": result["global_step"],
-                "data_version": data["content_hash"], "run_key": key, "mlflow_run_id": run.run_id, **lineage}
+    manifest = {"uri": result["checkpoint_uri"], "content_hash": result["checkpoint_version"], "variant": name,
+                "stages": variant.stages, "method": method, "base_model": start, "trained_on": data_name,
+                "rewards": rewards, "global_step": result["global_step"], "run_key": key,
+                "mlflow_run_id": run.run_id, "lineage": lineage}
     last = next((m for m in reversed(steps) if "train_runtime" not in m), {})  # the last step, not the summary
-    metadata = {
-        **materialization.metadata,
-        "checkpoint_uri": dg.MetadataValue.path(result["checkpoint_uri"]),
-        "base_model": base_model, "recipe": _shown(recipe),
-        "mode": prof.training.mode, "global_step": result["global_step"], "run_key": key,
-        "resumed_from": result.get("resumed_from") or "(start)",
-        "dataset_versions": dg.MetadataValue.json(lineage),
-        "last_step_metrics": dg.MetadataValue.json({k: v for k, v in last.items() if k not in ("kind", "time")}),
-        "curves": dg.MetadataValue.json({k: [v for _, v in pts] for k, pts in curves.items()}),
-        "skipped_media": result.get("skipped_media", 0),
+    recorded = {
+        "recipe": _shown(recipe), "overrides": ", ".join(overrides) or "(none)", "global_step": result["global_step"],
+        "run_key": key, "skipped_media": result.get("skipped_media", 0),
         # what the child actually decoded (it reports its own values, not what it was asked for)
         "video_frames": result["frames"], "video_max_pixels": result["max_pixels"],
+        # Eq. 6's gate at work: rows the semantic reward was paid on, and how many of them scored above 0
+        **{k: result[k] for k in ("semantic_paid_rows", "semantic_nonzero_rows") if k in result},
+    }
+    metadata = {
+        **materialization.metadata, **_manifest_metadata(manifest), **recorded,
+        "checkpoint_uri": dg.MetadataValue.path(result["checkpoint_uri"]),
+        "resumed_from": result.get("resumed_from") or "(start)",
+        "last_step_metrics": dg.MetadataValue.json({k: v for k, v in last.items() if k not in ("kind", "time")}),
+        "curves": dg.MetadataValue.json({k: [v for _, v in pts] for k, pts in curves.items()}),
         "mlflow_run_url": dg.MetadataValue.url(run.url),
     }
+    from videorft.storage import as_path
+
+    record = as_path(_record_uri(storage, asset, key))
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({
+        "variant": name, "manifest": manifest, "metadata": recorded,
+        "checks": [{"name": c.check_name, "passed": c.passed, "severity": c.severity.value}
+                   for c in materialization.check_results]}, indent=1, default=str))
     return dg.MaterializeResult(value=manifest, data_version=materialization.data_version, metadata=metadata,
                                 check_results=materialization.check_results)
 
 
-def _checks(asset: str, method: str) -> list[dg.AssetCheckSpec]:
+def _passthrough(context: dg.AssetExecutionContext, upstream: dict[str, Any], variant: VariantConfig, stage: str,
+                 checks: list[str]) -> dg.MaterializeResult:
+    """A variant that skips this stage: its model so far, passed on unchanged (no launch, checks skipped)."""
+    manifest = {**upstream, "variant": context.partition_key, "stages": variant.stages}
+    results = [dg.AssetCheckResult(check_name=c, passed=True, metadata={"skipped": f"variant has no {stage}"})
+               for c in checks]
+    return dg.MaterializeResult(value=manifest, data_version=dg.DataVersion(manifest["content_hash"]),
+                                metadata={**_manifest_metadata(manifest), "skipped_stage": stage,
+                                          "checkpoint_uri": dg.MetadataValue.path(manifest["uri"])},
+                                check_results=results)
+
+
+def _check_specs(asset: str, method: str) -> list[dg.AssetCheckSpec]:
     specs = [*CHECK_DESCRIPTIONS[method].items(), SMOKE_CHECK]
     return [dg.AssetCheckSpec(name, asset=asset, description=text) for name, text in specs]
 
 
 def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
-    mode = profile.training.mode
-    assets: list[dg.AssetsDefinition] = []
+    from training.config import load_recipe
 
-    def base_model(method: str) -> str:
-        from training.config import load_recipe
+    variants = profile.training.variants
+    for name, variant in variants.items():  # at code-location load: a bad variant fails before any run
+        if variant.rl is not None:
+            try:
+                load_recipe(profile.training.recipe_path("grpo"), "grpo", grpo_overrides(variant))
+            except ValueError as exc:
+                raise ValueError(f"training.variants.{name}: {exc}") from exc
+    partitions = variant_partitions(profile)
+    sft_checks = [name for name, _ in [*CHECK_DESCRIPTIONS["sft"].items(), SMOKE_CHECK]]
+    rl_checks = [name for name, _ in [*CHECK_DESCRIPTIONS["grpo"].items(), SMOKE_CHECK]]
 
-        return profile.training.base_model or load_recipe(profile.training.recipe_path(method), method
-                                                          ).model.name_or_path
+    @dg.asset(name="sft_checkpoint", group_name="training", code_version="2", pool=GPU_POOL,
+              kinds={"pytorch", "python"}, partitions_def=partitions,
+              ins={"cot_sft_set": dg.AssetIn(), "unrefined_cot_sft_set": dg.AssetIn()},
+              check_specs=_check_specs("sft_checkpoint", "sft"),
+              description="Qwen2.5-VL after SFT (paper 3.2) for each Table 2 variant: on cot_sft_set, or on "
+              "unrefined_cot_sft_set for 'w/o CoT refinement'; a variant without SFT passes the base model on. "
+              "TRL SFTTrainer, loss on the assistant turn only, launched through the launcher resource; the "
+              "checkpoint's content hash is the data version.")
+    def sft_checkpoint(context: dg.AssetExecutionContext, cot_sft_set: dict[str, Any],
+                       unrefined_cot_sft_set: dict[str, Any], profile: ProfileResource, storage: StorageResource,
+                       mlflow: MlflowResource, launcher: LauncherResource):
+        prof = profile.profile
+        variant = prof.training.variants[context.partition_key]
+        model = base_model(prof)
+        if variant.sft is None:
+            return _passthrough(context, {"uri": model, "content_hash": stable_hash({"base": model}),
+                                          "method": "none", "base_model": model, "lineage": {}},
+                                variant, "SFT", sft_checks)
+        data = {"cot_sft_set": cot_sft_set, "unrefined_cot_sft_set": unrefined_cot_sft_set}[variant.sft]
+        lineage = {"sft_data": variant.sft, variant.sft: data["content_hash"],
+                   "prompt_hashes": json.dumps(data.get("prompt_hashes", []))}
+        return _train(context, "sft", variant.sft, data, model, variant, profile, storage, mlflow, launcher, lineage)
 
-    if mode in ("sft+rl", "sft"):
-        # Table 2's "w/o CoT Refinement" trains on the blind CoTs instead; the parameter keeps one name.
-        sft_data = "cot_sft_set" if profile.training.sft_data == "refined" else "unrefined_cot_sft_set"
+    @dg.asset(name="rl_checkpoint", group_name="training", code_version="2", pool=GPU_POOL,
+              kinds={"pytorch", "python"}, partitions_def=partitions,
+              ins={"rl_set": dg.AssetIn(), "sft_checkpoint": dg.AssetIn()},
+              check_specs=_check_specs("rl_checkpoint", "grpo"),
+              description="Each Table 2 variant's final model: GRPO (paper 3.3) from sft_checkpoint of the same "
+              "variant with the variant's rewards (format + accuracy + gated semantic consistency for the full "
+              "model; ablations and T-GRPO per training.variants), the video passed into the loss forward; a "
+              "variant without RL passes its SFT checkpoint (or the base model) on.")
+    def rl_checkpoint(context: dg.AssetExecutionContext, rl_set: dict[str, Any], sft_checkpoint: dict[str, Any],
+                      profile: ProfileResource, storage: StorageResource, mlflow: MlflowResource,
+                      launcher: LauncherResource):
+        variant = profile.profile.training.variants[context.partition_key]
+        if variant.rl is None:
+            return _passthrough(context, sft_checkpoint, variant, "RL", rl_checks)
+        lineage = {**sft_checkpoint.get("lineage", {}), "rl_set": rl_set["content_hash"],
+                   "start_checkpoint": sft_checkpoint["content_hash"]}
+        return _train(context, "grpo", "rl_set", rl_set, sft_checkpoint["uri"], variant, profile, storage, mlflow,
+                      launcher, lineage)
 
-        @dg.asset(name="sft_checkpoint", group_name="training", code_version="1", pool=GPU_POOL,
-                  kinds={"pytorch", "python"},
-                  ins={"cot_sft_set": dg.AssetIn(key=sft_data)}, check_specs=_checks("sft_checkpoint", "sft"),
-                  description=f"Qwen2.5-VL after SFT on {sft_data} (paper 3.2): TRL SFTTrainer, loss on the "
-                  "assistant turn only, launched through the launcher resource; the checkpoint's content hash "
-                  "is the data version.")
-        def sft_checkpoint(context: dg.AssetExecutionContext, cot_sft_set: dict[str, Any],
-                           profile: ProfileResource, storage: StorageResource, mlflow: MlflowResource,
-                           launcher: LauncherResource):
-            lineage = {"sft_data": sft_data, "cot_sft_set": cot_sft_set["content_hash"],
-                       "prompt_hashes": json.dumps(cot_sft_set.get("prompt_hashes", []))}
-            return _train(context, "sft", cot_sft_set, base_model("sft"), profile, storage, mlflow, launcher,
-                          lineage)
-
-        assets.append(sft_checkpoint)
-
-    if mode in ("sft+rl", "rl"):
-        description = ("Qwen2.5-VL after GRPO with the VideoRFT reward (paper 3.3): format + accuracy + gated "
-                       "semantic consistency, the video passed into the loss forward; started from the SFT "
-                       "checkpoint (training.mode sft+rl) or from the base model (rl).")
-
-        def run_grpo(context: dg.AssetExecutionContext, rl_set: dict[str, Any], sft: dict[str, Any] | None,
-                     profile: ProfileResource, storage: StorageResource, mlflow: MlflowResource,
-                     launcher: LauncherResource) -> dg.MaterializeResult:
-            lineage = {"rl_set": rl_set["content_hash"]}
-            if sft is not None:
-                lineage.update({"sft_checkpoint": sft["content_hash"], "sft_data": sft.get("sft_data", "cot_sft_set"),
-                                "cot_sft_set": sft.get("cot_sft_set", ""),
-                                "prompt_hashes": sft.get("prompt_hashes", "[]")})
-            start = sft["uri"] if sft is not None else base_model("grpo")
-            return _train(context, "grpo", rl_set, start, profile, storage, mlflow, launcher, lineage)
-
-        if mode == "sft+rl":
-            @dg.asset(name="rl_checkpoint", group_name="training", code_version="1", pool=GPU_POOL,
-                      kinds={"pytorch", "python"},
-                      ins={"rl_set": dg.AssetIn(), "sft_checkpoint": dg.AssetIn()},
-                      check_specs=_checks("rl_checkpoint", "grpo"), description=description)
-            def rl_checkpoint(context: dg.AssetExecutionContext, rl_set: dict[str, Any],
-                              sft_checkpoint: dict[str, Any], profile: ProfileResource, storage: StorageResource,
-                              mlflow: MlflowResource, launcher: LauncherResource):
-                return run_grpo(context, rl_set, sft_checkpoint, profile, storage, mlflow, launcher)
-        else:
-            @dg.asset(name="rl_checkpoint", group_name="training", code_version="1", pool=GPU_POOL,
-                      kinds={"pytorch", "python"},
-                      ins={"rl_set": dg.AssetIn()}, check_specs=_checks("rl_checkpoint", "grpo"),
-                      description=description)
-            def rl_checkpoint(context: dg.AssetExecutionContext, rl_set: dict[str, Any], profile: ProfileResource,
-                              storage: StorageResource, mlflow: MlflowResource,
-                              launcher: LauncherResource):
-                return run_grpo(context, rl_set, None, profile, storage, mlflow, launcher)
-
-        assets.append(rl_checkpoint)
-    return assets
+    return [sft_checkpoint, rl_checkpoint]

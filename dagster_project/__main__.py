@@ -61,6 +61,7 @@ def plan_batches(asset_graph: Any, selected: set[Any]) -> list[Batch]:
 
 def _short_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     keep = ("dagster/row_count", "quarantined_rows", "duplicate_rows", "uri", "content_hash", "questions",
+            "stages", "trained_on", "rewards", "global_step", "reused_from_variant", "score_videorft", "score_official",
             "mlflow_run_url")
     out = {}
     for k in keep:
@@ -73,7 +74,13 @@ def _short_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
 def _execute(job: Any, instance: Any, keys: list[Any], partition: str | None, label: str) -> Outcome:
     from dagster import execute_job
 
-    tags = {"dagster/partition": partition} if partition else {}
+    tags: dict[str, str] = {}
+    if partition is not None and hasattr(partition, "keys_by_dimension"):
+        # a multi-dimensional partition: Dagster reads it from the dimension tags
+        tags.update({f"dagster/partition/{d}": k for d, k in partition.keys_by_dimension.items()})
+        tags["dagster/partition"] = str(partition)
+    elif partition:
+        tags["dagster/partition"] = partition
     tags["videorft/launched_by"] = "python -m dagster_project materialize"
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     result = execute_job(job, instance=instance, asset_selection=keys, tags=tags, run_config=run_config)
@@ -83,8 +90,10 @@ def _execute(job: Any, instance: Any, keys: list[Any], partition: str | None, la
         outcome.materialized.append((mat.asset_key.to_user_string(), mat.partition or "",
                                      _short_metadata(dict(mat.metadata))))
     for evaluation in result.get_asset_check_evaluations():
+        skipped = evaluation.metadata.get("skipped")  # a stage the variant does not have: nothing was judged
+        state = f"skipped: {skipped.value}" if skipped else evaluation.severity.value
         outcome.checks.append((f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}",
-                               evaluation.passed, evaluation.severity.value))
+                               evaluation.passed, state))
     for event in result.get_step_failure_events():
         error = event.step_failure_data.error
         while error is not None and error.cause is not None and (error.cls_name or "").startswith("Dagster"):
@@ -94,7 +103,21 @@ def _execute(job: Any, instance: Any, keys: list[Any], partition: str | None, la
     return outcome
 
 
-def materialize(selection: str | None) -> int:
+def variant_keys(partitions_def: Any, keys: list[Any], variants: set[str], all_variants: set[str]) -> list[Any]:
+    """The partition keys of ``keys`` that belong to ``variants``: a variant partition (training assets) or a
+    (variant, benchmark) partition (benchmark_scores); other partitions (curation shards) are all kept."""
+    from dagster import MultiPartitionsDefinition
+
+    if isinstance(partitions_def, MultiPartitionsDefinition):
+        if "variant" not in {d.name for d in partitions_def.partitions_defs}:
+            return keys
+        return [k for k in keys if k.keys_by_dimension["variant"] in variants]
+    if set(keys) == all_variants:
+        return [k for k in keys if k in variants]
+    return keys
+
+
+def materialize(selection: str | None, variants: list[str] | None = None) -> int:
     from dagster import AssetSelection, DagsterInstance
     from dagster._core.definitions.reconstruct import ReconstructableRepository
 
@@ -120,18 +143,20 @@ def materialize(selection: str | None) -> int:
     job = repo.get_reconstructable_job(definitions.defs.resolve_implicit_global_asset_job_def().name)
     outcomes: list[Outcome] = []
     started = time.monotonic()
+    defined = set(definitions.profile.training.variants)
+    wanted = set(variants or definitions.profile.training.run_variants)
     with DagsterInstance.get() as instance:
         batches = plan_batches(graph, selected)
-        total_runs = sum(len(b.partitions_def.get_partition_keys(dynamic_partitions_store=instance))
-                         if b.partitions_def else 1 for b in batches)
-        print(f"videorft: profile {definitions.profile.name}, {len(selected)} assets in {total_runs} runs; "
-              f"DAGSTER_HOME={home}", flush=True)
+        partitions_of = {id(b): variant_keys(b.partitions_def, b.partitions_def.get_partition_keys(
+            dynamic_partitions_store=instance), wanted, defined) if b.partitions_def else [None] for b in batches}
+        total_runs = sum(len(p) for p in partitions_of.values())
+        print(f"videorft: profile {definitions.profile.name}, {len(selected)} assets in {total_runs} runs, variants "
+              f"{', '.join(v for v in definitions.profile.training.variants if v in wanted)}; DAGSTER_HOME={home}",
+              flush=True)
         n = 0
         for batch in batches:
             names = ", ".join(k.to_user_string() for k in batch.keys)
-            partitions = (batch.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
-                          if batch.partitions_def else [None])
-            for partition in partitions:
+            for partition in partitions_of[id(batch)]:
                 n += 1
                 label = names + (f" [{partition}]" if partition else "")
                 print(f"videorft: run {n}/{total_runs}: {label}", flush=True)
@@ -155,7 +180,8 @@ def _summarize(outcomes: list[Outcome], seconds: float, total_runs: int, home: A
             shown = ", ".join(f"{k}={v}" for k, v in meta.items() if k != "mlflow_run_url")
             lines.append(f"    materialized {key}{f'[{partition}]' if partition else ''}: {shown}")
         for name, passed, severity in o.checks:
-            lines.append(f"    check {name}: {'passed' if passed else f'FAILED ({severity})'}")
+            shown = severity if severity.startswith("skipped") else "passed" if passed else f"FAILED ({severity})"
+            lines.append(f"    check {name}: {shown}")
         lines.extend(f"    error {e}" for e in o.errors)
     skipped = total_runs - len(outcomes)
     if skipped:
@@ -202,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="Dagster asset selection, e.g. 'raw_qa_pool', '+raw_qa_pool', 'group:curation' "
                      "(default: everything)")
     mat.add_argument("--profile", default=None, help="profile name or YAML path (default: $VIDEORFT_PROFILE or tiny)")
+    mat.add_argument("--variants", default=None,
+                     help="comma-separated Table 2 variants to build, or 'all' (default: the profile's "
+                     "training.run_variants)")
     show = sub.add_parser("profile", help="print the resolved profile as JSON (secrets omitted)")
     show.add_argument("--profile", default=None)
     pools = sub.add_parser("pools", help="write the profile's concurrency-pool limits (llm_api, gpu) to the "
@@ -235,7 +264,15 @@ def main(argv: list[str] | None = None) -> int:
               "# (the asset appends --data/--model/--output-dir flags at launch)")
         print(yaml.safe_dump(specs, sort_keys=False), end="")
         return 0
-    return materialize(args.select)
+    variants = None
+    if args.variants:
+        variants = list(profile.training.variants) if args.variants == "all" else args.variants.split(",")
+        unknown = [v for v in variants if v not in profile.training.variants]
+        if unknown:
+            print(f"error: --variants names unknown variants {unknown}; defined: {list(profile.training.variants)}",
+                  file=sys.stderr)
+            return 2
+    return materialize(args.select, variants)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Re-evaluation: the ``benchmark_evaluation`` job, its weekly schedule and the sensor that evaluates each new
-RL checkpoint. Both request only ``benchmark_scores`` partitions: neither ever starts training."""
+final model (a variant's ``rl_checkpoint``). Both request only ``benchmark_scores`` partitions (variant x
+benchmark): neither ever starts training."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import dagster as dg
 
-from assets.evaluation import BENCHMARK_PARTITIONS, checkpoint_input
+from assets.evaluation import score_partition_key, score_partitions
 from evaluation.benchmarks import BENCHMARK_NAMES
 from videorft.profile import Profile
 
@@ -22,37 +23,50 @@ def _backfill_evaluating(instance: dg.DagsterInstance, run_id: str) -> str | Non
     return None
 
 
+def _final_variants(instance: dg.DagsterInstance) -> list[str]:
+    """Variants whose final model (rl_checkpoint) has been materialized: the ones there is something to score."""
+    return sorted(instance.get_materialized_partitions(dg.AssetKey("rl_checkpoint")))
+
+
 def build_reevaluation(profile: Profile) -> tuple[list[Any], list[Any], list[Any]]:
-    """The job, the schedule and (when the profile evaluates the RL checkpoint) the sensor."""
+    """The job, the weekly schedule and the sensor that evaluates each new final model."""
+    partitions = score_partitions(profile)
     job = dg.define_asset_job("benchmark_evaluation", selection=dg.AssetSelection.assets("benchmark_scores"),
-                              partitions_def=BENCHMARK_PARTITIONS,
-                              description="Evaluate the profile's checkpoint on one benchmark per run.")
+                              partitions_def=partitions,
+                              description="Evaluate one variant's final model on one benchmark per run.")
     cfg = profile.evaluation
+    known = set(profile.training.variants)
 
     @dg.schedule(job=job, cron_schedule=cfg.schedule, execution_timezone=cfg.schedule_timezone,
                  name="weekly_reevaluation", default_status=dg.DefaultScheduleStatus.RUNNING,
-                 description="Re-evaluate all six benchmarks (e.g. after a scoring or data fix).")
+                 description="Re-evaluate every trained variant on all six benchmarks (e.g. after a scoring or "
+                 "data fix); never trains.")
     def weekly_reevaluation(context: dg.ScheduleEvaluationContext):
         stamp = context.scheduled_execution_time.strftime("%Y-%m-%dT%H:%M") if context.scheduled_execution_time else ""
-        return [dg.RunRequest(run_key=f"{stamp}-{b}", partition_key=b, tags={"videorft.trigger": "schedule"})
+        variants = [v for v in _final_variants(context.instance) if v in known]
+        if not variants:
+            return dg.SkipReason("no variant has a final model (rl_checkpoint) yet: nothing to re-evaluate")
+        return [dg.RunRequest(run_key=f"{stamp}-{v}-{b}", partition_key=score_partition_key(v, b),
+                              tags={"videorft.trigger": "schedule"})
+                for v in variants for b in BENCHMARK_NAMES]
+
+    @dg.asset_sensor(asset_key=dg.AssetKey("rl_checkpoint"), job=job, name="new_rl_checkpoint",
+                     default_status=dg.DefaultSensorStatus.RUNNING,
+                     description="Evaluate each new final model (rl_checkpoint of a variant) on all six benchmarks, "
+                     "once per checkpoint version; never trains.")
+    def new_rl_checkpoint(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+        owner = _backfill_evaluating(context.instance, asset_event.run_id)
+        if owner:  # "materialize all" already evaluates this checkpoint: do not pay for it twice
+            return dg.SkipReason(f"backfill {owner} materializes benchmark_scores for this checkpoint")
+        mat = asset_event.asset_materialization
+        variant = mat.partition if mat else None
+        if variant not in known:
+            return dg.SkipReason(f"rl_checkpoint partition {variant!r} is not a variant of this profile")
+        version = (mat.tags or {}).get("dagster/data_version") if mat else None
+        version = version or str(asset_event.storage_id if hasattr(asset_event, "storage_id") else "")
+        # the run key makes a version's evaluation happen once, whoever materialized the checkpoint
+        return [dg.RunRequest(run_key=f"{variant}-{version}-{b}", partition_key=score_partition_key(variant, b),
+                              tags={"videorft.trigger": "new_rl_checkpoint", "videorft.checkpoint_version": version})
                 for b in BENCHMARK_NAMES]
 
-    sensors = []
-    if checkpoint_input(profile) == "rl_checkpoint":
-        @dg.asset_sensor(asset_key=dg.AssetKey("rl_checkpoint"), job=job, name="new_rl_checkpoint",
-                         default_status=dg.DefaultSensorStatus.RUNNING,
-                         description="Evaluate each new RL checkpoint on all six benchmarks.")
-        def new_rl_checkpoint(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-            owner = _backfill_evaluating(context.instance, asset_event.run_id)
-            if owner:  # "materialize all" already evaluates this checkpoint: do not pay for it twice
-                return dg.SkipReason(f"backfill {owner} materializes benchmark_scores for this checkpoint")
-            mat = asset_event.asset_materialization
-            version = (mat.tags or {}).get("dagster/data_version") if mat else None
-            version = version or str(asset_event.storage_id if hasattr(asset_event, "storage_id") else "")
-            return [dg.RunRequest(run_key=f"{version}-{b}", partition_key=b,
-                                  tags={"videorft.trigger": "new_rl_checkpoint",
-                                        "videorft.checkpoint_version": version})
-                    for b in BENCHMARK_NAMES]
-
-        sensors.append(new_rl_checkpoint)
-    return [job], [weekly_reevaluation], sensors
+    return [job], [weekly_reevaluation], [new_rl_checkpoint]

@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from dagster_project.__main__ import plan_batches
+from dagster_project.__main__ import plan_batches, variant_keys
 
 
 def pool_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
@@ -20,17 +20,20 @@ def run_pool(defs: dg.Definitions, instance: dg.DagsterInstance, **kwargs: Any) 
                                   **kwargs)
 
 
-def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, selection: str | None = None
-                    ) -> list[dg.ExecuteInProcessResult]:
-    """Every selected asset (default: all but the training and evaluation groups), every partition, in dependency order;
-    stops after the first failed batch."""
+def materialize_all(defs: dg.Definitions, instance: dg.DagsterInstance, selection: str | None = None,
+                    variants: list[str] | None = None) -> list[dg.ExecuteInProcessResult]:
+    """Every selected asset (default: all but the training and evaluation groups), every partition (of the
+    Table 2 variants: ``variants``, default all), in dependency order; stops after the first failed batch."""
     graph = defs.resolve_asset_graph()
+    sft = graph.get(dg.AssetKey("sft_checkpoint")).partitions_def
+    defined = set(sft.get_partition_keys()) if sft is not None else set()
     selected = set(dg.AssetSelection.from_string(selection or "not group:training and not group:evaluation")
                    .resolve(graph))
     job = defs.resolve_implicit_global_asset_job_def()
     results = []
     for batch in plan_batches(graph, selected):
-        keys = batch.partitions_def.get_partition_keys() if batch.partitions_def else [None]
+        keys = (variant_keys(batch.partitions_def, batch.partitions_def.get_partition_keys(),
+                             set(variants or defined), defined) if batch.partitions_def else [None])
         for key in keys:
             results.append(job.execute_in_process(instance=instance, asset_selection=batch.keys, partition_key=key,
                                                   raise_on_error=False))

@@ -36,7 +36,15 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
     admin = postgres_admin()
     workdir = tmp_path_factory.mktemp("deployment")
     base = {k: v for k, v in os.environ.items() if not k.startswith(("VIDEORFT_", "DAGSTER_", "MLFLOW_", "AWS_"))}
-    base["VIDEORFT_PROFILE"] = str(SMALL_PROFILE)
+    # the small profile with the variants `make run` builds: "materialize all" then trains three, not eight
+    import yaml
+
+    raw = yaml.safe_load(SMALL_PROFILE.read_text())
+    raw["training"]["variants"] = {v: None for v in ("rl_only", "no_refinement", "format_accuracy", "ungated",
+                                                     "t_grpo")}
+    profile = workdir / "deployment-profile.yaml"
+    profile.write_text(yaml.safe_dump(raw))
+    base["VIDEORFT_PROFILE"] = str(profile)
     started, databases = start_deployment(workdir, admin, base)
     try:
         yield started
@@ -166,6 +174,8 @@ def test_the_deployment_materializes_the_whole_graph_into_postgres_mlflow_and_s3
     from videorft.profile import load_profile
 
     assert pools == load_profile(str(SMALL_PROFILE), env={}).dagster.pools == {"llm_api": 4, "gpu": 2}
+    variants = load_profile(deployment.env["VIDEORFT_PROFILE"], env={}).training.variants
+    assert list(variants) == ["base", "sft_only", "full"]
     # what the UI test has not materialized yet (after it: training and evaluation; without it: everything),
     # as "Materialize all" with "Missing" would
     missing = [key for key, node in asset_states(deployment).items() if not node["assetMaterializations"]]
@@ -236,18 +246,20 @@ def assert_the_graph_landed_in_postgres_mlflow_and_s3(deployment: Deployment, mo
         monkeypatch.setenv(name, deployment.env[name])
     s3fs.S3FileSystem.clear_instance_cache()
     with dg.DagsterInstance.from_config(str(deployment.home)) as instance:
-        rl_version = data_version(instance, "rl_checkpoint")
+        rl_version = data_version(instance, "rl_checkpoint", "full")
         for bench in ("vsi_bench", "videomme"):
-            score = latest_metadata(instance, "benchmark_scores", bench)
-            assert score["checkpoint"] == "rl_checkpoint" and score["checkpoint_version"] == rl_version
+            score = latest_metadata(instance, "benchmark_scores", f"{bench}|full")
+            assert score["variant"] == "full" and score["checkpoint_version"] == rl_version
             assert 0 <= score["score_official"] <= 100 and score["failed_samples"] == 0
             assert score["samples_log"].startswith("s3://videorft/") and as_path(score["samples_log"]).exists()
-        rl, sft = latest_metadata(instance, "rl_checkpoint"), latest_metadata(instance, "sft_checkpoint")
-        assert rl["dataset_versions"]["sft_checkpoint"] == data_version(instance, "sft_checkpoint")
+        rl = latest_metadata(instance, "rl_checkpoint", "full")
+        sft = latest_metadata(instance, "sft_checkpoint", "full")
+        assert rl["dataset_versions"]["start_checkpoint"] == data_version(instance, "sft_checkpoint", "full")
         assert sft["dataset_versions"]["cot_sft_set"] == data_version(instance, "cot_sft_set")
         prompt_versions = {data_version(instance, p) for p in PROMPTS}
         assert set(latest_metadata(instance, "cot_sft_set")["prompt_hashes"]) <= prompt_versions
         assert set(json.loads(score["dataset_versions"]["prompt_hashes"])) <= prompt_versions
         board = latest_metadata(instance, "scoreboard")
-        assert board["dagster/row_count"] == 6 and "rl_checkpoint" in board["table"]
+        assert board["dagster/row_count"] == 18 and "full" in board["table"] and "sft_only" in board["table"]
+        assert as_path(board["csv"]).exists()
         assert as_path(board["plot"]).exists()

@@ -42,6 +42,15 @@ def test_fixtures_cover_every_benchmark_in_its_format_with_vsi_numerical_questio
                                                  fixtures["vsi_bench"]["video_root"])} == {"multiple choice",
                                                                                            "regression"}
     assert "duration" in json.loads(Path(fixtures["videomme"]["questions"]).read_text())[0]
+    # no question sits in two benchmarks: pooling them counts each once
+    seen = [(s.video, s.problem, s.answer) for name, src in fixtures.items()
+            for s in load_samples(name, src["questions"], src["video_root"])]
+    assert len(seen) == len(set(seen))
+
+
+def test_fixtures_refuse_a_world_too_small_for_disjoint_benchmarks(tmp_path):
+    with pytest.raises(ValueError, match=r"raise evaluation\.fixtures\.world\.videos"):
+        build_fixtures(str(tmp_path), WorldConfig(seed=1007, videos=2, images=0, questions=0), per_benchmark=40)
 
 
 def test_official_mvbench_rows_map_answer_text_to_the_letter(tmp_path):
@@ -128,27 +137,36 @@ def test_run_cli_takes_the_contract_flags_and_rejects_unknown_benchmarks(tmp_pat
     assert (tmp_path / "o" / "samples_mmvu.jsonl").exists()
 
 
-def test_schedule_and_sensor_request_every_benchmark_and_never_training():
+def test_schedule_and_sensor_request_every_benchmark_of_trained_variants_and_never_training():
     from dagster_project.definitions import build_definitions
 
     defs = build_definitions(load_profile(str(SMALL)), str(SMALL))
     schedule = defs.resolve_schedule_def("weekly_reevaluation")
     assert schedule.cron_schedule == "0 4 * * 1"
     with dg.instance_for_test() as instance:
-        requests = schedule.evaluate_tick(dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2026, 11, 23, 4, tzinfo=UTC),
-            repository_def=defs.get_repository_def())).run_requests
-        assert sorted(r.partition_key for r in requests) == sorted(BENCHMARKS)
+        context = dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
+                                            scheduled_execution_time=datetime(2026, 11, 23, 4, tzinfo=UTC))
+        assert not schedule.evaluate_tick(context).run_requests  # nothing trained yet: nothing to re-evaluate
+        for variant in ("full", "sft_only"):
+            instance.report_runless_asset_event(dg.AssetMaterialization("rl_checkpoint", partition=variant))
+        requests = schedule.evaluate_tick(context).run_requests
+        assert sorted(str(r.partition_key) for r in requests) == sorted(
+            f"{b}|{v}" for v in ("full", "sft_only") for b in BENCHMARKS)
         job = defs.resolve_job_def(schedule.job_name)
         assert {k.to_user_string() for k in job.asset_layer.selected_asset_keys} == {"benchmark_scores"}
 
         sensor = defs.resolve_sensor_def("new_rl_checkpoint")
         assert sensor.job_name == schedule.job_name  # the same evaluation-only job
-        instance.report_runless_asset_event(dg.AssetMaterialization("rl_checkpoint", tags={
-            "dagster/data_version": "abc123"}))
-        result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
-        assert sorted(r.partition_key for r in result.run_requests) == sorted(BENCHMARKS)
-        assert all(r.run_key.startswith("abc123-") for r in result.run_requests)
+        cursor = None
+        for version in ("abc123", "def456"):
+            instance.report_runless_asset_event(dg.AssetMaterialization("rl_checkpoint", partition="t_grpo", tags={
+                "dagster/data_version": version}))
+            result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor))
+            cursor = result.cursor
+            requested = sorted(str(r.partition_key) for r in result.run_requests)
+            assert requested == sorted(f"{b}|t_grpo" for b in BENCHMARKS)
+            # one evaluation per (variant, checkpoint version, benchmark), whoever made the checkpoint
+            assert all(r.run_key.startswith(f"t_grpo-{version}-") for r in result.run_requests)
 
 
 def test_the_sensor_leaves_a_checkpoint_to_the_backfill_that_also_evaluates_it():

@@ -29,13 +29,23 @@ def test_materialize_everything_records_runs_and_prints_a_summary(isolated_env):
     assert f"storage root : {isolated_env['VIDEORFT_STORAGE_ROOT']}" in out.stdout
     with dg.DagsterInstance.from_config(isolated_env["DAGSTER_HOME"]) as instance:
         runs = instance.get_runs()
-        # one run for the unpartitioned sources, one per curation shard (3), one for the roll-up datasets and
-        # the checkpoints, one per benchmark partition (6), one for the scoreboard
-        assert len(runs) == 12 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        # one run for the unpartitioned sources, one per curation shard (3), one for the roll-up datasets, one
+        # per variant for its checkpoints (the profile's run_variants: base, sft_only, full), one per (variant,
+        # benchmark) (18), one for the scoreboard
+        assert len(runs) == 27 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
         for key in ("synthetic_world", "cot_sft_set", "rl_set", "cot_generation_prompt", "rl_checkpoint",
                     "scoreboard"):
             assert instance.get_latest_materialization_event(dg.AssetKey(key)) is not None
     assert "materialized cot_sft_set: dagster/row_count=" in out.stdout
+    assert "materialized rl_checkpoint[full]: stages=sft+rl" in out.stdout
+    assert "materialized benchmark_scores[vsi_bench|sft_only]: " in out.stdout
+    board = Path(isolated_env["VIDEORFT_STORAGE_ROOT"]) / "evaluation" / "scoreboard" / "scoreboard.csv"
+    import pandas as pd
+
+    table = pd.read_csv(board)
+    assert {"variant", "benchmark", "samples", "videorft", "official", "official_ci95_low",
+            "official_ci95_high"} <= set(table.columns)
+    assert sorted(set(table["variant"])) == ["base", "full", "sft_only"] and len(table) == 18
     assert "check cot_sft_set:format_valid: passed" in out.stdout
 
     again = _cli("materialize", "--select", "raw_qa_pool", env=isolated_env)

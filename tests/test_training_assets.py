@@ -8,8 +8,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from graph_helpers import data_version, materialize_all
 from graph_helpers import latest_metadata as _metadata
-from graph_helpers import materialize_all
 
 from dagster_project.definitions import build_definitions
 from resources.launchers import entry_command, pod_spec
@@ -17,19 +17,23 @@ from videorft.profile import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ROOT / "tests" / "fixtures" / "small-profile.yaml"
+TABLE2 = ["base", "sft_only", "rl_only", "full", "no_refinement", "format_accuracy", "ungated", "t_grpo"]
 
 
 @pytest.mark.slow
-def test_checkpoints_launched_through_pipes_record_metrics_in_dagster_and_mlflow(isolated_env, tmp_path):
+def test_every_variant_trains_on_its_data_with_its_rewards_from_its_model_through_pipes(isolated_env, tmp_path):
     from mlflow import MlflowClient
 
     defs = build_definitions(load_profile(str(SMALL)), str(SMALL))
     with dg.instance_for_test() as instance:
         assert all(r.success for r in materialize_all(defs, instance))  # curation first
-        results = materialize_all(defs, instance, "group:training")
-        assert all(r.success for r in results)
+        results = materialize_all(defs, instance, "group:training")  # every Table 2 variant
+        assert len(results) == 8 and all(r.success for r in results)
+        sft = {v: _metadata(instance, "sft_checkpoint", v) for v in TABLE2}
+        rl = {v: _metadata(instance, "rl_checkpoint", v) for v in TABLE2}
         checks = {(e.asset_key.to_user_string(), e.check_name): e.passed
-                  for r in results for e in r.get_asset_check_evaluations()}
+                  for r in results if r.dagster_run.tags.get("dagster/partition") == "full"
+                  for e in r.get_asset_check_evaluations()}
         for asset in ("sft_checkpoint", "rl_checkpoint"):
             assert checks[(asset, "checkpoint_loads_and_generates")], asset
         assert ("sft_checkpoint", "training_loss_fell") in checks
@@ -38,27 +42,50 @@ def test_checkpoints_launched_through_pipes_record_metrics_in_dagster_and_mlflow
             "reward_rose", "accuracy_reward_rose", "no_dead_reward", "kl_within_bound",
             "checkpoint_loads_and_generates"}
         assert checks[("rl_checkpoint", "kl_within_bound")]
-        sft, rl = _metadata(instance, "sft_checkpoint"), _metadata(instance, "rl_checkpoint")
+
+        # data: the refined CoTs, the blind ones for "w/o CoT refinement", nothing for base and RL only
+        assert {v: sft[v]["trained_on"] for v in TABLE2} == {
+            **{v: "cot_sft_set" for v in TABLE2}, "no_refinement": "unrefined_cot_sft_set",
+            "base": "(nothing)", "rl_only": "(nothing)"}
+        assert sft["full"]["reused_from_variant"] == "sft_only"  # one SFT for the five variants that share it
+        assert sft["full"]["checkpoint_uri"] == sft["sft_only"]["checkpoint_uri"]
+        assert sft["no_refinement"]["checkpoint_uri"] != sft["full"]["checkpoint_uri"]
+        # start model: the base model for RL only, the variant's own SFT checkpoint otherwise
+        assert rl["rl_only"]["start_model"] == "tiny-random" and rl["base"]["start_model"] == "tiny-random"
+        for v in ("full", "no_refinement", "format_accuracy", "ungated", "t_grpo"):
+            assert rl[v]["start_model"] == sft[v]["checkpoint_uri"], v
+            assert rl[v]["trained_on"] == "rl_set" and rl[v]["global_step"] == 2, v
+        assert rl["sft_only"]["checkpoint_uri"] == sft["sft_only"]["checkpoint_uri"]  # no RL: SFT is final
+        assert rl["sft_only"]["skipped_stage"] == "RL" and rl["base"]["stages"] == "none"
+        # rewards
+        everything = "format_reward, accuracy_reward, semantic_consistency_reward"
+        assert {v: rl[v]["rewards"] for v in ("rl_only", "full", "no_refinement", "format_accuracy", "t_grpo")} == {
+            "rl_only": everything, "full": everything, "no_refinement": everything,
+            "format_accuracy": "format_reward, accuracy_reward",
+            "t_grpo": "format_reward, accuracy_reward, temporal_reward"}
+        assert "reward.semantic.mode=ungated" in rl["ungated"]["overrides"]
+        assert "rewards/temporal_reward/mean" in rl["t_grpo"]["last_step_metrics"]
+        assert "rewards/semantic_consistency_reward/mean" not in rl["format_accuracy"]["last_step_metrics"]
+
         storage = Path(isolated_env["VIDEORFT_STORAGE_ROOT"])
-        for meta, asset in ((sft, "sft_checkpoint"), (rl, "rl_checkpoint")):
+        for meta, asset, variant in ((sft["full"], "sft_checkpoint", "full"), (rl["full"], "rl_checkpoint", "full")):
             uri = Path(meta["checkpoint_uri"])
             assert uri.is_relative_to(storage / "training" / asset) and (uri / "COMPLETE").exists()
-            version = instance.get_latest_materialization_event(dg.AssetKey(asset)).asset_materialization.tags[
-                "dagster/data_version"]
-            assert uri.name == f"v-{version}"  # the checkpoint's content hash is the data version
-        assert sft["global_step"] == 4 and rl["global_step"] == 2
+            assert uri.name == f"v-{data_version(instance, asset, variant)}"  # content hash = data version
         # lineage: the RL checkpoint names the SFT checkpoint and the datasets, which name the prompts
-        assert rl["dataset_versions"]["sft_checkpoint"] == Path(sft["checkpoint_uri"]).name[2:]
-        assert sft["dataset_versions"]["cot_sft_set"] and json.loads(sft["dataset_versions"]["prompt_hashes"])
-        assert "rewards/format_reward/mean" in rl["last_step_metrics"] and "kl" in rl["curves"]
+        assert rl["full"]["dataset_versions"]["start_checkpoint"] == Path(sft["full"]["checkpoint_uri"]).name[2:]
+        assert sft["full"]["dataset_versions"]["cot_sft_set"] and json.loads(
+            sft["full"]["dataset_versions"]["prompt_hashes"])
+        assert rl["no_refinement"]["dataset_versions"]["sft_data"] == "unrefined_cot_sft_set"
+        assert "rewards/format_reward/mean" in rl["full"]["last_step_metrics"] and "kl" in rl["full"]["curves"]
         # the child's step logs reached the Dagster event log through Pipes
-        logs = [e.user_message for e in instance.all_logs(results[-1].run_id)]
+        logs = [e.user_message for r in results for e in instance.all_logs(r.run_id)]
         assert any("step 2/2" in m for m in logs)
 
     client = MlflowClient(tracking_uri=isolated_env["MLFLOW_TRACKING_URI"])
-    runs = {r.data.tags["dagster.asset_key"]: r for r in client.search_runs(
+    runs = {(r.data.tags["dagster.asset_key"], r.data.tags.get("videorft.variant")): r for r in client.search_runs(
         [client.get_experiment_by_name("videorft-tests").experiment_id])}
-    sft_run, rl_run = runs["sft_checkpoint"], runs["rl_checkpoint"]
+    sft_run, rl_run = runs[("sft_checkpoint", "sft_only")], runs[("rl_checkpoint", "full")]
     assert [m.step for m in client.get_metric_history(sft_run.info.run_id, "loss")] == [1, 2, 3, 4]
     for metric in ("rewards/format_reward/mean", "rewards/semantic_consistency_reward/mean", "kl",
                    "completions/mean_length", "learning_rate"):
@@ -76,39 +103,6 @@ def test_training_assets_never_materialize_on_their_own():
     for trigger in [*(defs.schedules or []), *(defs.sensors or [])]:  # re-evaluation only, never training
         job = defs.resolve_job_def(trigger.job_name)
         assert not set(job.asset_layer.selected_asset_keys) & training
-
-
-def test_training_modes_select_the_table2_variants(tmp_path):
-    import yaml
-
-    raw = yaml.safe_load(SMALL.read_text())
-    keys = {}
-    for mode in ("sft+rl", "sft", "rl"):
-        raw["training"] = {**raw["training"], "mode": mode}
-        path = tmp_path / f"{mode}.yaml"
-        path.write_text(yaml.safe_dump(raw))
-        graph = build_definitions(load_profile(str(path)), str(path)).resolve_asset_graph()
-        keys[mode] = {k.to_user_string() for k in graph.get_all_asset_keys()} & {"sft_checkpoint", "rl_checkpoint"}
-        if mode == "rl":  # RL only starts from the base model: no SFT upstream
-            parents = {k.to_user_string() for k in graph.get(dg.AssetKey("rl_checkpoint")).parent_keys}
-            assert parents == {"rl_set"}
-        evaluated = {k.to_user_string() for k in graph.get(dg.AssetKey("benchmark_scores")).parent_keys}
-        assert evaluated == ({"sft_checkpoint"} if mode == "sft" else {"rl_checkpoint"})  # the mode's last one
-    assert keys == {"sft+rl": {"sft_checkpoint", "rl_checkpoint"}, "sft": {"sft_checkpoint"},
-                    "rl": {"rl_checkpoint"}}
-    raw["training"] = {**raw["training"], "mode": "sft"}
-    raw["evaluation"] = {**raw["evaluation"], "checkpoint": "rl_checkpoint"}  # not produced in mode sft
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ValueError, match="choose one of \\['base', 'sft_checkpoint'\\]"):
-        build_definitions(load_profile(str(path)), str(path))
-    raw["evaluation"].pop("checkpoint")
-    raw["training"] = {**raw["training"], "mode": "sft+rl", "sft_data": "unrefined"}  # w/o CoT Refinement
-    path = tmp_path / "unrefined.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    graph = build_definitions(load_profile(str(path)), str(path)).resolve_asset_graph()
-    assert {k.to_user_string() for k in graph.get(dg.AssetKey("sft_checkpoint")).parent_keys} == {
-        "unrefined_cot_sft_set"}
 
 
 def test_paper_7b_pod_spec_requests_gpus_with_tolerations_volumes_and_secrets():

@@ -56,10 +56,21 @@ class SemanticRewardConfig(_Strict):
     compile: bool = False  # torch.compile SigLIP's image tower: same embeddings, faster after a one-off compile
 
 
+class TemporalRewardConfig(_Strict):
+    """Video-R1's T-GRPO (the closest peer): per prompt, a second group of G rollouts on shuffled frames;
+    the correct ordered rollouts earn ``alpha`` when the ordered group's accuracy p beats ``mu`` times the
+    shuffled group's p~ (Video-R1: alpha 0.3, mu 0.8)."""
+
+    enabled: bool = False
+    alpha: Annotated[float, Field(gt=0)] = 0.3
+    mu: Annotated[float, Field(gt=0)] = 0.8
+
+
 class RewardConfig(_Strict):
     functions: list[str] = ["format_reward", "accuracy_reward", "semantic_consistency_reward"]
     weights: list[float] | None = None
     semantic: SemanticRewardConfig = SemanticRewardConfig()
+    temporal: TemporalRewardConfig = TemporalRewardConfig()
 
     @model_validator(mode="after")
     def _known(self) -> RewardConfig:

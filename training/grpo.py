@@ -99,7 +99,42 @@ def build_trainer_class() -> type:
                 cache[key] = {"prompt": conv, "vision": vision}
             return cache[key]
 
+        def _shuffled_group_accuracy(self, inputs: list[dict[str, Any]], temporal: Any) -> None:
+            """T-GRPO: for each video prompt of the batch, as many rollouts as its ordered group on the same
+            frames in a random order, scored by the accuracy reward; what ``TemporalReward`` compares with."""
+            from training.rewards import accuracy_reward
+
+            temporal.shuffled.clear()
+            groups: dict[str, list[dict[str, Any]]] = {}
+            for x in inputs:
+                if x["data_type"] != "image":
+                    groups.setdefault(str(x["sample_id"]), []).append(x)
+            model = self.accelerator.unwrap_model(self.model)
+            gen = torch.Generator().manual_seed(int(self.state.global_step))
+            for key, rows in groups.items():
+                row = rows[0]
+                array = self.frames.get(row["path"], row.get("media_sha256"))
+                shuffled = array[torch.randperm(len(array), generator=gen).numpy()]
+                conv = [{"role": "user", "content": [media_part("video", shuffled),
+                                                     {"type": "text", "text": row["question"]}]}]
+                text = self.processing_class.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
+                batch = self.processing_class(text=[text], videos=[shuffled], return_tensors="pt").to(model.device)
+                with torch.no_grad():
+                    out = model.generate(**batch, do_sample=True, temperature=self.temperature,
+                                         max_new_tokens=self.max_completion_length,
+                                         num_return_sequences=len(rows), **(self.args.generation_kwargs or {}))
+                texts = self.processing_class.batch_decode(out[:, batch["input_ids"].shape[1]:],
+                                                           skip_special_tokens=True)
+                completions = [[{"role": "assistant", "content": t}] for t in texts]
+                columns = {k: [r[k] for r in rows] for k in ("solution", "problem_type", "options") if k in row}
+                temporal.shuffled[key] = accuracy_reward(completions, **columns)
+
         def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+            from training.rewards import TemporalReward
+
+            temporal = next((f for f in self.reward_funcs if isinstance(f, TemporalReward)), None)
+            if temporal is not None:
+                self._shuffled_group_accuracy(inputs, temporal)
             cache: dict[str, dict[str, Any]] = {}
             per_row = [self._row_vision(x, cache) for x in inputs]
             inputs = [{**x, "prompt": r["prompt"]} for x, r in zip(inputs, per_row, strict=True)]
@@ -188,7 +223,8 @@ def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
         "temperature": 1.0, "per_device_train_batch_size": 8, "logging_steps": 1, "save_strategy": "steps",
         "save_steps": 100, "remove_unused_columns": False, "use_cpu": not has_cuda(), "seed": 0, "data_seed": 0,
         "log_completions": False,
-        **({"reward_weights": spec.recipe.reward.weights} if spec.recipe.reward.weights is not None else {}),
+        **({"reward_weights": [*spec.recipe.reward.weights, *([1.0] if spec.recipe.reward.temporal.enabled else [])]}
+           if spec.recipe.reward.weights is not None else {}),
     })
     if not args.use_vllm:
         # a sampled vision placeholder in a completion would be taken for a video token by the loss forward
@@ -203,9 +239,16 @@ def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
                           train_dataset=Dataset.from_list(rows), processing_class=processor,
                           callbacks=make_callbacks(spec.output_dir, pipes))
     trainer.frames = frames
-    return train_and_finish(spec, trainer, processor, data, frames, pipes, "GRPO",
-                            {"reward_functions": spec.recipe.reward.functions,
-                             "semantic_mode": spec.recipe.reward.semantic.mode})
+    def summary() -> dict[str, Any]:
+        from training.rewards import SemanticConsistencyReward
+
+        semantic = [getattr(f, "semantic", f) for f in trainer.reward_funcs]
+        tallies = [f.tally() for f in semantic if isinstance(f, SemanticConsistencyReward)]
+        return {"reward_functions": [getattr(f, "__name__", str(f)) for f in trainer.reward_funcs],
+                "semantic_mode": spec.recipe.reward.semantic.mode, "temporal": spec.recipe.reward.temporal.enabled,
+                **(tallies[0] if tallies else {})}
+
+    return train_and_finish(spec, trainer, processor, data, frames, pipes, "GRPO", summary)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ combined ``videorft_reward`` build on these (in progress, issue 3).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -147,6 +147,7 @@ class SemanticConsistencyReward:
 
         self.__name__ = "semantic_consistency_reward"  # TRL logs a reward function under its __name__
         self.config = config
+        self.paid_rows = self.nonzero_rows = 0
         self.gate = RULE_REWARDS[config.gate_reward]
         self.embeddings = VideoEmbeddingCache(config.model, config.pretrained, config.frames, config.span_tokens,
                                               cache_root=cache_root, media_cache_dir=media_cache_dir,
@@ -167,7 +168,16 @@ class SemanticConsistencyReward:
             if gate is None:
                 gate = self.gate(completions, **columns)
             scores = [s if g > 0 else 0.0 for s, g in zip(scores, gate, strict=True)]
+            opened = [s for s, g in zip(scores, gate, strict=True) if g > 0]
+        else:
+            opened = scores
+        self.paid_rows += len(opened)
+        self.nonzero_rows += sum(s > 0 for s in opened)
         return scores
+
+    def tally(self) -> dict[str, int]:
+        """Rows the reward was paid on (the gate open, or every row ungated) and how many scored above 0."""
+        return {"semantic_paid_rows": self.paid_rows, "semantic_nonzero_rows": self.nonzero_rows}
 
 
 class VideoRFTReward:
@@ -183,6 +193,47 @@ class VideoRFTReward:
         gate = acc if self.semantic.gate is accuracy_reward else None
         sem = self.semantic(completions, gate=gate, **columns)
         return [f + a + s for f, a, s in zip(fmt, acc, sem, strict=True)]
+
+
+def temporal_bonus(ordered_accuracy: Sequence[float], shuffled_accuracy: Sequence[float], alpha: float = 0.3,
+                   mu: float = 0.8) -> list[float]:
+    """T-GRPO's temporal reward for one prompt's group (Video-R1, Eq. 2): with p the share of the ordered
+    rollouts that are correct and p~ the same share among rollouts on shuffled frames,
+    r_t = alpha for each correct ordered rollout when p >= mu * p~, else 0. "Correct" is accuracy > 0, the
+    convention of the semantic reward's gate. A group with no correct ordered rollout earns nothing (p = 0)."""
+    if not ordered_accuracy:
+        return []
+    correct = [a > 0 for a in ordered_accuracy]
+    p = sum(correct) / len(correct)
+    p_shuffled = sum(a > 0 for a in shuffled_accuracy) / len(shuffled_accuracy) if shuffled_accuracy else 0.0
+    if p == 0 or p < mu * p_shuffled:
+        return [0.0] * len(correct)
+    return [alpha if c else 0.0 for c in correct]
+
+
+class TemporalReward:
+    """T-GRPO's temporal reward as a TRL reward function: the trainer fills ``shuffled`` (sample id -> the
+    accuracy of each rollout on shuffled frames) before TRL scores the ordered group; image rows and rows
+    without a shuffled group earn 0."""
+
+    def __init__(self, alpha: float = 0.3, mu: float = 0.8) -> None:
+        self.__name__ = "temporal_reward"
+        self.alpha, self.mu = alpha, mu
+        self.shuffled: dict[str, list[float]] = {}
+
+    def __call__(self, completions: list[Any], sample_id: list[str], **columns: Any) -> list[float]:
+        accuracy = accuracy_reward(completions, **columns)
+        groups: dict[str, list[int]] = {}
+        for i, key in enumerate(sample_id):
+            groups.setdefault(str(key), []).append(i)
+        out = [0.0] * len(completions)
+        for key, rows in groups.items():
+            if key not in self.shuffled:
+                continue
+            bonus = temporal_bonus([accuracy[i] for i in rows], self.shuffled[key], self.alpha, self.mu)
+            for i, b in zip(rows, bonus, strict=True):
+                out[i] = b
+        return out
 
 
 RewardFunc = Callable[..., list[float]]
@@ -209,7 +260,11 @@ def build_reward_funcs(config: Any, cache_root: str | None = None,
     semantic = None
     if any(n in MODEL_REWARDS for n in config.functions):
         semantic = SemanticConsistencyReward(config.semantic, cache_root, media_cache_dir)
-    return [RULE_REWARDS[n] if n in RULE_REWARDS else MODEL_REWARDS[n](semantic) for n in config.functions]
+    funcs = [RULE_REWARDS[n] if n in RULE_REWARDS else MODEL_REWARDS[n](semantic) for n in config.functions]
+    temporal = getattr(config, "temporal", None)
+    if temporal is not None and temporal.enabled:  # the trainer finds it by type and feeds it shuffled groups
+        funcs.append(TemporalReward(temporal.alpha, temporal.mu))
+    return funcs
 
 
 @cache

@@ -20,6 +20,7 @@ import math
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,15 +235,17 @@ def smoke_generate(checkpoint: str, row: dict[str, Any], frames: Any, max_new_to
 
 
 def train_and_finish(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: Any, pipes: Any, what: str,
-                     extra_metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train from the run folder's last checkpoint (none: step 0), then ``finish_run``."""
+                     extra_metadata: dict[str, Any] | Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Train from the run folder's last checkpoint (none: step 0), then ``finish_run``; ``extra_metadata`` may be
+    a function, called after training (e.g. counts the reward functions kept)."""
     resume = last_checkpoint(spec.output_dir) if spec.resume else None
     if pipes is not None:
         pipes.log.info(f"{what} of {spec.model} on {len(data.rows)} rows ({data.content_hash}); "
                        f"{'resuming from ' + resume if resume else 'from step 0'}")
     trainer.train(resume_from_checkpoint=resume)
+    extra = extra_metadata() if callable(extra_metadata) else (extra_metadata or {})
     return finish_run(spec, trainer, processor, data, frames, pipes,
-                      {"resumed_from": resume or "", "frames_decoded": frames.decoded, **(extra_metadata or {})})
+                      {"resumed_from": resume or "", "frames_decoded": frames.decoded, **extra})
 
 
 def finish_run(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: Any, pipes: Any,

@@ -76,8 +76,10 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, xlabel:
     return fig
 
 
-def grouped_bars(groups: list[str], series: dict[str, list[float | None]], title: str, ylabel: str) -> Any:
-    """One group of bars per benchmark, one bar per series (checkpoints, the paper's numbers); None = no bar."""
+def grouped_bars(groups: list[str], series: dict[str, list[float | None]], title: str, ylabel: str,
+                 errors: dict[str, list[tuple[float, float] | None]] | None = None) -> Any:
+    """One group of bars per benchmark, one bar per series (variants, the paper's numbers); None = no bar.
+    ``errors`` (per series, per group: an interval (low, high)) draws error bars."""
     import numpy as np
 
     fig, ax = plt.subplots(figsize=(max(6.5, 1.3 * len(groups) * max(1, len(series)) / 2), 3.8))
@@ -85,7 +87,16 @@ def grouped_bars(groups: list[str], series: dict[str, list[float | None]], title
     x = np.arange(len(groups))
     for i, (name, values) in enumerate(series.items()):
         heights = [v if v is not None else 0.0 for v in values]
-        bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, heights, width, label=name)
+        centers = x + (i - (len(series) - 1) / 2) * width
+        bars = ax.bar(centers, heights, width, label=name)
+        intervals = (errors or {}).get(name)
+        if intervals:
+            pairs = [(c, h, iv) for c, h, iv in zip(centers, heights, intervals, strict=True) if iv is not None]
+            if pairs:
+                below = [max(0.0, h - iv[0]) for _, h, iv in pairs]
+                above = [max(0.0, iv[1] - h) for _, h, iv in pairs]
+                ax.errorbar([c for c, _, _ in pairs], [h for _, h, _ in pairs], yerr=[below, above],
+                            fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
         for bar, v in zip(bars, values, strict=True):
             if v is not None:
                 ax.annotate(f"{v:.1f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",

@@ -287,17 +287,88 @@ class LauncherConfig(_Strict):
         return self
 
 
-class TrainingConfig(_Strict):
-    """The training stage: which recipes, which of the paper's Table 2 variants, and how to launch."""
+SFT_DATASETS = ("cot_sft_set", "unrefined_cot_sft_set")
 
-    mode: Literal["sft+rl", "sft", "rl"] = "sft+rl"  # SFT then RL (the paper), SFT only, RL only
-    sft_data: Literal["refined", "unrefined"] = "refined"  # unrefined: Table 2's "w/o CoT Refinement"
+
+class RLVariantConfig(_Strict):
+    """How one variant's GRPO differs from the GRPO recipe (Table 2's reward ablations, Video-R1's T-GRPO)."""
+
+    rewards: list[str] | None = None  # None: the recipe's reward.functions (checked against training.rewards)
+    semantic_mode: Literal["gated", "ungated", "off"] | None = None  # None: the recipe's reward.semantic.mode
+    temporal: bool = False  # T-GRPO: a shuffled-frame group per prompt and a bonus when order helps
+    overrides: list[str] = Field(default_factory=list)  # more recipe changes, as `--set key=value`
+
+
+class VariantConfig(_Strict):
+    """One row of Table 2: which SFT data (None: no SFT) and which GRPO (None: no GRPO) make the model."""
+
+    description: str = ""
+    sft: Literal["cot_sft_set", "unrefined_cot_sft_set"] | None = None
+    rl: RLVariantConfig | None = None
+
+    @property
+    def stages(self) -> str:
+        return "+".join(s for s, on in (("sft", self.sft is not None), ("rl", self.rl is not None)) if on) or "none"
+
+
+# Table 2 of the paper plus the closest peer's method; a profile's ``variants:`` adds to or replaces entries.
+DEFAULT_VARIANTS: dict[str, dict[str, Any]] = {
+    "base": {"description": "the base model, untrained"},
+    "sft_only": {"description": "SFT on the refined CoTs (VideoRFT-CoT), no RL", "sft": "cot_sft_set"},
+    "rl_only": {"description": "GRPO with the VideoRFT reward from the base model, no SFT", "rl": {}},
+    "full": {"description": "VideoRFT: SFT on the refined CoTs, then GRPO with the gated semantic reward",
+             "sft": "cot_sft_set", "rl": {"semantic_mode": "gated"}},
+    "no_refinement": {"description": "w/o CoT refinement: SFT on the blind CoTs, then the same GRPO",
+                      "sft": "unrefined_cot_sft_set", "rl": {"semantic_mode": "gated"}},
+    "format_accuracy": {"description": "GRPO with the format and accuracy rewards only", "sft": "cot_sft_set",
+                        "rl": {"rewards": ["format_reward", "accuracy_reward"]}},
+    "ungated": {"description": "the semantic reward paid on every row, not only on correct ones",
+                "sft": "cot_sft_set", "rl": {"semantic_mode": "ungated"}},
+    "t_grpo": {"description": "Video-R1's T-GRPO: format + accuracy + the temporal bonus (ordered vs shuffled "
+               "frames)", "sft": "cot_sft_set", "rl": {"rewards": ["format_reward", "accuracy_reward"],
+                                                       "temporal": True}},
+}
+
+
+class TrainingConfig(_Strict):
+    """The training stage: recipes, the Table 2 variants (partitions of the training and evaluation assets),
+    which of them ``materialize`` builds by default, and how to launch."""
+
     sft_recipe: str = "configs/tiny/sft.yaml"
     grpo_recipe: str = "configs/tiny/grpo.yaml"
     base_model: str | None = None  # None: the recipes' model
-    semantic_reward: Literal["gated", "ungated", "off"] | None = None  # Table 2 reward ablations
+    variants: dict[str, VariantConfig] = Field(
+        default_factory=lambda: {k: VariantConfig(**v) for k, v in DEFAULT_VARIANTS.items()})
+    # what `python -m dagster_project materialize` builds unless --variants says otherwise (`make table2`: all)
+    run_variants: list[str] = Field(default_factory=lambda: ["base", "sft_only", "full"])
+    reference_variant: str = "full"  # the scoreboard's paired differences are against this one
     runs_dir: str | None = None  # local run folders (None: .videorft/runs)
     launcher: LauncherConfig = LauncherConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_variants(cls, data: Any) -> Any:
+        """A profile's ``variants:`` entries add to (or, by name, replace) the paper's; ``null`` removes one."""
+        if isinstance(data, dict) and isinstance(data.get("variants"), dict):
+            merged: dict[str, Any] = dict(DEFAULT_VARIANTS)
+            for name, spec in data["variants"].items():
+                if spec is None:
+                    merged.pop(name, None)
+                else:
+                    merged[name] = spec
+            data = {**data, "variants": merged}
+        return data
+
+    @model_validator(mode="after")
+    def _variants_known(self) -> TrainingConfig:
+        for name in self.variants:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"variant name {name!r}: use lower-case letters, digits and _ (a partition key)")
+        unknown = [v for v in [*self.run_variants, self.reference_variant] if v not in self.variants]
+        if unknown:
+            raise ValueError(f"training.run_variants / reference_variant name unknown variants {unknown}; "
+                             f"defined: {sorted(self.variants)}")
+        return self
 
     def recipe_path(self, method: str) -> Path:
         path = Path(self.sft_recipe if method == "sft" else self.grpo_recipe).expanduser()
@@ -320,15 +391,12 @@ class FixturesConfig(_Strict):
 
 
 class EvaluationConfig(_Strict):
-    """The six benchmarks (paper 4.1): data, which checkpoint, decoding, and the re-evaluation schedule."""
+    """The six benchmarks (paper 4.1): data, decoding, intervals and the re-evaluation schedule."""
 
     # missing ones: fixtures. The names are checked against the evaluation library's registry where the
     # library is loaded (evaluation.benchmarks.check_names), since the core imports no stage library.
     benchmarks: dict[str, BenchmarkSource] = Field(default_factory=dict)
     fixtures: FixturesConfig = FixturesConfig()
-    # None: the last checkpoint training.mode produces (rl_checkpoint, or sft_checkpoint for mode sft)
-    checkpoint: Literal["rl_checkpoint", "sft_checkpoint", "base"] | None = None
-    base_model: str | None = None  # for checkpoint: base (None: the SFT recipe's model)
     max_new_tokens: Annotated[int, Field(gt=0)] = 1024
     batch_size: Annotated[int, Field(gt=0)] = 4
     chunk_size: Annotated[int, Field(gt=0)] = 16  # generations cached per chunk: the most an interruption loses

@@ -1,0 +1,139 @@
+"""Table 2 from per-sample logs: every variant's scores with intervals and its paired difference from a reference.
+
+Input: the per-sample logs of ``evaluation.run`` (one list of samples per (variant, benchmark)). Output:
+
+- ``table``: one row per (variant, benchmark), both protocols' scores in percent with 95% intervals
+  (bootstrap over videos, ``scoring.bootstrap``), and each variant's difference from the reference variant
+  (``full``) on the same questions with its paired-bootstrap interval (``scoring.paired_bootstrap``: both
+  variants resampled with the same videos, so the question-to-question variation cancels);
+- ``pooled``: the multiple-choice questions of all benchmarks pooled, per variant: accuracy, interval, the
+  chance level (the mean of 1 / options) and paired differences from the base model and from the reference.
+  This is where a small model's effect shows first: one benchmark's 64 questions give intervals of +-12 points.
+
+``python -m evaluation.table2 LOG.jsonl [...]`` prints both as CSV from logs that carry ``variant`` and
+``benchmark`` fields (the scoreboard asset adds them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from evaluation.scoring import PROTOCOLS, aggregate, bootstrap, failed, paired_bootstrap, score_samples
+
+Samples = Sequence[Mapping[str, Any]]
+POOLED = "multiple_choice_pooled"
+TABLE_COLUMNS = ["variant", "benchmark", "samples", "failed", "videorft", "videorft_ci95_low", "videorft_ci95_high",
+                 "official", "official_ci95_low", "official_ci95_high"]
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(100 * value, 2)
+
+
+def score_with_interval(benchmark: str, samples: Samples, protocol: str, iterations: int, seed: int
+                        ) -> dict[str, float | None]:
+    scored = score_samples(samples, protocol)
+    out = bootstrap(benchmark, scored, protocol, iterations, seed)
+    return {"score": _pct(aggregate(benchmark, scored, protocol)), "ci95_low": _pct(out["ci95_low"]),
+            "ci95_high": _pct(out["ci95_high"])}
+
+
+def difference(benchmark: str, samples: Samples, reference: Samples, protocol: str, iterations: int, seed: int
+               ) -> dict[str, float | None]:
+    """``samples`` - ``reference`` on the questions both scored, with its paired-bootstrap interval."""
+    try:
+        out = paired_bootstrap(benchmark, reference, samples, protocol, iterations, seed)
+    except ValueError:  # no question in common (e.g. every generation failed): no difference to report
+        return {"delta": None, "ci95_low": None, "ci95_high": None, "p_value": None}
+    return {"delta": _pct(out["delta"]), "ci95_low": _pct(out["ci95_low"]), "ci95_high": _pct(out["ci95_high"]),
+            "p_value": round(out["p_value"], 4)}
+
+
+def build_table(logs: Mapping[tuple[str, str], Samples], reference: str, iterations: int = 1000, seed: int = 0
+                ) -> pd.DataFrame:
+    """One row per (variant, benchmark): scores and intervals under both protocols, and the difference from
+    ``reference`` (columns ``delta_<protocol>``, ``delta_<protocol>_ci95_low/high``) where it was evaluated."""
+    rows = []
+    for (variant, benchmark), samples in sorted(logs.items()):
+        row: dict[str, Any] = {"variant": variant, "benchmark": benchmark, "samples": len(samples),
+                               "failed": sum(failed(s) for s in samples)}
+        ref = logs.get((reference, benchmark))
+        for protocol in PROTOCOLS:
+            s = score_with_interval(benchmark, samples, protocol, iterations, seed)
+            row.update({protocol: s["score"], f"{protocol}_ci95_low": s["ci95_low"],
+                        f"{protocol}_ci95_high": s["ci95_high"]})
+            d = difference(benchmark, samples, ref, protocol, iterations, seed) if ref is not None else {}
+            row.update({f"delta_{protocol}": d.get("delta"), f"delta_{protocol}_ci95_low": d.get("ci95_low"),
+                        f"delta_{protocol}_ci95_high": d.get("ci95_high")})
+        rows.append(row)
+    extra = [f"delta_{p}{suffix}" for p in PROTOCOLS for suffix in ("", "_ci95_low", "_ci95_high")]
+    return pd.DataFrame(rows, columns=[*TABLE_COLUMNS, *extra])
+
+
+def pooled_multiple_choice(logs: Mapping[tuple[str, str], Samples]) -> dict[str, list[dict[str, Any]]]:
+    """Per variant, the multiple-choice samples of every benchmark, with ids made unique across benchmarks."""
+    pooled: dict[str, list[dict[str, Any]]] = {}
+    for (variant, benchmark), samples in sorted(logs.items()):
+        for i, s in enumerate(samples):
+            if s.get("problem_type") != "multiple choice":
+                continue
+            ident = s.get("sample_id", s.get("doc_id", i))
+            pooled.setdefault(variant, []).append({**s, "sample_id": f"{benchmark}:{ident}",
+                                                   "video": f"{benchmark}:{s.get('video')}"})
+    return pooled
+
+
+def chance_level(samples: Samples) -> float | None:
+    """Expected accuracy of a uniform guess among each question's options."""
+    sizes = [len(s.get("options") or []) for s in samples]
+    sizes = [n for n in sizes if n > 0]
+    return _pct(sum(1 / n for n in sizes) / len(sizes)) if sizes else None
+
+
+def build_pooled(logs: Mapping[tuple[str, str], Samples], reference: str, baseline: str = "base",
+                 iterations: int = 1000, seed: int = 0, protocol: str = "official") -> pd.DataFrame:
+    """Pooled multiple-choice accuracy per variant, its interval, chance, and paired differences from
+    ``baseline`` and ``reference`` (videos of different benchmarks are different clusters)."""
+    pooled = pooled_multiple_choice(logs)
+    rows = []
+    for variant, samples in sorted(pooled.items()):
+        s = score_with_interval(POOLED, samples, protocol, iterations, seed)
+        row: dict[str, Any] = {"variant": variant, "questions": len(samples), "accuracy": s["score"],
+                               "ci95_low": s["ci95_low"], "ci95_high": s["ci95_high"],
+                               "chance": chance_level(samples)}
+        for name, other in (("base", baseline), ("reference", reference)):
+            d = difference(POOLED, samples, pooled[other], protocol, iterations, seed) if other in pooled else {}
+            row.update({f"delta_vs_{name}": d.get("delta"), f"delta_vs_{name}_ci95_low": d.get("ci95_low"),
+                        f"delta_vs_{name}_ci95_high": d.get("ci95_high")})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evaluation.table2", description=__doc__.split("\n\n")[0])
+    parser.add_argument("logs", nargs="+", help="JSONL prediction logs whose rows carry variant and benchmark")
+    parser.add_argument("--reference", default="full")
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for path in args.logs:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    row = json.loads(line)
+                    logs.setdefault((str(row["variant"]), str(row["benchmark"])), []).append(row)
+    print(build_table(logs, args.reference, args.bootstrap, args.seed).to_csv(index=False))
+    print(build_pooled(logs, args.reference, iterations=args.bootstrap, seed=args.seed).to_csv(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
