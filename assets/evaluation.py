@@ -151,6 +151,7 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
     def scoreboard(context: dg.AssetExecutionContext, profile: ProfileResource, storage: StorageResource,
                    mlflow: MlflowResource):
         from evaluation.table2 import build_pooled, build_table
+
         prof = profile.profile
         latest = _score_history(context.instance)
         logs = {key: _read_log(rec["samples_log"]) for key, rec in latest.items()}

@@ -43,7 +43,8 @@ def background_rows(world_root: Path, with_cot: bool) -> list[dict[str, object]]
                      "process": f"<think>The background is {colour}.</think>" if with_cot else "",
                      "solution": f"<answer>{LETTERS[NAMES.index(colour)]}</answer>",
                      "path": str(script_path.with_suffix(".mp4")), "data_source": "probe",
-                     "category": "general", "discipline": "Science"})
+                     # the evaluation rows are read as MMVU's (its category field), the training rows as CoTs
+                     **({"category": "general"} if with_cot else {"discipline": "Science"})})
     return rows
 
 

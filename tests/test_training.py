@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -195,6 +196,16 @@ def test_sft_entry_point_runs_two_steps_and_resumes_without_repeating_them(sft_f
     assert _steps(run_dir) == [1, 2, 3]  # step 3 only: steps 1 and 2 were not trained again
     assert result["checks"]["checkpoint_loads_and_generates"]["passed"]
     assert (run_dir / "final" / "model.safetensors").exists()
+    # resumed at its last step (a run killed after its last checkpoint): the published model is that
+    # checkpoint's, not the start model (transformers 5's Trainer alone loads none of the weights)
+    shutil.rmtree(run_dir / "final")
+    third = _run("training.sft", [*args, "--max-steps", "3"], tmp_path)
+    assert third.returncode == 0, third.stderr[-3000:]
+    from safetensors.torch import load_file
+
+    final, last = (load_file(run_dir / name / "model.safetensors") for name in ("final", "checkpoint-3"))
+    assert final.keys() == last.keys() and all(bool((final[k] == last[k]).all()) for k in final)
+    assert _steps(run_dir) == [1, 2, 3] and json.loads((run_dir / "result.json").read_text())["global_step"] == 3
 
 
 @pytest.mark.slow

@@ -35,6 +35,17 @@ def test_a_constant_reward_component_is_reported_dead():
     assert dead_rewards(_steps(20))[0]
 
 
+def test_one_dead_component_is_an_error_and_a_run_that_scored_nothing_a_warning():
+    steps = _steps(20)
+    for row in steps:
+        row["rewards/semantic_consistency_reward/mean"] = 0.0  # a gate that never opens: wiring
+    assert run_checks("grpo", steps, max_kl=0.5, window=0.1, min_steps=10)["no_dead_reward"]["severity"] == "ERROR"
+    for row in steps:  # nothing scored at all: the policy never wrote an answer (GRPO from a random base model)
+        row.update({"rewards/format_reward/mean": 0.0, "rewards/accuracy_reward/mean": 0.0, "reward": 0.0})
+    check = run_checks("grpo", steps, max_kl=0.5, window=0.1, min_steps=10)["no_dead_reward"]
+    assert not check["passed"] and check["severity"] == "WARN" and "never produced a scorable answer" in check["reason"]
+
+
 def test_kl_is_bounded_at_every_step():
     assert kl_within(_steps(10, kl=0.2), 0.5)[0]
     passed, meta = kl_within(_steps(10, kl=0.8), 0.5)

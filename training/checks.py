@@ -81,9 +81,20 @@ def run_checks(method: str, records: Records, *, max_kl: float, window: float, m
         if steps < min_steps and name != "kl_within_bound":
             checks[name] = {"passed": False, "severity": "WARN", "reason": f"{steps} logged steps; at least "
                             f"{min_steps} are needed to judge (checks.min_steps)", **meta}
+        elif name == "no_dead_reward" and not passed and _nothing_scored(meta):
+            # every component 0 at every step: the policy never wrote a scorable answer (a base model that cannot
+            # follow the format), a run without signal rather than a wiring bug
+            checks[name] = {"passed": False, "severity": "WARN", "reason": "every reward was 0 at every step: the "
+                            "policy never produced a scorable answer; start GRPO from an SFT checkpoint or sample "
+                            "more", **meta}
         else:
             checks[name] = {"passed": passed, "severity": severity, **meta}
     return checks
+
+
+def _nothing_scored(meta: dict[str, Any]) -> bool:
+    constant = meta.get("constant", {})
+    return bool(constant) and set(constant) == set(meta.get("components", [])) and not any(constant.values())
 
 
 CHECK_DESCRIPTIONS = {
@@ -91,7 +102,8 @@ CHECK_DESCRIPTIONS = {
     "grpo": {
         "reward_rose": "mean total reward over the last tenth of logged steps > over the first tenth",
         "accuracy_reward_rose": "mean accuracy reward over the last tenth of logged steps > over the first tenth",
-        "no_dead_reward": "every reward component took more than one value over the run",
+        "no_dead_reward": "every reward component took more than one value over the run (an error; a warning when "
+                          "every component was 0 throughout: the policy never produced a scorable answer)",
         "kl_within_bound": "KL to the reference model stayed <= the recipe's checks.max_kl at every logged step",
     },
 }

@@ -234,6 +234,28 @@ def smoke_generate(checkpoint: str, row: dict[str, Any], frames: Any, max_new_to
             "seconds": time.perf_counter() - started}
 
 
+def checkpoint_step(checkpoint: str) -> int:
+    state = Path(checkpoint) / "trainer_state.json"
+    return int(json.loads(state.read_text())["global_step"]) if state.exists() else 0
+
+
+def restore_weights(model: Any, checkpoint: str) -> None:
+    """Load a run folder's checkpoint into ``model`` the way ``from_pretrained`` reads it.
+
+    transformers 5.x saves Qwen2.5-VL checkpoints under the original key names (``model.layers.*``,
+    ``visual.*``) while its Trainer loads a checkpoint to resume from without that key conversion and
+    without strictness: every key is "missing" and "unexpected", the weights stay where the run started, and a
+    resumed run silently continues from the start model (a run resumed at its last step published the start
+    model). ``from_pretrained`` converts the names; a strict ``load_state_dict`` then fails loudly if anything is
+    still left out. The Trainer still restores the optimizer, scheduler and RNG states.
+    """
+    import torch
+
+    loaded = type(model).from_pretrained(checkpoint, dtype=next(model.parameters()).dtype)
+    with torch.no_grad():
+        model.load_state_dict(loaded.state_dict(), strict=True)
+
+
 def train_and_finish(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: Any, pipes: Any, what: str,
                      extra_metadata: dict[str, Any] | Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Train from the run folder's last checkpoint (none: step 0), then ``finish_run``; ``extra_metadata`` may be
@@ -242,7 +264,13 @@ def train_and_finish(spec: RunSpec, trainer: Any, processor: Any, data: Any, fra
     if pipes is not None:
         pipes.log.info(f"{what} of {spec.model} on {len(data.rows)} rows ({data.content_hash}); "
                        f"{'resuming from ' + resume if resume else 'from step 0'}")
-    trainer.train(resume_from_checkpoint=resume)
+    if resume and not spec.deepspeed:
+        restore_weights(trainer.model, resume)
+    if resume and 0 < trainer.args.max_steps <= checkpoint_step(resume):
+        # already at --max-steps: the Trainer would train one step more before it checks
+        trainer.state.global_step = checkpoint_step(resume)
+    else:
+        trainer.train(resume_from_checkpoint=resume)
     extra = extra_metadata() if callable(extra_metadata) else (extra_metadata or {})
     return finish_run(spec, trainer, processor, data, frames, pipes,
                       {"resumed_from": resume or "", "frames_decoded": frames.decoded, **extra})
