@@ -95,6 +95,7 @@ def _reused(context: dg.AssetExecutionContext, storage: StorageResource, asset: 
     manifest = {**record["manifest"], "variant": context.partition_key}
     return dg.MaterializeResult(value=manifest, data_version=dg.DataVersion(manifest["content_hash"]),
                                 metadata={**_manifest_metadata(manifest), **record["metadata"],
+                                          "checkpoint_uri": dg.MetadataValue.path(manifest["uri"]),
                                           "reused_from_variant": record["variant"]},
                                 check_results=checks)
 
@@ -218,8 +219,11 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
     sft_checks = [name for name, _ in [*CHECK_DESCRIPTIONS["sft"].items(), SMOKE_CHECK]]
     rl_checks = [name for name, _ in [*CHECK_DESCRIPTIONS["grpo"].items(), SMOKE_CHECK]]
 
-    @dg.asset(name="sft_checkpoint", group_name="training", code_version="2", pool=GPU_POOL,
-              kinds={"pytorch", "python"}, partitions_def=partitions,
+    # GPU assets: a pool, and no automation condition (never materialized by an upstream change)
+    common: dict[str, Any] = {"group_name": "training", "code_version": "2", "pool": GPU_POOL,
+                              "kinds": {"pytorch", "python"}, "partitions_def": partitions}
+
+    @dg.asset(name="sft_checkpoint", **common,
               ins={"cot_sft_set": dg.AssetIn(), "unrefined_cot_sft_set": dg.AssetIn()},
               check_specs=_check_specs("sft_checkpoint", "sft"),
               description="Qwen2.5-VL after SFT (paper 3.2) for each Table 2 variant: on cot_sft_set, or on "
@@ -241,9 +245,7 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                    "prompt_hashes": json.dumps(data.get("prompt_hashes", []))}
         return _train(context, "sft", variant.sft, data, model, variant, profile, storage, mlflow, launcher, lineage)
 
-    @dg.asset(name="rl_checkpoint", group_name="training", code_version="2", pool=GPU_POOL,
-              kinds={"pytorch", "python"}, partitions_def=partitions,
-              ins={"rl_set": dg.AssetIn(), "sft_checkpoint": dg.AssetIn()},
+    @dg.asset(name="rl_checkpoint", **common, ins={"rl_set": dg.AssetIn(), "sft_checkpoint": dg.AssetIn()},
               check_specs=_check_specs("rl_checkpoint", "grpo"),
               description="Each Table 2 variant's final model: GRPO (paper 3.3) from sft_checkpoint of the same "
               "variant with the variant's rewards (format + accuracy + gated semantic consistency for the full "
