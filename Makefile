@@ -46,6 +46,7 @@ bench: setup
 	$(PY) bench/semantic_reward.py
 	$(PY) bench/evaluation_throughput.py
 	$(PY) bench/reference_agreement.py
+	$(PY) bench/tiny_learning_probe.py
 
 clean:
 	rm -rf .videorft
