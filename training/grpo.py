@@ -8,6 +8,9 @@ TRL's generation buffer and passes them, with the M-RoPE token types, into every
 
 Rewards are the ones named in the recipe (default: format, accuracy, semantic consistency, each logged
 under its name by TRL, summed with optional weights), plus TRL's KL, completion length and learning rate.
+With ``reward.temporal.enabled`` (T-GRPO) the trainer also samples, per video prompt, as many rollouts on the same
+frames shuffled and hands their accuracies to ``TemporalReward``; the comparison is within one process's share of
+a group (with several processes and a group split across them, each rank compares its part).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Columns are named as in the VideoRFT schema (``solution`` holds ``<answer>..</answer>``, ``problem_type``,
 ``options``). A completion is a string (standard format) or a list of chat messages (conversational
 format); the last assistant message is scored. The semantic-consistency reward (paper Eq. 5) and the
-combined ``videorft_reward`` build on these (in progress, issue 3).
+combined ``videorft_reward`` (Eq. 6) build on these; ``temporal_bonus`` / ``TemporalReward`` are Video-R1's T-GRPO
+reward (a Table 2 comparison variant), fed by the GRPO trainer's shuffled-frame rollouts.
 """
 
 from __future__ import annotations
