@@ -16,18 +16,29 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from assets.sources import _markdown_table
+from assets.metadata import (
+    column_lineage,
+    column_schema,
+    counts_table,
+    funnel_table,
+    markdown_table,
+    rounded,
+    versions_table,
+)
 from curation import cot, report
 from curation.clip_filter import text_similarity
 from curation.ingest import read_pool
 from curation.prompts import PROMPT_NAMES, PromptSet, load_prompt
 from resources.core import MlflowResource, ProfileResource, StorageResource
 from resources.experts import ExpertsResource
-from videorft.plots import count_bars, funnel, histogram
+from videorft.plots import count_bars, funnel, histogram, markdown_image
 from videorft.profile import LLM_API_POOL, Profile
 from videorft.storage import read_parquet, write_parquet
 
 CURATION_FOLDER = "curation"
+# Columns the SFT and RL sets carry over from raw_qa_pool unchanged (their column lineage)
+POOL_CARRIED = ("problem_id", "problem", "data_type", "problem_type", "options", "data_source", "category",
+                "sample_id", "media_sha256")
 _PROMPT_DESCRIPTIONS = {
     "structured_representation": "Describer prompt (paper 2.2, D.1): a high-level caption plus one JSON record per "
     "frame sampled at 1 fps, validated against the shipped JSON schema; video and image variants.",
@@ -128,14 +139,14 @@ def _publish(context: dg.AssetExecutionContext, storage: StorageResource, mlflow
         "dagster/row_count": len(table),
         "ok_rows": len(table) - len(failed),
         "failed_rows": len(failed),
-        "failure_reasons": dg.MetadataValue.json(dict(reasons.most_common(10))),
+        "failure_reasons": counts_table(dict(reasons.most_common(10)), "reason"),
         "uri": dg.MetadataValue.path(uri),
         "content_hash": content_hash,
         "expert_model": client.config.model,
-        "expert_usage": dg.MetadataValue.json(usage),
+        "expert_usage": dg.MetadataValue.md(pd.DataFrame([usage]).to_markdown(index=False, floatfmt=".4g")),
         "expert_requests_sent": usage["requests"],
         "expert_cache_hits": usage["cached"],
-        "expert_cost_usd": usage["cost_usd"],
+        "expert_cost_usd": rounded(usage["cost_usd"], 6),
         "mlflow_traces": traced,
         "mlflow_run_url": dg.MetadataValue.url(run.url),
         **extra,
@@ -207,6 +218,7 @@ def _build_sft_set(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any
     pool = read_pool(raw_qa_pool)
     reps, initial = _all_shards(structured_video_representations), _all_shards(initial_cots)
     refined = _all_shards(refined_cots) if refined_cots is not None else None
+    cot_stage = "refined_cots" if refined_cots is not None else "initial_cots"
     kept, dropped = cot.filter_cots(pool, reps, initial, refined, fcfg,
                                     lambda a, b: text_similarity(a, b, fcfg.clip_model, fcfg.clip_pretrained))
     content_hash = cot.table_hash(kept)
@@ -233,11 +245,13 @@ def _build_sft_set(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any
         run.log_metrics({"kept": len(kept), "dropped": len(dropped), "retention": retention,
                          "mean_cot_tokens": sum(lengths) / len(lengths) if lengths else 0.0})
         run.log_dict({"funnel": stages, **counts, "top_words": words}, f"{name}/report.json")
-        run.log_figure(funnel(stages, f"{name}: {len(kept)} of {len(pool)} kept"), f"{name}/funnel.png")
-        run.log_figure(histogram(lengths, f"CoT length ({name})", "tokens"), f"{name}/cot_lengths.png")
-        run.log_figure(count_bars({"problem type": counts["by_problem_type"], "category": counts["by_category"],
-                                   "dropped at": counts["dropped_by_stage"]}, name),
-                       f"{name}/counts.png")
+        figures = {"funnel": funnel(stages, f"{name}: {len(kept)} of {len(pool)} kept"),
+                   "cot_lengths": histogram(lengths, f"CoT length ({name})", "tokens"),
+                   "counts": count_bars({"problem type": counts["by_problem_type"], "category": counts["by_category"],
+                                         "dropped at": counts["dropped_by_stage"]}, name)}
+        for figure_name, figure in figures.items():
+            run.log_figure(figure, f"{name}/{figure_name}.png")
+        plots = "\n\n".join(markdown_image(f, f"{name} {n}") for n, f in figures.items())
         run.log_text(samples_md, f"{name}/samples.md")
         run.log_text(dropped.to_csv(index=False), f"{name}/dropped.csv")
     checks = [
@@ -257,20 +271,34 @@ def _build_sft_set(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any
                                                       structured_video_representations),
                                                      ("initial_cots", initial_cots),
                                                      ("refined_cots", refined_cots)) if ms is not None},
-                "prompt_hashes": sorted({h for v in kept["prompt_hashes"] for h in json.loads(v).values()})}
+                "prompt_hashes": sorted({h for v in kept["prompt_hashes"] for h in json.loads(v).values()}),
+                "prompt_hashes_by_prompt": cot.prompt_hashes_by_prompt(kept["prompt_hashes"])}
     metadata = {
         "dagster/row_count": len(kept),
         "dropped_rows": len(dropped),
-        "retention": retention,
-        "funnel": dg.MetadataValue.json(stages),
-        **{k: dg.MetadataValue.json(v) for k, v in counts.items()},
-        "mean_cot_tokens": sum(lengths) / len(lengths) if lengths else 0.0,
-        "top_words": dg.MetadataValue.json(words),
+        "retention": rounded(retention),
+        "funnel": funnel_table(stages),
+        "by_problem_type": counts_table(counts["by_problem_type"], "problem_type"),
+        "by_category": counts_table(counts["by_category"], "category"),
+        "dropped_by_stage": counts_table(counts["dropped_by_stage"], "stage",
+                                         order=[s for s in stages if s in counts["dropped_by_stage"]] or None),
+        "dropped_by_problem_type": counts_table(counts["dropped_by_problem_type"], "problem_type"),
+        "mean_cot_tokens": rounded(sum(lengths) / len(lengths) if lengths else 0.0, 1),
+        "top_words": counts_table(words, "word"),
+        "plots": dg.MetadataValue.md(plots),
         "sample_cots": dg.MetadataValue.md(samples_md),
-        "dropped_preview": dg.MetadataValue.md(_markdown_table(dropped, prof.curation.report_samples * 2)),
+        "dropped_preview": dg.MetadataValue.md(markdown_table(dropped, prof.curation.report_samples * 2)),
         "uri": dg.MetadataValue.path(str(base)),
         "content_hash": content_hash,
-        "prompt_hashes": dg.MetadataValue.json(manifest["prompt_hashes"]),
+        "prompt_hashes": versions_table({p: ", ".join(h) for p, h in manifest["prompt_hashes_by_prompt"].items()}),
+        "dagster/column_schema": column_schema({c: cot.COLUMN_DESCRIPTIONS[c] for c in cot.SFT_COLUMNS},
+                                               {"clip_similarity": "float"}),
+        "dagster/column_lineage": column_lineage({
+            **{c: [("raw_qa_pool", c)] for c in POOL_CARRIED},
+            "path": [("raw_qa_pool", "media_uri")],
+            "process": [(cot_stage, "process")],
+            "solution": [(cot_stage, "solution")],
+            "clip_similarity": [(cot_stage, "process"), ("raw_qa_pool", "process")]}),
         "mlflow_run_url": dg.MetadataValue.url(run.url),
     }
     return dg.MaterializeResult(value=manifest, data_version=dg.DataVersion(content_hash), metadata=metadata,
@@ -426,10 +454,16 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                     "content_hash": content_hash, "row_count": len(rows), "pool_version": raw_qa_pool["content_hash"]}
         return dg.MaterializeResult(
             value=manifest, data_version=dg.DataVersion(content_hash),
-            metadata={"dagster/row_count": len(rows), **{k: dg.MetadataValue.json(v) for k, v in counts.items()},
+            metadata={"dagster/row_count": len(rows),
+                      "by_problem_type": counts_table(counts["by_problem_type"], "problem_type"),
+                      "by_data_type": counts_table(counts["by_data_type"], "data_type"),
+                      "dagster/column_schema": column_schema({c: cot.COLUMN_DESCRIPTIONS[c] for c in cot.RL_COLUMNS}),
+                      "dagster/column_lineage": column_lineage({
+                          **{c: [("raw_qa_pool", c)] for c in POOL_CARRIED if c in cot.RL_COLUMNS},
+                          "path": [("raw_qa_pool", "media_uri")]}),
                       "uri": dg.MetadataValue.path(str(base)), "content_hash": content_hash,
                       "pool_version": raw_qa_pool["content_hash"], "mlflow_run_url": dg.MetadataValue.url(run.url),
-                      "preview": dg.MetadataValue.md(_markdown_table(rows[["sample_id", "problem_type", "problem",
+                      "preview": dg.MetadataValue.md(markdown_table(rows[["sample_id", "problem_type", "problem",
                                                                            "solution"]], 10))},
             check_results=[dg.AssetCheckResult(check_name="every_pool_sample_present",
                                                passed=len(rows) == len(pool) and rows["sample_id"].is_unique,

@@ -19,12 +19,13 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from assets.metadata import versions_table
 from assets.training import variant_partitions
 from evaluation.benchmarks import BENCHMARK_NAMES, BENCHMARKS, check_names
 from evaluation.scoring import PROTOCOLS
 from resources.core import MlflowResource, ProfileResource, StorageResource
 from resources.launchers import LauncherResource
-from videorft.plots import grouped_bars
+from videorft.plots import grouped_bars, markdown_image
 from videorft.profile import GPU_POOL, Profile
 from videorft.provenance import stable_hash
 from videorft.storage import as_path
@@ -95,15 +96,15 @@ def _evaluate(context: dg.AssetExecutionContext, checkpoint: dict[str, Any], pro
         "checkpoint_version": version, "model": dg.MetadataValue.path(model),
         **{f"score_{p}": _pct(score[p]["overall"]) for p in PROTOCOLS},
         **{f"stderr_{p}": _pct(score[p]["stderr"]) for p in PROTOCOLS},
-        "ci95_official": dg.MetadataValue.json([_pct(score["official"]["ci95_low"]),
-                                                _pct(score["official"]["ci95_high"])]),
+        "ci95_official_low": _pct(score["official"]["ci95_low"]),
+        "ci95_official_high": _pct(score["official"]["ci95_high"]),
         "paper_7b": BENCHMARKS[name].paper_7b,
         "video_frames": settings["frames"], "video_max_pixels": settings["max_pixels"],
         "categories": dg.MetadataValue.md(categories.map(lambda v: round(v * 100, 1) if isinstance(v, float) else v)
                                           .to_markdown()),
         "samples": score["samples"], "failed_samples": score["failed"],
         "chunks_cached": score["chunks_cached"], "chunks_generated": score["chunks_generated"],
-        "dataset_versions": dg.MetadataValue.json(lineage),
+        "dataset_versions": versions_table({"checkpoint": version, **lineage}),
         "samples_log": dg.MetadataValue.path(log_uri),
         "mlflow_run_url": dg.MetadataValue.url(run.url),
     }
@@ -153,7 +154,7 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         from evaluation.table2 import build_pooled, build_table
 
         prof = profile.profile
-        latest = _score_history(context.instance)
+        latest = latest_scores(context.instance)
         logs = {key: _read_log(rec["samples_log"]) for key, rec in latest.items()}
         table = build_table(logs, reference, prof.evaluation.bootstrap)
         pooled = build_pooled(logs, reference, iterations=prof.evaluation.bootstrap)
@@ -171,6 +172,7 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         png_path.write_bytes(image.getvalue())
         with mlflow.start_run(context) as run:
             run.log_figure(figure, "scoreboard/scoreboard.png")
+            plot = markdown_image(figure, "Table 2: official protocol with 95% intervals")
             run.log_text(table.to_csv(index=False), "scoreboard/scoreboard.csv")
             run.log_text(pooled.to_csv(index=False), "scoreboard/pooled_multiple_choice.csv")
         shown = ["variant", "benchmark", "samples", "videorft", "official", "official_ci95_low", "official_ci95_high",
@@ -182,7 +184,8 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
             "dagster/row_count": len(table),
             "csv": dg.MetadataValue.path(str(csv_path)),
             "pooled_csv": dg.MetadataValue.path(str(pooled_path)),
-            "plot": dg.MetadataValue.path(str(png_path)),
+            "plot": dg.MetadataValue.md(plot),
+            "plot_file": dg.MetadataValue.path(str(png_path)),
             "mlflow_run_url": dg.MetadataValue.url(run.url),
         })
 
@@ -210,8 +213,9 @@ def _read_log(uri: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in as_path(uri).read_text().splitlines() if line.strip()]
 
 
-def _score_history(instance: dg.DagsterInstance) -> dict[tuple[str, str], dict[str, Any]]:
-    """The latest materialization's record per (variant, benchmark) of benchmark_scores."""
+def latest_scores(instance: dg.DagsterInstance) -> dict[tuple[str, str], dict[str, Any]]:
+    """The latest benchmark_scores materialization's metadata per (variant, benchmark), as plain values (its
+    ``checkpoint_version`` says which model it scored)."""
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     records = instance.fetch_materializations(dg.AssetKey("benchmark_scores"), limit=10_000).records
     for record in sorted(records, key=lambda r: r.storage_id):

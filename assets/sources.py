@@ -8,7 +8,9 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from assets.metadata import column_schema, counts_table, markdown_table
 from curation.ingest import (
+    POOL_COLUMN_DESCRIPTIONS,
     POOL_COLUMNS,
     QASource,
     ingest,
@@ -17,7 +19,7 @@ from curation.ingest import (
     write_pool,
 )
 from resources.core import MlflowResource, ProfileResource, StorageResource
-from videorft.plots import count_bars
+from videorft.plots import count_bars, markdown_image
 from videorft.profile import Profile
 from videorft.schema import PROBLEM_TYPES
 
@@ -54,8 +56,8 @@ def synthetic_world(context: dg.AssetExecutionContext, profile: ProfileResource,
             "images": manifest.images,
             "questions": manifest.questions,
             "content_hash": manifest.content_hash,
-            "by_problem_type": manifest.by_problem_type,
-            "by_category": manifest.by_category,
+            "by_problem_type": counts_table(manifest.by_problem_type, "problem_type"),
+            "by_category": counts_table(manifest.by_category, "category"),
         },
     )
 
@@ -72,15 +74,6 @@ def configured_sources(profile: Profile, storage: StorageResource) -> list[QASou
             assert src.uri is not None
             sources.append(QASource(src.name, src.uri, src.media_root))
     return sources
-
-
-def _markdown_table(frame: pd.DataFrame, limit: int) -> str:
-    if frame.empty:
-        return "_empty_"
-    shown = frame.head(limit).copy()
-    for col in shown.columns:
-        shown[col] = shown[col].map(lambda v: str(v).replace("|", "\\|").replace("\n", " ")[:80])
-    return shown.to_markdown(index=False)
 
 
 def pool_checks(pool: pd.DataFrame, rows_in: int, quarantined: int, bound: float) -> list[dg.AssetCheckResult]:
@@ -152,12 +145,13 @@ def build_raw_qa_pool(profile: Profile) -> dg.AssetsDefinition:
                              "media_reused": result.media.attrs["reused"]})
             run.log_dict({**counts, "by_source": result.by_source, "manifest": manifest}, "raw_qa_pool/counts.json")
             run.log_text(result.quarantine.to_csv(index=False), "raw_qa_pool/quarantine.csv")
-            run.log_figure(count_bars({"problem type": counts["by_problem_type"], "category": counts["by_category"],
-                                       "quarantine reason": counts["quarantine_reasons"]},
-                                      f"raw_qa_pool: {len(pool)} kept of {result.rows_in}"),
-                           "raw_qa_pool/counts.png")
+            figure = count_bars({"problem type": counts["by_problem_type"], "category": counts["by_category"],
+                                 "quarantine reason": counts["quarantine_reasons"]},
+                                f"raw_qa_pool: {len(pool)} kept of {result.rows_in}")
+            run.log_figure(figure, "raw_qa_pool/counts.png")
         checks = pool_checks(pool, result.rows_in, len(result.quarantine), cfg.max_quarantine_rate)
-        schema = dg.TableSchema(columns=[dg.TableColumn(name, dtype) for name, dtype in POOL_COLUMNS.items()])
+        schema = column_schema(POOL_COLUMN_DESCRIPTIONS, POOL_COLUMNS)
+        by_source = pd.DataFrame.from_dict(result.by_source, orient="index").rename_axis("source").reset_index()
         metadata: dict[str, Any] = {
             "dagster/row_count": len(pool),
             "dagster/column_schema": schema,
@@ -166,14 +160,19 @@ def build_raw_qa_pool(profile: Profile) -> dg.AssetsDefinition:
             "rows_in": result.rows_in,
             "uri": dg.MetadataValue.path(manifest["uri"]),
             "content_hash": manifest["content_hash"],
-            **{k: dg.MetadataValue.json(v) for k, v in counts.items()},
-            "by_source": dg.MetadataValue.json(result.by_source),
+            "by_problem_type": counts_table(counts["by_problem_type"], "problem_type"),
+            "by_category": counts_table(counts["by_category"], "category"),
+            "by_data_type": counts_table(counts["by_data_type"], "data_type"),
+            "by_shard": counts_table(counts["by_shard"], "shard", order=counts["by_shard"]),
+            "quarantine_reasons": counts_table(counts["quarantine_reasons"], "reason"),
+            "by_source": dg.MetadataValue.md(by_source.to_markdown(index=False)),
+            "plots": dg.MetadataValue.md(markdown_image(figure, "raw_qa_pool counts")),
             "media_probed": result.media.attrs["probed"],
             "media_reused_from_cache": result.media.attrs["reused"],
-            "preview": dg.MetadataValue.md(_markdown_table(
+            "preview": dg.MetadataValue.md(markdown_table(
                 pool[["sample_id", "shard", "problem_type", "category", "problem", "answer", "path"]],
                 cfg.preview_rows)),
-            "quarantine_preview": dg.MetadataValue.md(_markdown_table(
+            "quarantine_preview": dg.MetadataValue.md(markdown_table(
                 result.quarantine[["source", "source_row", "reason", "detail"]], cfg.preview_rows)),
             "mlflow_run_url": dg.MetadataValue.url(run.url),
             "mlflow_run_id": run.run_id,

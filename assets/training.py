@@ -23,11 +23,12 @@ from typing import Any
 
 import dagster as dg
 
+from assets.metadata import curve_markdown, rounded, versions_table
 from resources.core import MlflowResource, ProfileResource, StorageResource
 from resources.launchers import LauncherResource
-from training.checks import CHECK_DESCRIPTIONS
+from training.checks import CHECK_DESCRIPTIONS, curve_summary
 from training.rewards import REWARD_NAMES
-from videorft.plots import line_chart
+from videorft.plots import line_chart, markdown_image
 from videorft.profile import GPU_POOL, Profile, VariantConfig, local_state_dir, project_root
 from videorft.provenance import stable_hash
 
@@ -37,6 +38,12 @@ CURVES = {
     "sft": ("loss", "learning_rate", "mean_token_accuracy", "grad_norm"),
     "grpo": ("reward", *(f"rewards/{name}/mean" for name in (*REWARD_NAMES, "temporal_reward")), "kl",
              "completions/mean_length", "loss", "learning_rate"),
+}
+
+# Reported as final_<name> / change_<name> (last tenth of the logged steps, and minus the first tenth)
+SUMMARY_METRICS = {
+    "sft": ("loss", "mean_token_accuracy"),
+    "grpo": ("loss", "reward", *(f"rewards/{name}/mean" for name in (*REWARD_NAMES, "temporal_reward")), "kl"),
 }
 
 
@@ -104,7 +111,7 @@ def _manifest_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
     return {"variant": manifest["variant"], "stages": manifest["stages"], "method": manifest["method"],
             "start_model": manifest["base_model"], "trained_on": manifest.get("trained_on", "(nothing)"),
             "rewards": ", ".join(manifest.get("rewards", [])) or "(none)",
-            "dataset_versions": dg.MetadataValue.json(manifest.get("lineage", {}))}
+            "dataset_versions": versions_table(manifest.get("lineage", {}))}
 
 
 def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data: dict[str, Any], start: str,
@@ -150,19 +157,23 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
         result = results[-1]
         curves = {c: [(m["step"], m[c]) for m in steps if c in m] for c in CURVES[method]}
         curves = {k: v for k, v in curves.items() if v}
+        plot = ""
         if curves:
-            run.log_figure(line_chart(curves, f"{asset}[{name}]: {result['global_step']} steps", "step"),
-                           f"{asset}/curves.png")
+            figure = line_chart(curves, f"{asset}[{name}]: {result['global_step']} steps", "step")
+            run.log_figure(figure, f"{asset}/curves.png")
+            plot = markdown_image(figure, f"{asset}[{name}] training curves")
         run.log_dict(result, f"{asset}/result.json")
     materialization = invocation.get_materialize_result()
     manifest = {"uri": result["checkpoint_uri"], "content_hash": result["checkpoint_version"], "variant": name,
                 "stages": variant.stages, "method": method, "base_model": start, "trained_on": data_name,
                 "rewards": rewards, "global_step": result["global_step"], "run_key": key,
                 "mlflow_run_id": run.run_id, "lineage": lineage}
-    last = next((m for m in reversed(steps) if "train_runtime" not in m), {})  # the last step, not the summary
+    logged = [m for m in steps if "train_runtime" not in m]  # the logged steps, not the closing summary
+    summary = {k: rounded(v) for k, v in curve_summary(logged, SUMMARY_METRICS[method]).items()}
     recorded = {
         "recipe": _shown(recipe), "overrides": ", ".join(overrides) or "(none)", "global_step": result["global_step"],
         "run_key": key, "skipped_media": result.get("skipped_media", 0),
+        **summary,  # top-level floats: Dagster's Plots tab charts each across materializations
         # what the child actually decoded (it reports its own values, not what it was asked for)
         "video_frames": result["frames"], "video_max_pixels": result["max_pixels"],
         # Eq. 6's gate at work: rows the semantic reward was paid on, and how many of them scored above 0
@@ -172,8 +183,8 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
         **materialization.metadata, **_manifest_metadata(manifest), **recorded,
         "checkpoint_uri": dg.MetadataValue.path(result["checkpoint_uri"]),
         "resumed_from": result.get("resumed_from") or "(start)",
-        "last_step_metrics": dg.MetadataValue.json({k: v for k, v in last.items() if k not in ("kind", "time")}),
-        "curves": dg.MetadataValue.json({k: [v for _, v in pts] for k, pts in curves.items()}),
+        "curve": dg.MetadataValue.md(curve_markdown(logged, list(curves))),
+        **({"curves_plot": dg.MetadataValue.md(plot)} if plot else {}),
         "mlflow_run_url": dg.MetadataValue.url(run.url),
     }
     from videorft.storage import as_path
@@ -241,8 +252,9 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                                           "method": "none", "base_model": model, "lineage": {}},
                                 variant, "SFT", sft_checks)
         data = {"cot_sft_set": cot_sft_set, "unrefined_cot_sft_set": unrefined_cot_sft_set}[variant.sft]
+        by_prompt = data.get("prompt_hashes_by_prompt") or {"prompts": data.get("prompt_hashes", [])}
         lineage = {"sft_data": variant.sft, variant.sft: data["content_hash"],
-                   "prompt_hashes": json.dumps(data.get("prompt_hashes", []))}
+                   **{f"prompt.{prompt}": ", ".join(hashes) for prompt, hashes in sorted(by_prompt.items())}}
         return _train(context, "sft", variant.sft, data, model, variant, profile, storage, mlflow, launcher, lineage)
 
     @dg.asset(name="rl_checkpoint", **common, ins={"rl_set": dg.AssetIn(), "sft_checkpoint": dg.AssetIn()},

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,37 @@ _FULL_FORMAT_RE = re.compile(r"^\s*<think>(.+?)</think>\s*<answer>(.+?)</answer>
 SFT_COLUMNS = ("problem_id", "problem", "data_type", "problem_type", "options", "process", "solution", "path",
                "data_source", "category", "sample_id", "media_sha256", "prompt_hashes", "expert_models",
                "cache_keys", "clip_similarity")
+# What each column of the SFT and RL sets holds (Dagster's column schema shows these)
+COLUMN_DESCRIPTIONS = {
+    "problem_id": "the question's id in its source",
+    "problem": "the question text",
+    "data_type": "video or image",
+    "problem_type": "multiple choice, numerical, OCR, free-form or regression",
+    "options": "the answer options of a multiple-choice question ('A. ...'), else empty",
+    "process": "the chain of thought, <think>...</think> (refined CoT; the initial one for the unrefined set)",
+    "solution": "the reference answer, <answer>...</answer>",
+    "path": "URI of the video or image",
+    "data_source": "the dataset the question came from",
+    "category": "the paper's category (general, science, spatiotemporal, ...)",
+    "sample_id": "stable id of the question across stages",
+    "media_sha256": "content hash of the video or image",
+    "prompt_hashes": "JSON: prompt name -> hash of the prompt version that produced this row",
+    "expert_models": "JSON: expert role -> model that produced this row",
+    "cache_keys": "JSON: the expert responses' cache keys (replay without paying again)",
+    "clip_similarity": "SigLIP similarity between the CoT and the video's description (the filter's score)",
+}
+
+
+def prompt_hashes_by_prompt(column: Iterable[str]) -> dict[str, list[str]]:
+    """Which version of each prompt made a set: ``{prompt name: sorted hashes}`` from the rows' ``prompt_hashes``
+    JSON (more than one hash for a prompt means the set mixes prompt versions)."""
+    found: dict[str, set[str]] = {}
+    for value in column:
+        for prompt, digest in json.loads(value).items():
+            found.setdefault(prompt, set()).add(digest)
+    return {prompt: sorted(hashes) for prompt, hashes in sorted(found.items())}
+
+
 RL_COLUMNS = ("problem_id", "problem", "data_type", "problem_type", "options", "process", "solution", "path",
               "data_source", "category", "sample_id", "media_sha256")
 

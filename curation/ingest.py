@@ -43,6 +43,31 @@ POOL_COLUMNS: dict[str, str] = {
     "media_duration": "float64", "media_fps": "float64", "media_num_frames": "int32",
     "data_source": "string", "source": "string", "source_row": "int64",
 }
+POOL_COLUMN_DESCRIPTIONS: dict[str, str] = {
+    "sample_id": "stable id: hash of source, problem id and media (the key every stage joins on)",
+    "shard": "curation shard (sample_id hash mod ingest.shards)",
+    "problem_id": "the question's id in its source",
+    "problem": "the question text",
+    "data_type": "video or image",
+    "problem_type": "multiple choice, numerical, OCR, free-form or regression",
+    "category": "the paper's category; inferred from the source name when the row had none",
+    "category_inferred": "true when category was inferred",
+    "options": "answer options of a multiple-choice question",
+    "process": "the source's own reasoning, if any",
+    "solution": "the reference answer, <answer>...</answer>",
+    "answer": "the reference answer without the tags (derived from solution)",
+    "path": "the media path as the source wrote it",
+    "media_uri": "the media's resolved URI (derived from path and the source's media root)",
+    "media_sha256": "content hash of the media file",
+    "media_width": "width in pixels (probed)",
+    "media_height": "height in pixels (probed)",
+    "media_duration": "duration in seconds (probed; 0 for an image)",
+    "media_fps": "frames per second (probed)",
+    "media_num_frames": "frame count (probed)",
+    "data_source": "the dataset the question came from",
+    "source": "the configured source this row was read from",
+    "source_row": "the row's index in that source",
+}
 QUARANTINE_COLUMNS = ("source", "source_uri", "source_row", "reason", "detail", "raw")
 DUPLICATE_COLUMNS = ("source", "source_uri", "source_row", "problem_id", "duplicate_of")
 

@@ -18,6 +18,7 @@ from typing import Any
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # its INFO lines (database set-up, flushes) are noise here
 
 
 @dataclass
@@ -59,19 +60,19 @@ def plan_batches(asset_graph: Any, selected: set[Any]) -> list[Batch]:
     return sorted(batches.values(), key=lambda b: b.level)
 
 
+SUMMARY_KEYS = ("dagster/row_count", "global_step", "trained_on", "method", "reused_from_variant", "skipped_stage",
+                "final_loss", "final_reward", "final_accuracy_reward", "final_kl", "score_official", "score_videorft",
+                "csv")
+
+
 def _short_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    keep = ("dagster/row_count", "quarantined_rows", "duplicate_rows", "uri", "content_hash", "questions",
-            "stages", "trained_on", "rewards", "global_step", "reused_from_variant", "score_videorft", "score_official",
-            "mlflow_run_url")
-    out = {}
-    for k in keep:
-        if k in metadata:
-            value = metadata[k]
-            out[k] = getattr(value, "value", getattr(value, "path", getattr(value, "url", value)))
-    return out
+    """What the summary shows of a materialization (the rest is in the UI)."""
+    return {k: getattr(metadata[k], "value", getattr(metadata[k], "path", metadata[k]))
+            for k in SUMMARY_KEYS if k in metadata}
 
 
-def _execute(job: Any, instance: Any, keys: list[Any], partition: str | None, label: str) -> Outcome:
+def _execute(job: Any, instance: Any, keys: list[Any], partition: str | None, label: str,
+             log_level: str = "warning") -> Outcome:
     from dagster import execute_job
 
     tags: dict[str, str] = {}
@@ -82,7 +83,7 @@ def _execute(job: Any, instance: Any, keys: list[Any], partition: str | None, la
     elif partition:
         tags["dagster/partition"] = partition
     tags["videorft/launched_by"] = "python -m dagster_project materialize"
-    run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level.upper()}}}}
     result = execute_job(job, instance=instance, asset_selection=keys, tags=tags, run_config=run_config)
     outcome = Outcome(label=label, run_id=result.run_id, success=result.success)
     for event in result.get_asset_materialization_events():
@@ -92,7 +93,8 @@ def _execute(job: Any, instance: Any, keys: list[Any], partition: str | None, la
     for evaluation in result.get_asset_check_evaluations():
         skipped = evaluation.metadata.get("skipped")  # a stage the variant does not have: nothing was judged
         state = f"skipped: {skipped.value}" if skipped else evaluation.severity.value
-        outcome.checks.append((f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}",
+        where = f"[{partition}]" if partition else ""
+        outcome.checks.append((f"{evaluation.asset_key.to_user_string()}{where}:{evaluation.check_name}",
                                evaluation.passed, state))
     for event in result.get_step_failure_events():
         error = event.step_failure_data.error
@@ -117,7 +119,7 @@ def variant_keys(partitions_def: Any, keys: list[Any], variants: set[str], all_v
     return keys
 
 
-def materialize(selection: str | None, variants: list[str] | None = None) -> int:
+def materialize(selection: str | None, variants: list[str] | None = None, log_level: str = "warning") -> int:
     from dagster import AssetSelection, DagsterInstance
     from dagster._core.definitions.reconstruct import ReconstructableRepository
 
@@ -160,40 +162,103 @@ def materialize(selection: str | None, variants: list[str] | None = None) -> int
                 n += 1
                 label = names + (f" [{partition}]" if partition else "")
                 print(f"videorft: run {n}/{total_runs}: {label}", flush=True)
-                outcome = _execute(job, instance, batch.keys, partition, label)
+                run_started = time.monotonic()
+                outcome = _execute(job, instance, batch.keys, partition, label, log_level)
                 outcomes.append(outcome)
-                print(f"videorft: run {n}/{total_runs} {'succeeded' if outcome.success else 'FAILED'} "
-                      f"({outcome.run_id})", flush=True)
+                print(f"videorft: run {n}/{total_runs} {'ok' if outcome.success else 'FAILED'} in "
+                      f"{time.monotonic() - run_started:.0f} s{_headline(outcome)}", flush=True)
             if not all(o.success for o in outcomes):
                 break
     return _summarize(outcomes, time.monotonic() - started, total_runs, home)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _headline(outcome: Outcome) -> str:
+    """The one thing to know about a finished run: rows, the training result or the score."""
+    parts = []
+    for _, _, meta in outcome.materialized:
+        if "score_official" in meta:
+            parts.append(f"official {_fmt(meta['score_official'])} / videorft {_fmt(meta.get('score_videorft'))}")
+        elif "reused_from_variant" in meta:
+            parts.append(f"reused {meta['reused_from_variant']}'s checkpoint")
+        elif "skipped_stage" in meta:
+            parts.append(f"no {meta['skipped_stage']} in this variant: model passed on")
+        elif "global_step" in meta:
+            shown = ", ".join(f"{k[len('final_'):]} {_fmt(meta[k])}" for k in ("final_loss", "final_reward",
+                                                                                "final_accuracy_reward") if k in meta)
+            parts.append(f"{meta['global_step']} steps{', ' + shown if shown else ''}")
+        elif "dagster/row_count" in meta:
+            parts.append(f"{meta['dagster/row_count']} rows")
+    failed = [name for name, passed, state in outcome.checks if not passed and not state.startswith("skipped")]
+    if failed:
+        parts.append(f"{len(failed)} check(s) not passed")
+    return f": {'; '.join(dict.fromkeys(parts))}" if parts else ""
+
+
+def _score_lines(outcomes: list[Outcome], variants: list[str]) -> list[str]:
+    """Variants x benchmarks, official / videorft, for the scores materialized in this invocation."""
+    scores: dict[tuple[str, str], str] = {}
+    for o in outcomes:
+        for key, partition, meta in o.materialized:
+            if key == "benchmark_scores" and "score_official" in meta and "|" in partition:
+                benchmark, variant = partition.split("|", 1)
+                scores[(variant, benchmark)] = f"{_fmt(meta['score_official'])}/{_fmt(meta.get('score_videorft'))}"
+    if not scores:
+        return []
+    benchmarks = list(dict.fromkeys(b for _, b in scores))  # in the order they ran
+    rows = [v for v in variants if any((v, b) in scores for b in benchmarks)]
+    width = max(len(b) for b in benchmarks) + 2
+    lines = ["scores, official / videorft (%):", "  " + "variant".ljust(16) + "".join(b.rjust(width)
+                                                                                   for b in benchmarks)]
+    lines += ["  " + v.ljust(16) + "".join(scores.get((v, b), "-").rjust(width) for b in benchmarks) for v in rows]
+    return lines
 
 
 def _summarize(outcomes: list[Outcome], seconds: float, total_runs: int, home: Any) -> int:
     from dagster_project import definitions
 
     prof = definitions.profile
-    lines = ["", "=" * 78, f"videorft materialize summary ({seconds:.1f} s, profile {prof.name})", "-" * 78]
-    for o in outcomes:
-        lines.append(f"[{'ok' if o.success else 'FAILED'}] {o.label}  run {o.run_id}")
-        for key, partition, meta in o.materialized:
-            shown = ", ".join(f"{k}={v}" for k, v in meta.items() if k != "mlflow_run_url")
-            lines.append(f"    materialized {key}{f'[{partition}]' if partition else ''}: {shown}")
-        for name, passed, severity in o.checks:
-            shown = severity if severity.startswith("skipped") else "passed" if passed else f"FAILED ({severity})"
-            lines.append(f"    check {name}: {shown}")
-        lines.extend(f"    error {e}" for e in o.errors)
+    failed_runs = [o for o in outcomes if not o.success]
     skipped = total_runs - len(outcomes)
+    checks = [c for o in outcomes for c in o.checks]
+    not_passed = [c for c in checks if not c[1] and not c[2].startswith("skipped")]
+    failed_checks = [c for c in not_passed if c[2] == "ERROR"]
+    ok = not failed_runs and not skipped and not failed_checks
+    lines = ["", "=" * 78,
+             f"videorft materialize: {len(outcomes) - len(failed_runs)} of {total_runs} runs ok in {seconds:.0f} s "
+             f"(profile {prof.name})",
+             f"checks: {sum(1 for c in checks if c[1] and not c[2].startswith('skipped'))} passed, "
+             f"{sum(1 for c in checks if c[2].startswith('skipped'))} skipped (a stage the variant does not have), "
+             f"{len(not_passed) - len(failed_checks)} warned, {len(failed_checks)} failed"]
+    lines += [f"  {'FAILED' if state == 'ERROR' else 'warn  '} {name}" for name, _, state in not_passed]
+    datasets = [(key, meta["dagster/row_count"]) for o in outcomes for key, part, meta in o.materialized
+                if not part and "dagster/row_count" in meta and key != "scoreboard"]
+    if datasets:
+        lines.append("datasets: " + ", ".join(f"{k} {n} rows" for k, n in datasets))
+    trained = [(key, part, meta) for o in outcomes for key, part, meta in o.materialized if "global_step" in meta
+               or "reused_from_variant" in meta]
+    if trained:
+        lines.append("checkpoints:")
+        for key, part, meta in trained:
+            lines.append(f"  {key}[{part}]".ljust(30) + _headline(Outcome("", "", True, [(key, part, meta)]))[2:])
+    lines += _score_lines(outcomes, list(prof.training.variants))
+    board = [meta["csv"] for o in outcomes for key, _, meta in o.materialized if key == "scoreboard" and "csv" in meta]
+    if board:
+        lines.append(f"Table 2: {board[-1]}")
+    for o in failed_runs:
+        lines.append(f"FAILED run {o.label} ({o.run_id})")
+        lines.extend(f"    error {e}" for e in o.errors)
     if skipped:
         lines.append(f"skipped {skipped} run(s) downstream of the failure")
-    failed_checks = [c for o in outcomes for c in o.checks if not c[1] and c[2] == "ERROR"]
-    ok = all(o.success for o in outcomes) and not skipped and not failed_checks
     lines += [
         "-" * 78,
-        f"storage root : {prof.resolved_storage_root()}",
-        f"DAGSTER_HOME : {home}   (UI: dagster dev -w workspace.yaml -h 127.0.0.1)",
-        f"MLflow       : {prof.resolved_mlflow_uri()}",
-        f"result       : {'success' if ok else 'FAILED'}",
+        f"Dagster UI : make ui         -> http://127.0.0.1:{os.environ.get('PORT') or 3000}   (DAGSTER_HOME={home})",
+        f"MLflow UI  : make mlflow-ui  -> {prof.resolved_mlflow_ui_url()}   (store {prof.resolved_mlflow_uri()})",
+        f"storage    : {prof.resolved_storage_root()}",
+        f"result     : {'success' if ok else 'FAILED'}",
         "=" * 78,
     ]
     print("\n".join(lines), flush=True)
@@ -228,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="Dagster asset selection, e.g. 'raw_qa_pool', '+raw_qa_pool', 'group:curation' "
                      "(default: everything)")
     mat.add_argument("--profile", default=None, help="profile name or YAML path (default: $VIDEORFT_PROFILE or tiny)")
+    mat.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"],
+                     help="Dagster's console log level (default warning: the run's full logs are in the UI)")
     mat.add_argument("--variants", default=None,
                      help="comma-separated Table 2 variants to build, or 'all' (default: the profile's "
                      "training.run_variants)")
@@ -272,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --variants names unknown variants {unknown}; defined: {list(profile.training.variants)}",
                   file=sys.stderr)
             return 2
-    return materialize(args.select, variants)
+    return materialize(args.select, variants, args.log_level)
 
 
 if __name__ == "__main__":

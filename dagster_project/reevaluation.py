@@ -1,6 +1,7 @@
-"""Re-evaluation: the ``benchmark_evaluation`` job, its weekly schedule and the sensor that evaluates each new
-final model (a variant's ``rl_checkpoint``). Both request only ``benchmark_scores`` partitions (variant x
-benchmark): neither ever starts training."""
+"""Re-evaluation: the ``benchmark_evaluation`` job, its weekly schedule, the sensor that evaluates each new
+final model (a variant's ``rl_checkpoint``) once, and the automation-condition sensor that keeps the
+scoreboard following the scores. The schedule and the sensor request only ``benchmark_scores`` partitions
+(variant x benchmark); the automation sensor only targets ``scoreboard``: none of them ever starts training."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import dagster as dg
 
-from assets.evaluation import score_partition_key, score_partitions
+from assets.evaluation import latest_scores, score_partition_key, score_partitions
 from evaluation.benchmarks import BENCHMARK_NAMES
 from videorft.profile import Profile
 
@@ -64,9 +65,21 @@ def build_reevaluation(profile: Profile) -> tuple[list[Any], list[Any], list[Any
             return dg.SkipReason(f"rl_checkpoint partition {variant!r} is not a variant of this profile")
         version = (mat.tags or {}).get("dagster/data_version") if mat else None
         version = version or str(asset_event.storage_id if hasattr(asset_event, "storage_id") else "")
-        # the run key makes a version's evaluation happen once, whoever materialized the checkpoint
+        # a version is evaluated once, ever: not again for a benchmark whose latest score is of this version
+        # (`make run` or a backfill scored it), and the run key dedupes the sensor's own requests
+        scores = latest_scores(context.instance)
+        todo = [b for b in BENCHMARK_NAMES if scores.get((variant, b), {}).get("checkpoint_version") != version]
+        if not todo:
+            return dg.SkipReason(f"rl_checkpoint[{variant}] version {version} is already scored on every benchmark")
         return [dg.RunRequest(run_key=f"{variant}-{version}-{b}", partition_key=score_partition_key(variant, b),
                               tags={"videorft.trigger": "new_rl_checkpoint", "videorft.checkpoint_version": version})
-                for b in BENCHMARK_NAMES]
+                for b in todo]
 
-    return [job], [weekly_reevaluation], [new_rl_checkpoint]
+    # Dagster's default automation sensor is off until someone turns it on: this one runs by default, so the
+    # scoreboard (AutomationCondition.eager) follows new scores without a click.
+    follow_scores = dg.AutomationConditionSensorDefinition(
+        "scoreboard_follows_scores", target=dg.AssetSelection.assets("scoreboard"),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Re-materializes the scoreboard when benchmark_scores change (its eager automation "
+        "condition); targets nothing else, so it never trains or evaluates.")
+    return [job], [weekly_reevaluation], [new_rl_checkpoint, follow_scores]

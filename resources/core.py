@@ -109,14 +109,14 @@ class MlflowResource(dg.ConfigurableResource):
     """MLflow tracking: one run per materialization, tagged with where it came from.
 
     Tags: ``dagster.run_id``, ``dagster.asset_key``, ``dagster.partition``, ``dagster.code_version``,
-    ``mlflow.source.git.commit``, ``videorft.profile``. ``ui_url`` is where people browse runs (for a local
-    SQLite store: ``mlflow ui`` on 127.0.0.1:5000, see the README).
+    ``mlflow.source.git.commit``, ``videorft.profile``. ``ui_url`` is where people browse runs
+    (``Profile.resolved_mlflow_ui_url``: the configured address, the HTTP tracking server, or ``make mlflow-ui``'s).
     """
 
     tracking_uri: str
     experiment: str
+    ui_url: str
     profile: str = "tiny"
-    ui_url: str | None = None
 
     _client: Any = PrivateAttr(default=None)
 
@@ -144,9 +144,7 @@ class MlflowResource(dg.ConfigurableResource):
             return client.get_experiment_by_name(self.experiment).experiment_id
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
-        base = self.ui_url or (self.tracking_uri if self.tracking_uri.startswith("http") else
-                               "http://127.0.0.1:5000")
-        return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
     @contextlib.contextmanager
     def start_run(self, context: dg.AssetExecutionContext, run_name: str | None = None,
@@ -203,7 +201,7 @@ def build_resources(profile: Profile, profile_ref: str) -> dict[str, Any]:
         "storage": StorageResource(root=storage_root),
         "io_manager": ManifestIOManagerFactory(root=storage_root),
         "mlflow": MlflowResource(tracking_uri=profile.resolved_mlflow_uri(), experiment=profile.mlflow.experiment,
-                                 profile=profile.name, ui_url=os.environ.get("MLFLOW_UI_URL")),
+                                 profile=profile.name, ui_url=profile.resolved_mlflow_ui_url()),
         "experts": ExpertsResource(
             profile=profile_ref,
             cache_root=join_uri(storage_root, "expert_cache"),

@@ -13,12 +13,18 @@ import contextlib
 import os
 import shlex
 import sys
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 
+from videorft.pipes import QUIET_CHILD_ENV
 from videorft.profile import K8sLaunchConfig, LauncherConfig, Profile, project_root
+
+# Dagster's own Pipes client calls a preview API of itself on every launch; nothing for a user to act on.
+warnings.filterwarnings("ignore", message=r".*PipesMessageReader\.expected_writer_count.*",
+                        category=dg.PreviewWarning)
 
 # Forwarded from the Dagster process to a local child; a pod gets its own from env_from_secrets instead.
 PASSTHROUGH_ENV = ("VIDEORFT_PROFILE", "VIDEORFT_STORAGE_ROOT", "VIDEORFT_MEDIA_CACHE", "VIDEORFT_PROJECT_ROOT",
@@ -168,6 +174,7 @@ class LauncherResource(dg.ConfigurableResource):
                ) -> dg.PipesClientCompletedInvocation:
         """``single_process`` (evaluation): plain python, and one GPU in a pod, whatever training uses."""
         cfg = one_gpu(self.config) if single_process else self.config
+        env = {**QUIET_CHILD_ENV, **env}  # the child's logs reach Dagster over Pipes: no console chatter
         if cfg.kind == "k8s":
             from dagster_k8s import PipesK8sClient
 

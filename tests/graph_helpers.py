@@ -61,7 +61,16 @@ def latest_metadata(instance: dg.DagsterInstance, key: str, partition: str | Non
     """The latest materialization's metadata of ``key`` (one partition's, if given), as plain values."""
     records = instance.fetch_materializations(dg.AssetRecordsFilter(
         asset_key=dg.AssetKey(key), asset_partitions=[partition] if partition else None), limit=1).records
-    return {k: getattr(v, "value", v) for k, v in records[0].asset_materialization.metadata.items()}
+    return {k: plain(v) for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def plain(value: Any) -> Any:
+    """A metadata value as a plain value; a table as ``{first column: its "rows" (or second) column}``."""
+    if isinstance(value, dg.TableMetadataValue):
+        columns = [c.name for c in value.schema.columns]
+        shown = "rows" if "rows" in columns else columns[1]
+        return {r.data[columns[0]]: r.data[shown] for r in value.records}
+    return getattr(value, "value", value)
 
 
 def data_version(instance: dg.DagsterInstance, key: str, partition: str | None = None) -> str:

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 from dagster._utils.test.data_versions import get_stale_status_resolver
-from graph_helpers import data_versions, materialize_all
+from graph_helpers import data_versions, materialize_all, plain
 
 from curation.prompts import default_prompts_dir
 from dagster_project.definitions import build_definitions
@@ -49,7 +49,7 @@ def defs_for(ref: str) -> dg.Definitions:
 
 def output(instance: dg.DagsterInstance, key: str) -> dict[str, Any]:
     event = instance.get_latest_materialization_event(dg.AssetKey(key))
-    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+    return {k: plain(v) for k, v in event.asset_materialization.metadata.items()}
 
 
 def shard_manifests(storage: Path, asset: str) -> list[dict[str, Any]]:
@@ -77,11 +77,18 @@ def test_chain_completes_under_http_faults_and_accounts_for_every_sample(isolate
         assert all(passed for (asset, name), passed in checks.items() if name == "refinement_not_worse")
         sft = output(instance, "cot_sft_set")
         funnel = sft["funnel"]
+        assert list(funnel) == ["pool", "described", "reasoned", "refined", "kept"]  # stage order, not alphabetical
         assert funnel["pool"] == 80 and funnel["kept"] == sft["dagster/row_count"]
         assert funnel["pool"] >= funnel["described"] >= funnel["reasoned"] >= funnel["refined"] >= funnel["kept"]
         assert 0 < funnel["kept"] < 80  # the filter had work to do
         assert sft["mean_cot_tokens"] > 20 and sft["top_words"] and "<think>" in sft["sample_cots"]
         assert set(sft["by_problem_type"]) <= {"multiple choice", "numerical", "OCR", "free-form", "regression"}
+        assert sft["retention"] == round(sft["retention"], 4)  # rounded for people
+        assert set(sft["prompt_hashes"]) == {"cot_generation", "cot_refinement", "structured_representation"}
+        assert sft["plots"].count("](data:image/png;base64,") == 3  # funnel, CoT lengths, counts on the page
+        raw = instance.get_latest_materialization_event(dg.AssetKey("cot_sft_set")).asset_materialization.metadata
+        derived = raw["dagster/column_lineage"].column_lineage.deps_by_column
+        assert {d.asset_key.to_user_string() for d in derived["process"]} == {"refined_cots"}
         stage_requests = sum(r.asset_materialization.metadata["expert_requests_sent"].value
                              for key in STAGES for r in instance.fetch_materializations(
                                  dg.AssetKey(key), limit=10).records)
@@ -230,4 +237,4 @@ def test_a_killed_materialization_resumes_without_repeating_answered_requests(is
         stats = httpx.get(sim.base_url.replace("/v1", "/stats")).json()
     assert stats["answered_more_than_once"] == 0, "a request answered before the kill was sent again"
     assert stats["answered_total"] == len(stats["answered"]) > len(answered_first)
-    assert "check cot_sft_set:every_sample_accounted: passed" in again.stdout
+    assert "checks:" in again.stdout and "0 failed" in again.stdout and "result     : success" in again.stdout

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from graph_helpers import run_pool
+from graph_helpers import plain, run_pool
 from mlflow import MlflowClient
 
 from dagster_project.definitions import build_definitions
@@ -51,13 +51,17 @@ def test_raw_qa_pool_materializes_with_contract_metadata_and_checks(isolated_env
         assert meta["dagster/row_count"].value == 80
         assert meta["quarantined_rows"].value == 0 and meta["duplicate_rows"].value == 0
         assert meta["rows_in"].value == 80
-        by_type = meta["by_problem_type"].value
+        by_type = plain(meta["by_problem_type"])  # a table: problem type, rows, share
         assert set(by_type) == {"multiple choice", "numerical", "OCR", "free-form", "regression"}
         assert sum(by_type.values()) == 80
-        assert set(meta["by_category"].value) == {"general", "mathematics", "science", "document", "spatiotemporal"}
-        assert set(meta["by_source"].value) == {"synthetic/videos", "synthetic/images"}
-        columns = [c.name for c in meta["dagster/column_schema"].schema.columns]
-        assert columns[:3] == ["sample_id", "shard", "problem_id"]
+        shares = [r.data["share_pct"] for r in meta["by_problem_type"].records]
+        assert abs(sum(shares) - 100) < 0.5
+        assert set(plain(meta["by_category"])) == {"general", "mathematics", "science", "document", "spatiotemporal"}
+        assert "synthetic/videos" in meta["by_source"].value and "synthetic/images" in meta["by_source"].value
+        assert meta["plots"].value.startswith("![raw_qa_pool counts](data:image/png;base64,")
+        columns = meta["dagster/column_schema"].schema.columns
+        assert [c.name for c in columns][:3] == ["sample_id", "shard", "problem_id"]
+        assert all(c.description for c in columns)  # every column says what it holds
         assert "| sample_id" in meta["preview"].value
         assert meta["mlflow_run_url"].value.startswith("http")
         # data version is the content hash; the manifest is the asset's value

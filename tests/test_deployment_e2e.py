@@ -8,7 +8,6 @@ Screenshots go to ``$VIDEORFT_TEST_ARTIFACTS/ui`` (default ``.videorft/test-arti
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -257,9 +256,10 @@ def assert_the_graph_landed_in_postgres_mlflow_and_s3(deployment: Deployment, mo
         assert rl["dataset_versions"]["start_checkpoint"] == data_version(instance, "sft_checkpoint", "full")
         assert sft["dataset_versions"]["cot_sft_set"] == data_version(instance, "cot_sft_set")
         prompt_versions = {data_version(instance, p) for p in PROMPTS}
-        assert set(latest_metadata(instance, "cot_sft_set")["prompt_hashes"]) <= prompt_versions
-        assert set(json.loads(score["dataset_versions"]["prompt_hashes"])) <= prompt_versions
+        named = latest_metadata(instance, "cot_sft_set")["prompt_hashes"]  # prompt name -> its version(s)
+        assert {h for hashes in named.values() for h in hashes.split(", ")} <= prompt_versions
+        assert {v for k, v in score["dataset_versions"].items() if k.startswith("prompt.")} <= prompt_versions
         board = latest_metadata(instance, "scoreboard")
         assert board["dagster/row_count"] == 18 and "full" in board["table"] and "sft_only" in board["table"]
         assert as_path(board["csv"]).exists()
-        assert as_path(board["plot"]).exists()
+        assert as_path(board["plot_file"]).exists() and board["plot"].startswith("![Table 2")

@@ -168,6 +168,38 @@ def test_schedule_and_sensor_request_every_benchmark_of_trained_variants_and_nev
             # one evaluation per (variant, checkpoint version, benchmark), whoever made the checkpoint
             assert all(r.run_key.startswith(f"t_grpo-{version}-") for r in result.run_requests)
 
+        # a version already scored (by `make run`, a backfill, a person) is not evaluated again: not at all when
+        # every benchmark has its score, only the missing benchmarks otherwise
+        def score(variant: str, benchmark: str, version: str) -> None:
+            instance.report_runless_asset_event(dg.AssetMaterialization(
+                "benchmark_scores", partition=f"{benchmark}|{variant}", metadata={
+                    "variant": variant, "benchmark": benchmark, "checkpoint_version": version,
+                    "samples_log": "/nowhere.jsonl"}))
+
+        for b in BENCHMARKS:
+            score("full", b, "v1")
+        score("sft_only", "mmvu", "v2")
+        for variant, version, expected in (("full", "v1", []), ("sft_only", "v2", sorted(set(BENCHMARKS) - {"mmvu"}))):
+            instance.report_runless_asset_event(dg.AssetMaterialization("rl_checkpoint", partition=variant, tags={
+                "dagster/data_version": version}))
+            result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor))
+            cursor = result.cursor
+            assert sorted(str(r.partition_key).split("|")[0] for r in result.run_requests) == expected, variant
+            if not expected:
+                assert "already scored on every benchmark" in result.skip_message
+
+
+def test_an_automation_sensor_runs_by_default_and_targets_only_the_scoreboard():
+    from dagster_project.definitions import build_definitions
+
+    defs = build_definitions(load_profile(str(SMALL)), str(SMALL))
+    sensor = defs.resolve_sensor_def("scoreboard_follows_scores")
+    assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    graph = defs.resolve_asset_graph()
+    assert {k.to_user_string() for k in sensor.asset_selection.resolve(graph)} == {"scoreboard"}
+    assert graph.get(dg.AssetKey("scoreboard")).automation_condition is not None
+
 
 def test_the_sensor_leaves_a_checkpoint_to_the_backfill_that_also_evaluates_it():
     import time

@@ -74,3 +74,14 @@ def test_api_keys_in_profile_files_are_refused(tmp_path):
     bad.write_text("name: x\nsources: [{name: a, uri: /tmp/a.json}]\nexperts: {refiner: {model: m, api_key: k}}\n")
     with pytest.raises(ProfileError, match="VIDEORFT_REFINER_API_KEY"):
         load_profile(str(bad), env={})
+
+
+def test_mlflow_links_point_at_the_ui_in_use():
+    local = load_profile("tiny", env={})
+    assert local.resolved_mlflow_ui_url(env={}) == "http://127.0.0.1:5000"  # `make mlflow-ui`'s address
+    assert local.resolved_mlflow_ui_url(env={"MLFLOW_PORT": "5123"}) == "http://127.0.0.1:5123"
+    served = load_profile("tiny", env={"MLFLOW_TRACKING_URI": "http://mlflow.internal:8080/"})
+    assert served.resolved_mlflow_ui_url(env={}) == "http://mlflow.internal:8080"  # the server in use
+    chosen = load_profile("tiny", env={"MLFLOW_TRACKING_URI": "http://mlflow:5000",
+                                       "MLFLOW_UI_URL": "https://mlflow.example.org/"})
+    assert chosen.resolved_mlflow_ui_url(env={}) == "https://mlflow.example.org"  # what the user configured

@@ -3,7 +3,6 @@ pod specs, and the rule that GPU assets never start on their own."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import dagster as dg
@@ -64,8 +63,9 @@ def test_every_variant_trains_on_its_data_with_its_rewards_from_its_model_throug
             "format_accuracy": "format_reward, accuracy_reward",
             "t_grpo": "format_reward, accuracy_reward, temporal_reward"}
         assert "reward.semantic.mode=ungated" in rl["ungated"]["overrides"]
-        assert "rewards/temporal_reward/mean" in rl["t_grpo"]["last_step_metrics"]
-        assert "rewards/semantic_consistency_reward/mean" not in rl["format_accuracy"]["last_step_metrics"]
+        # each reward the run logged is a top-level float (Dagster's Plots tab), and no other
+        assert "final_temporal_reward" in rl["t_grpo"] and "change_temporal_reward" in rl["t_grpo"]
+        assert "final_semantic_consistency_reward" not in rl["format_accuracy"]
 
         storage = Path(isolated_env["VIDEORFT_STORAGE_ROOT"])
         for meta, asset, variant in ((sft["full"], "sft_checkpoint", "full"), (rl["full"], "rl_checkpoint", "full")):
@@ -74,10 +74,15 @@ def test_every_variant_trains_on_its_data_with_its_rewards_from_its_model_throug
             assert uri.name == f"v-{data_version(instance, asset, variant)}"  # content hash = data version
         # lineage: the RL checkpoint names the SFT checkpoint and the datasets, which name the prompts
         assert rl["full"]["dataset_versions"]["start_checkpoint"] == Path(sft["full"]["checkpoint_uri"]).name[2:]
-        assert sft["full"]["dataset_versions"]["cot_sft_set"] and json.loads(
-            sft["full"]["dataset_versions"]["prompt_hashes"])
+        assert sft["full"]["dataset_versions"]["cot_sft_set"]
+        assert {k for k in sft["full"]["dataset_versions"] if k.startswith("prompt.")} == {
+            "prompt.cot_generation", "prompt.cot_refinement", "prompt.structured_representation"}
         assert rl["no_refinement"]["dataset_versions"]["sft_data"] == "unrefined_cot_sft_set"
-        assert "rewards/format_reward/mean" in rl["full"]["last_step_metrics"] and "kl" in rl["full"]["curves"]
+        for metric in ("loss", "reward", "format_reward", "accuracy_reward", "semantic_consistency_reward", "kl"):
+            assert isinstance(rl["full"][f"final_{metric}"], float) and f"change_{metric}" in rl["full"], metric
+        assert isinstance(sft["sft_only"]["final_loss"], float) and sft["sft_only"]["change_loss"] < 0
+        assert "| step |" in rl["full"]["curve"] and "kl" in rl["full"]["curve"]
+        assert rl["full"]["curves_plot"].startswith("![rl_checkpoint[full] training curves](data:image/png;base64,")
         # the child's step logs reached the Dagster event log through Pipes
         logs = [e.user_message for r in results for e in instance.all_logs(r.run_id)]
         assert any("step 2/2" in m for m in logs)

@@ -64,6 +64,26 @@ def dead_rewards(records: Records, prefix: str = "rewards/", suffix: str = "/mea
                                           "constant": constant}
 
 
+def metric_name(key: str) -> str:
+    """A logged key's short name: ``rewards/accuracy_reward/mean`` -> ``accuracy_reward``; others unchanged."""
+    return key.split("/")[1] if key.startswith("rewards/") and key.endswith("/mean") else key.replace("/", "_")
+
+
+def curve_summary(records: Records, keys: tuple[str, ...] | list[str], fraction: float = 0.1) -> dict[str, float]:
+    """Per metric: ``final_<name>`` = mean over the last ``fraction`` of its logged steps and ``change_<name>`` =
+    that minus the mean over the first ``fraction`` (the same windows the checks judge); metrics never logged
+    are left out."""
+    out: dict[str, float] = {}
+    for key in keys:
+        values = _series(records, key)
+        if not values:
+            continue
+        first, last = _ends(values, fraction)
+        out[f"final_{metric_name(key)}"] = last
+        out[f"change_{metric_name(key)}"] = last - first
+    return out
+
+
 def run_checks(method: str, records: Records, *, max_kl: float, window: float, min_steps: int) -> dict[str, Check]:
     """The method's checks. GRPO's are judged only on runs of at least ``min_steps`` logged steps; a shorter run
     fails them as warnings saying so (two steps cannot show a trend or a dead reward)."""

@@ -181,7 +181,9 @@ def load_processor(name_or_path: str) -> Any:
     """The processor of a hub id / local folder / published checkpoint URI, or the tiny one."""
     make_torchvision_importable()
     if name_or_path == TINY_RANDOM:
-        return build_tiny_processor()
+        processor = build_tiny_processor()
+        keep_frame_sizes(processor)
+        return processor
     name_or_path = local_checkpoint(name_or_path)
     from transformers import AutoProcessor
 
@@ -191,7 +193,17 @@ def load_processor(name_or_path: str) -> Any:
         raise ModelLoadError(f"cannot load the processor of {name_or_path!r}: not a local folder and not in the "
                              f"Hugging Face cache; use '{TINY_RANDOM}' or a checkpoint folder") from exc
     processor.tokenizer.padding_side = "left"  # generation pads on the left; the SFT collator pads right itself
+    keep_frame_sizes(processor)
     return processor
+
+
+def keep_frame_sizes(processor: Any) -> None:
+    """Our frame sampler already sizes every frame to the profile's pixel budget (``video.*.max_pixels``), the
+    way qwen-vl-utils does; the video processor's extra total-video cap (a transformers 5 option, on by default
+    from 5.22) would shrink them a second time, so it is off, explicitly."""
+    video = getattr(processor, "video_processor", None)
+    if video is not None and hasattr(type(video), "cap_pixels_per_frame"):
+        video.cap_pixels_per_frame = False
 
 
 def load_model_and_processor(name_or_path: str, dtype: str = "float32",

@@ -155,6 +155,21 @@ def _finite(logs: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+# What one logged step's line shows, in this order (the rest is in metrics.jsonl, MLflow and the asset's curves)
+STEP_LINE_KEYS = ("loss", "reward", "kl", "mean_token_accuracy", "learning_rate", "train_runtime")
+
+
+def step_line(record: dict[str, Any]) -> str:
+    """``loss=0.41 reward=0.62 (format_reward 1, accuracy_reward 0.25) kl=0.003 ...``: the metrics that matter,
+    reward components by their short name."""
+    parts = [f"{k}={record[k]:.4g}" for k in STEP_LINE_KEYS if k in record]
+    components = [(k.split("/")[1], v) for k, v in record.items() if k.startswith("rewards/") and k.endswith("/mean")]
+    if components:
+        parts.insert(2 if "reward" in record else len(parts),
+                     "(" + ", ".join(f"{name} {value:.3g}" for name, value in components) + ")")
+    return " ".join(parts)
+
+
 def make_callbacks(output_dir: Path, pipes: Any) -> list[Any]:
     from transformers import TrainerCallback
 
@@ -169,8 +184,7 @@ def make_callbacks(output_dir: Path, pipes: Any) -> list[Any]:
             with open(output_dir / METRICS_FILE, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
             if pipes is not None:
-                shown = ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k not in ("step", "time"))
-                pipes.log.info(f"step {state.global_step}/{state.max_steps}: {shown}")
+                pipes.log.info(f"step {state.global_step}/{state.max_steps}: {step_line(record)}")
                 pipes.report_custom_message({"kind": "metrics", **record})
 
     return [MetricsCallback()]
@@ -256,6 +270,15 @@ def restore_weights(model: Any, checkpoint: str) -> None:
         model.load_state_dict(loaded.state_dict(), strict=True)
 
 
+def quiet_trainer(trainer: Any) -> None:
+    """Under Pipes each logged step is one line in Dagster's log (``MetricsCallback``): drop the Trainer's own
+    console printer and progress bar, which would print every step a second time on the terminal."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for callback in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(callback)
+
+
 def train_and_finish(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: Any, pipes: Any, what: str,
                      extra_metadata: dict[str, Any] | Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Train from the run folder's last checkpoint (none: step 0), then ``finish_run``; ``extra_metadata`` may be
@@ -264,6 +287,7 @@ def train_and_finish(spec: RunSpec, trainer: Any, processor: Any, data: Any, fra
     if pipes is not None:
         pipes.log.info(f"{what} of {spec.model} on {len(data.rows)} rows ({data.content_hash}); "
                        f"{'resuming from ' + resume if resume else 'from step 0'}")
+        quiet_trainer(trainer)
     if resume and not spec.deepspeed:
         restore_weights(trainer.model, resume)
     if resume and 0 < trainer.args.max_steps <= checkpoint_step(resume):
@@ -345,6 +369,6 @@ def run_main(method: Method, train: Any, argv: list[str] | None = None) -> int:
     except USER_ERRORS as exc:
         print(f"{method}: error: {exc}", file=sys.stderr)
         return 2
-    if result:
+    if result and pipes is None:  # under Dagster the materialization says it
         print(f"{method}: {result['global_step']} steps; checkpoint {result['checkpoint_uri']}")
     return 0

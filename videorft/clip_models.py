@@ -10,7 +10,10 @@ offline ``SimpleTokenizer``; hub models use their own tokenizer.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,24 @@ def image_side(model: Any) -> int:
     return int(size[0] if isinstance(size, tuple | list) else size)
 
 
+class _DropRandomWeightsWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _no_random_weights_warning() -> Iterator[None]:
+    """open_clip warns (on the root logger) that a model has random weights: for a shipped tiny config that is
+    the point, and every run would print it."""
+    root = logging.getLogger()
+    dropped = _DropRandomWeightsWarning()
+    root.addFilter(dropped)
+    try:
+        yield
+    finally:
+        root.removeFilter(dropped)
+
+
 @cache
 def load_clip(model_name: str, pretrained: str | None = None, context_length: int | None = None
               ) -> tuple[Any, Any, Any]:
@@ -43,7 +64,7 @@ def load_clip(model_name: str, pretrained: str | None = None, context_length: in
         config = MODELS_DIR / f"{model_name}.json"
         if config.is_file():
             open_clip.add_model_config(config)
-            with torch.random.fork_rng():
+            with torch.random.fork_rng(), _no_random_weights_warning():
                 torch.manual_seed(0)
                 model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=None)
             length = context_length or model.context_length

@@ -10,6 +10,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 
+def markdown_image(fig: Any, alt: str, dpi: int = 72) -> str:
+    """The figure as a Markdown image with an inline PNG (``data:`` URI): Dagster's asset page renders it, no
+    file server needed (Dagster's own tutorial shows plots this way). Closes the figure."""
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()})"
+
+
 def count_bars(panels: dict[str, dict[str, int]], title: str) -> Any:
     """One horizontal bar chart per panel (e.g. rows by problem type, by category, by quarantine reason)."""
     panels = {k: v for k, v in panels.items() if v}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -416,9 +417,16 @@ class EvaluationConfig(_Strict):
         return self
 
 
+MLFLOW_UI_URL_ENV = "MLFLOW_UI_URL"
+MLFLOW_PORT_ENV = "MLFLOW_PORT"  # where `make mlflow-ui` serves a local store
+
+
 class MlflowConfig(_Strict):
     tracking_uri: str | None = None  # None: a SQLite store under the project's local state folder
     experiment: str = "videorft"
+    # Where people open MLflow's UI (the links in Dagster and the summary). None: the tracking server itself
+    # when it is HTTP, else `make mlflow-ui`'s address (127.0.0.1:$MLFLOW_PORT, default 5000).
+    ui_url: str | None = None
 
 
 # Concurrency pools (docker/dagster.yaml): expert-calling steps and GPU-holding steps across all runs.
@@ -499,6 +507,17 @@ class Profile(_Strict):
         db = local_state_dir() / "mlflow" / "mlflow.db"
         return f"sqlite:///{db}"
 
+    def resolved_mlflow_ui_url(self, env: Mapping[str, str] | None = None) -> str:
+        """The MLflow UI address links point at: ``mlflow.ui_url`` (or ``$MLFLOW_UI_URL``), else the tracking
+        server when it is HTTP(S), else where ``make mlflow-ui`` serves the local store."""
+        env = os.environ if env is None else env
+        if self.mlflow.ui_url:
+            return self.mlflow.ui_url.rstrip("/")
+        tracking = self.resolved_mlflow_uri()
+        if tracking.startswith(("http://", "https://")):
+            return tracking.rstrip("/")
+        return f"http://127.0.0.1:{env.get(MLFLOW_PORT_ENV) or 5000}"
+
     def expert(self, role: str) -> ExpertConfig:
         """One role's endpoint settings; an unknown role is an error listing the configured ones."""
         if role not in self.experts:
@@ -574,6 +593,8 @@ def _env_overrides(raw: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
         raw["sources"] = [{"name": f"env{i}", "kind": "file", "uri": uri} for i, uri in enumerate(uris)]
     if env.get("MLFLOW_TRACKING_URI"):
         raw["mlflow"] = {**(raw.get("mlflow") or {}), "tracking_uri": env["MLFLOW_TRACKING_URI"]}
+    if env.get(MLFLOW_UI_URL_ENV):
+        raw["mlflow"] = {**(raw.get("mlflow") or {}), "ui_url": env[MLFLOW_UI_URL_ENV]}
     if env.get(RUNS_DIR_ENV):  # where local training runs keep checkpoints (a volume in compose)
         raw["training"] = {**(raw.get("training") or {}), "runs_dir": env[RUNS_DIR_ENV]}
     experts = {**DEFAULT_EXPERTS, **(raw.get("experts") or {})}
