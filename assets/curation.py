@@ -22,6 +22,7 @@ from assets.metadata import (
     counts_table,
     funnel_table,
     markdown_table,
+    ownership,
     rounded,
     versions_table,
 )
@@ -54,7 +55,7 @@ _PROMPT_DESCRIPTIONS = {
 def _prompt_asset(name: str, loaded: PromptSet, folder: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"{name}_prompt",
-        group_name="prompts",
+        group_name="prompts", **ownership("prompts"),
         code_version=loaded.content_hash,
         kinds={"text"},
         description=_PROMPT_DESCRIPTIONS[name] + f" Files under {folder}; code and data version = content hash.",
@@ -309,7 +310,8 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
     parts = shard_partitions(profile)
 
     @dg.asset(
-        name="structured_video_representations", group_name="curation", code_version="1", partitions_def=parts,
+        name="structured_video_representations", group_name="curation", **ownership("curation"), code_version="1",
+        partitions_def=parts,
         pool=LLM_API_POOL,
         kinds={"python", "parquet"},
         ins={"raw_qa_pool": dg.AssetIn(), "structured_representation_prompt": dg.AssetIn()},
@@ -334,7 +336,8 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                          "frames_decoded": client.encoder.decoded})
 
     @dg.asset(
-        name="initial_cots", group_name="curation", code_version="1", partitions_def=parts,
+        name="initial_cots", group_name="curation", **ownership("curation"), code_version="1",
+        partitions_def=parts,
         pool=LLM_API_POOL,
         kinds={"python", "parquet"},
         ins={"raw_qa_pool": dg.AssetIn(), "structured_video_representations": dg.AssetIn(),
@@ -361,7 +364,8 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                          "prompt_hash": prompt.content_hash})
 
     @dg.asset(
-        name="refined_cots", group_name="curation", code_version="1", partitions_def=parts,
+        name="refined_cots", group_name="curation", **ownership("curation"), code_version="1",
+        partitions_def=parts,
         pool=LLM_API_POOL,
         kinds={"python", "parquet"},
         ins={"raw_qa_pool": dg.AssetIn(), "initial_cots": dg.AssetIn(), "cot_refinement_prompt": dg.AssetIn(),
@@ -408,7 +412,8 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         """An SFT set: the filter over ``final_cots`` (refined_cots, or initial_cots for Table 2's ablation)."""
         upstream = ("raw_qa_pool", "structured_video_representations", "initial_cots", final_cots)
 
-        @dg.asset(name=name, group_name="curation", code_version="1", kinds={"python", "parquet"},
+        @dg.asset(name=name, group_name="curation", **ownership("curation"), code_version="1",
+                  kinds={"python", "parquet"},
                   ins={key: dg.AssetIn() for key in dict.fromkeys(upstream)}, check_specs=_sft_set_checks(name),
                   description=description)
         def _set(context: dg.AssetExecutionContext, profile: ProfileResource, storage: StorageResource,
@@ -430,7 +435,7 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         "trains on it when the profile sets training.sft_data: unrefined.")
 
     @dg.asset(
-        name="rl_set", group_name="curation", code_version="1", kinds={"python", "parquet"},
+        name="rl_set", group_name="curation", **ownership("curation"), code_version="1", kinds={"python", "parquet"},
         check_specs=[dg.AssetCheckSpec("every_pool_sample_present", asset="rl_set", blocking=True,
                                        description="one RL row per valid pool sample")],
         description="VideoRFT-RL (the paper's RL-310K): every valid pool sample in the RL format "

@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from assets.metadata import versions_table
+from assets.metadata import ownership, versions_table
 from assets.training import variant_partitions
 from evaluation.benchmarks import BENCHMARK_NAMES, BENCHMARKS, check_names
 from evaluation.scoring import PROTOCOLS
@@ -82,6 +82,9 @@ def _evaluate(context: dg.AssetExecutionContext, checkpoint: dict[str, Any], pro
         run.log_metrics({**metrics, "failed": score["failed"], "samples": score["samples"]})
         run.log_dict(score, f"benchmark_scores/{name}/scores.json")
         log_uri = score["samples_log"]
+        source = score.get("source") or {}
+        if source.get("questions"):
+            run.log_dataset(name, source["questions"], stable_hash(source), "evaluation", rows=score["samples"])
         run.log_text(as_path(log_uri).read_text(), f"benchmark_scores/{name}/samples.jsonl")
     categories = pd.DataFrame({p: pd.Series(score[p]["categories"]) for p in PROTOCOLS})
     categories["questions"] = pd.Series(score["official"]["category_counts"])
@@ -111,8 +114,10 @@ def _evaluate(context: dg.AssetExecutionContext, checkpoint: dict[str, Any], pro
     bound = prof.evaluation.max_failure_rate
     checks = [dg.AssetCheckResult(check_name="failure_rate", passed=failure_rate <= bound,
                                   severity=dg.AssetCheckSeverity.WARN,
-                                  metadata={"failed": score["failed"], "samples": score["samples"],
-                                            "bound": bound})]
+                                  # Dagster keeps checks per asset, not per partition: name the partition
+                                  metadata={"partition": f"{name}|{label}", "variant": label, "benchmark": name,
+                                            "failed": score["failed"], "samples": score["samples"],
+                                            "failure_rate": round(failure_rate, 4), "bound": bound})]
     return dg.MaterializeResult(value=value, metadata=metadata, check_results=checks,
                                 data_version=dg.DataVersion(stable_hash({"checkpoint": version, "scores": value})))
 
@@ -132,7 +137,8 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                                 description="samples whose generation failed <= "
                                 f"{profile.evaluation.max_failure_rate:.0%} (evaluation.max_failure_rate)")]
 
-    @dg.asset(name="benchmark_scores", group_name="evaluation", code_version="2", kinds={"python", "lm-eval"},
+    @dg.asset(name="benchmark_scores", group_name="evaluation", **ownership("evaluation"), code_version="2",
+              kinds={"python", "lm-eval"},
               pool=GPU_POOL, partitions_def=score_partitions(profile), check_specs=checks,
               ins={"checkpoint": dg.AssetIn(key="rl_checkpoint", partition_mapping=VARIANT_MAPPING)},
               description="Six video reasoning benchmarks (paper 4.1) for each Table 2 variant's final model: both "
@@ -144,7 +150,7 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
 
     reference = profile.training.reference_variant
 
-    @dg.asset(name="scoreboard", group_name="evaluation", code_version="2", kinds={"python"},
+    @dg.asset(name="scoreboard", group_name="evaluation", **ownership("evaluation"), code_version="2", kinds={"python"},
               deps=[benchmark_scores], automation_condition=dg.AutomationCondition.eager(),
               description=f"Table 2: every variant's latest scores on the six benchmarks (both protocols) with 95% "
               f"intervals (bootstrap over videos), each variant's paired difference from '{reference}', the "

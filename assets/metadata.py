@@ -98,3 +98,14 @@ def column_lineage(deps: Mapping[str, list[tuple[str, str]]]) -> dg.TableColumnL
     return dg.TableColumnLineage(deps_by_column={
         column: [dg.TableColumnDep(dg.AssetKey(asset), source) for asset, source in sources]
         for column, sources in deps.items()})
+
+
+# Who answers for an asset and where the paper describes it (Dagster's owners and tags: filters in the UI)
+OWNERS = {"sources": "team:data", "prompts": "team:curation", "curation": "team:curation",
+          "training": "team:training", "evaluation": "team:evaluation"}
+PAPER_SECTIONS = {"sources": "3.1", "prompts": "3.1", "curation": "3.1", "training": "3.2-3.3", "evaluation": "4.1"}
+
+
+def ownership(group: str) -> dict[str, Any]:
+    """``owners`` and ``tags`` for an asset of ``group`` (its Dagster group name)."""
+    return {"owners": [OWNERS[group]], "tags": {"domain": group, "paper_section": PAPER_SECTIONS[group]}}

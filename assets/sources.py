@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from assets.metadata import column_schema, counts_table, markdown_table
+from assets.metadata import column_schema, counts_table, markdown_table, ownership
 from curation.ingest import (
     POOL_COLUMN_DESCRIPTIONS,
     POOL_COLUMNS,
@@ -29,6 +29,7 @@ POOL_FOLDER = "raw_qa_pool"
 
 @dg.asset(
     group_name="sources",
+    **ownership("sources"),
     code_version="1",
     kinds={"python", "video"},
     description="Procedurally generated video-QA world: h264 videos and stills with their ground-truth scene "
@@ -101,6 +102,7 @@ def build_raw_qa_pool(profile: Profile) -> dg.AssetsDefinition:
     @dg.asset(
         name="raw_qa_pool",
         group_name="curation",
+        **ownership("curation"),
         code_version="1",
         kinds={"python", "parquet"},
         deps=[synthetic_world] if profile.uses_synthetic_world else [],

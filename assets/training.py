@@ -23,7 +23,7 @@ from typing import Any
 
 import dagster as dg
 
-from assets.metadata import curve_markdown, rounded, versions_table
+from assets.metadata import curve_markdown, ownership, rounded, versions_table
 from resources.core import MlflowResource, ProfileResource, StorageResource
 from resources.launchers import LauncherResource
 from training.checks import CHECK_DESCRIPTIONS, curve_summary
@@ -98,7 +98,8 @@ def _reused(context: dg.AssetExecutionContext, storage: StorageResource, asset: 
                      f"{record['variant']}); reusing it, nothing is trained twice")
     checks = [dg.AssetCheckResult(check_name=c["name"], passed=c["passed"],
                                   severity=dg.AssetCheckSeverity(c["severity"]),
-                                  metadata={"reused_from_variant": record["variant"]}) for c in record["checks"]]
+                                  metadata={"reused_from_variant": record["variant"], "variant": context.partition_key})
+              for c in record["checks"]]
     manifest = {**record["manifest"], "variant": context.partition_key}
     return dg.MaterializeResult(value=manifest, data_version=dg.DataVersion(manifest["content_hash"]),
                                 metadata={**_manifest_metadata(manifest), **record["metadata"],
@@ -145,6 +146,7 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
                         "data_uri": data["uri"], "data_version": data["content_hash"], "rewards": ",".join(rewards),
                         "video_frames": video.frames, "video_max_pixels": video.max_pixels,
                         "overrides": ",".join(overrides), **{f"lineage.{k}": v for k, v in lineage.items()}})
+        run.log_dataset(data_name, data["uri"], data["content_hash"], "training", rows=data.get("row_count"))
         env = {"MLFLOW_TRACKING_URI": mlflow.tracking_uri, "MLFLOW_RUN_ID": run.run_id,
                "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING": "true", "VIDEORFT_PROFILE": profile.name}
         invocation = launcher.launch(context, f"training.{method}", args, env,
@@ -163,6 +165,15 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
             run.log_figure(figure, f"{asset}/curves.png")
             plot = markdown_image(figure, f"{asset}[{name}] training curves")
         run.log_dict(result, f"{asset}/result.json")
+        registered = None
+        if method == "grpo" or variant.rl is None:  # the variant's final model: a version of its registered model
+            model_name = f"{mlflow.experiment}-{name}"
+            version = run.register_model(
+                model_name, result["checkpoint_uri"], result["checkpoint_version"],
+                tags={"variant": name, "stages": variant.stages, "trained_on": data_name, "rewards": ",".join(rewards),
+                      "start_model": start, **lineage},
+                description=f"{name}: {prof.training.variants[name].description}")
+            registered = f"{model_name} v{version}"
     materialization = invocation.get_materialize_result()
     manifest = {"uri": result["checkpoint_uri"], "content_hash": result["checkpoint_version"], "variant": name,
                 "stages": variant.stages, "method": method, "base_model": start, "trained_on": data_name,
@@ -186,6 +197,7 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
         "curve": dg.MetadataValue.md(curve_markdown(logged, list(curves))),
         **({"curves_plot": dg.MetadataValue.md(plot)} if plot else {}),
         "mlflow_run_url": dg.MetadataValue.url(run.url),
+        **({"mlflow_registered_model": registered} if registered else {}),
     }
     from videorft.storage import as_path
 
@@ -195,15 +207,20 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
         "variant": name, "manifest": manifest, "metadata": recorded,
         "checks": [{"name": c.check_name, "passed": c.passed, "severity": c.severity.value}
                    for c in materialization.check_results]}, indent=1, default=str))
+    # Dagster keeps checks per asset, not per partition: the variant goes in each check's metadata
+    checks = [dg.AssetCheckResult(check_name=c.check_name, passed=c.passed, severity=c.severity,
+                                  description=c.description, metadata={**c.metadata, "variant": name})
+              for c in materialization.check_results]
     return dg.MaterializeResult(value=manifest, data_version=materialization.data_version, metadata=metadata,
-                                check_results=materialization.check_results)
+                                check_results=checks)
 
 
 def _passthrough(context: dg.AssetExecutionContext, upstream: dict[str, Any], variant: VariantConfig, stage: str,
                  checks: list[str]) -> dg.MaterializeResult:
     """A variant that skips this stage: its model so far, passed on unchanged (no launch, checks skipped)."""
     manifest = {**upstream, "variant": context.partition_key, "stages": variant.stages}
-    results = [dg.AssetCheckResult(check_name=c, passed=True, metadata={"skipped": f"variant has no {stage}"})
+    results = [dg.AssetCheckResult(check_name=c, passed=True, metadata={"skipped": f"variant has no {stage}",
+                                                                        "variant": context.partition_key})
                for c in checks]
     return dg.MaterializeResult(value=manifest, data_version=dg.DataVersion(manifest["content_hash"]),
                                 metadata={**_manifest_metadata(manifest), "skipped_stage": stage,
@@ -231,7 +248,7 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
     rl_checks = [name for name, _ in [*CHECK_DESCRIPTIONS["grpo"].items(), SMOKE_CHECK]]
 
     # GPU assets: a pool, and no automation condition (never materialized by an upstream change)
-    common: dict[str, Any] = {"group_name": "training", "code_version": "2", "pool": GPU_POOL,
+    common: dict[str, Any] = {"group_name": "training", **ownership("training"), "code_version": "2", "pool": GPU_POOL,
                               "kinds": {"pytorch", "python"}, "partitions_def": partitions}
 
     @dg.asset(name="sft_checkpoint", **common,

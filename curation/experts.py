@@ -493,7 +493,8 @@ class ExpertClient:
                                 "attempts": completion.attempts, "latency_s": time.monotonic() - started,
                                 "ok": outcome.error is None, "error": outcome.error, "messages": convo,
                                 "content": completion.content, "reasoning": completion.reasoning,
-                                "usage": completion.usage})
+                                "usage": completion.usage, "model": completion.model,
+                                "ended_ns": time.time_ns()})
             if outcome.error is None or repair is None:
                 return outcome
             convo = [*convo, {"role": "assistant", "content": completion.content}, repair(str(outcome.error))]

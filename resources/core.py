@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
@@ -66,8 +67,6 @@ class TrackedRun:
             self.client.log_batch(self.run_id, params=items[i:i + 100])
 
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
-        import time
-
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -86,23 +85,68 @@ class TrackedRun:
         self.client.log_artifact(self.run_id, str(local_path), artifact_path)
 
     def log_traces(self, name: str, records: list[dict[str, Any]]) -> int:
-        """One MLflow trace per expert call record (already sampled), linked to this run."""
+        """One MLflow trace per expert call record (already sampled), linked to this run: a CHAT_MODEL span
+        with the call's real start and end and its token usage (MLflow's Tokens column)."""
         import mlflow
+        from mlflow.tracing.constant import SpanAttributeKey
 
         mlflow.set_tracking_uri(self.client.tracking_uri)  # the tracer exports through the global store
         for record in records:
+            ended = int(record.get("ended_ns") or time.time_ns())
+            started = ended - int(float(record.get("latency_s") or 0.0) * 1e9)
+            usage = record.get("usage") or {}
+            attributes: dict[str, Any] = {"role": record["role"], "cache_key": record["key"],
+                                          "cached": str(record["cached"]), "attempts": str(record["attempts"])}
+            if usage.get("prompt_tokens") is not None or usage.get("completion_tokens") is not None:
+                prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+                attributes[SpanAttributeKey.CHAT_USAGE] = {"input_tokens": prompt, "output_tokens": completion,
+                                                           "total_tokens": int(usage.get("total_tokens")
+                                                                               or prompt + completion)}
+            if record.get("model"):
+                attributes[SpanAttributeKey.MODEL] = record["model"]
             span = self.client.start_trace(name, span_type="CHAT_MODEL", inputs={"messages": record["messages"]},
-                                           attributes={"role": record["role"], "cache_key": record["key"],
-                                                       "cached": str(record["cached"]),
-                                                       "attempts": str(record["attempts"])},
-                                           experiment_id=self.experiment_id, run_id=self.run_id)
+                                           attributes=attributes, experiment_id=self.experiment_id,
+                                           run_id=self.run_id, start_time_ns=started)
             self.client.end_trace(span.trace_id, outputs={"content": record["content"],
                                                           "reasoning": record["reasoning"],
-                                                          "usage": record["usage"], "error": record["error"]},
-                                  status="OK" if record["ok"] else "ERROR")
+                                                          "usage": usage, "error": record["error"]},
+                                  status="OK" if record["ok"] else "ERROR", end_time_ns=max(ended, started + 1))
         if records:
             mlflow.flush_trace_async_logging()
         return len(records)
+
+    def log_dataset(self, name: str, uri: str, digest: str, context: str, rows: int | None = None) -> None:
+        """Record a dataset this run read (``mlflow.data``): its name, where it lives and its content hash,
+        without loading it (MLflow's Datasets column and the run's inputs)."""
+        import warnings
+
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag
+
+        with warnings.catch_warnings():  # a local path matches two equivalent source kinds; either is right
+            warnings.simplefilter("ignore", UserWarning)
+            source = resolve_dataset_source(uri)
+        dataset = MetaDataset(source=source, name=name, digest=digest[:36])
+        tags = [InputTag("mlflow.data.context", context), *([InputTag("rows", str(rows))] if rows is not None else [])]
+        self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=tags)])
+
+    def register_model(self, name: str, source: str, version_key: str, tags: dict[str, str],
+                       description: str) -> str:
+        """Register ``source`` as a version of the registered model ``name`` (created if new), once per
+        ``version_key`` (the checkpoint's content hash): re-materializing the same checkpoint adds no version.
+        Returns the version number."""
+        from mlflow.exceptions import MlflowException
+
+        with contextlib.suppress(MlflowException):  # exists already
+            self.client.create_registered_model(name, description=f"VideoRFT variant checkpoints: {name}")
+        for version in self.client.search_model_versions(f"name = '{name}'"):
+            if version.tags.get("checkpoint_version") == version_key:
+                return str(version.version)
+        created = self.client.create_model_version(
+            name, source=source, run_id=self.run_id, description=description,
+            tags={"checkpoint_version": version_key, **{k: str(v)[:5000] for k, v in tags.items()}})
+        return str(created.version)
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -146,6 +190,32 @@ class MlflowResource(dg.ConfigurableResource):
     def run_url(self, experiment_id: str, run_id: str) -> str:
         return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
+    def parent_run_id(self, context: dg.AssetExecutionContext, experiment_id: str) -> str:
+        """The MLflow run standing for this Dagster run (every asset run of it nests under it), created by
+        whichever step comes first. Steps of one run may race to create it: the earliest one wins and a
+        duplicate is deleted, so every step ends up under the same parent."""
+        client = self._get_client()
+        run_id = context.run.run_id
+        query = f"tags.`dagster.run_id` = '{run_id}' and tags.`videorft.kind` = 'dagster_run'"
+
+        def existing() -> list[Any]:
+            return sorted(client.search_runs([experiment_id], query, max_results=10),
+                          key=lambda r: (r.info.start_time, r.info.run_id))
+
+        found = existing()
+        if found:
+            return found[0].info.run_id
+        job = context.run.job_name
+        created = client.create_run(experiment_id, run_name=f"dagster run {run_id[:8]}", tags={
+            "dagster.run_id": run_id, "videorft.kind": "dagster_run", "videorft.profile": self.profile,
+            "mlflow.source.git.commit": git_sha(),
+            "mlflow.note.content": f"Dagster run {run_id} ({job}): each asset (and partition) it materialized "
+                                   "is a nested run."})
+        winner = existing()[0].info.run_id
+        if winner != created.info.run_id:
+            client.delete_run(created.info.run_id)
+        return winner
+
     @contextlib.contextmanager
     def start_run(self, context: dg.AssetExecutionContext, run_name: str | None = None,
                   extra_tags: dict[str, str] | None = None) -> Iterator[TrackedRun]:
@@ -154,12 +224,16 @@ class MlflowResource(dg.ConfigurableResource):
         key = context.asset_key.to_user_string()
         partition = context.partition_key if context.has_partition_key else ""
         code_version = context.assets_def.code_versions_by_key.get(context.asset_key) or ""
+        parent = self.parent_run_id(context, experiment_id)
+        description = context.assets_def.descriptions_by_key.get(context.asset_key) or ""
         tags = {
             "dagster.run_id": context.run.run_id,
             "dagster.asset_key": key,
             "dagster.partition": partition,
             "dagster.code_version": code_version,
             "mlflow.source.git.commit": git_sha(),
+            "mlflow.parentRunId": parent,
+            "mlflow.note.content": f"**{key}{f'[{partition}]' if partition else ''}**: {description}",
             "videorft.profile": self.profile,
             **(extra_tags or {}),
         }
@@ -170,8 +244,10 @@ class MlflowResource(dg.ConfigurableResource):
             yield tracked
         except BaseException:
             client.set_terminated(run.info.run_id, status="FAILED")
+            client.set_terminated(parent, status="FAILED")
             raise
         client.set_terminated(run.info.run_id, status="FINISHED")
+        client.set_terminated(parent, status="FINISHED")  # as of its latest step (a later step may add a child)
 
 
 class ManifestIOManager(dg.UPathIOManager):

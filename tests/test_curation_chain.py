@@ -104,6 +104,14 @@ def test_chain_completes_under_http_faults_and_accounts_for_every_sample(isolate
     traces = client.search_traces(locations=[experiment], max_results=500)
     assert traces and {t.info.tags.get("mlflow.traceName") or t.data.spans[0].name for t in traces} <= {
         f"{s}.{role}" for s, role in zip(STAGES, ("describer", "reasoner", "refiner"), strict=True)}
+    # each a chat-model span with the call's real duration and its token usage (MLflow's Tokens column)
+    spans = [t.data.spans[0] for t in traces]
+    assert {span.span_type for span in spans} == {"CHAT_MODEL"}
+    assert all(span.end_time_ns > span.start_time_ns for span in spans)
+    assert sum(1 for span in spans if span.end_time_ns - span.start_time_ns > 1_000_000) > len(spans) // 2
+    assert all((t.info.token_usage or {}).get("total_tokens", 0) > 0 for t in traces)
+    # one parent run per Dagster run, the asset runs nested under it
+    assert sft_run.data.tags["mlflow.parentRunId"] and sft_run.data.tags["mlflow.note.content"]
     kept, dropped = sft_tables(Path(isolated_env["VIDEORFT_STORAGE_ROOT"]))
     assert len(kept) + len(dropped) == 80 and set(kept["sample_id"]).isdisjoint(dropped["sample_id"])
     assert dropped["reason"].str.len().gt(0).all()

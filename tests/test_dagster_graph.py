@@ -79,9 +79,12 @@ def test_each_materialization_records_a_tagged_mlflow_run(isolated_env):
         client = MlflowClient(isolated_env["MLFLOW_TRACKING_URI"])
         experiment = client.get_experiment_by_name("videorft-tests")
         runs = client.search_runs([experiment.experiment_id])
-        assert len(runs) == 1
-        run = runs[0]
-        assert run.info.status == "FINISHED"
+        # one run for the Dagster run, the asset's nested under it
+        [parent] = [r for r in runs if r.data.tags.get("videorft.kind") == "dagster_run"]
+        [run] = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+        assert len(runs) == 2 and parent.data.tags["dagster.run_id"] == result.run_id
+        assert run.info.status == "FINISHED" and parent.info.status == "FINISHED"
+        assert "raw_qa_pool" in run.data.tags["mlflow.note.content"]
         tags = run.data.tags
         assert tags["dagster.run_id"] == result.run_id
         assert tags["dagster.asset_key"] == "raw_qa_pool"

@@ -21,6 +21,8 @@ import pytest
 from conftest import IN_CI, SMALL_PROFILE, postgres_admin
 from deployment import Deployment, start_deployment, wait_for
 
+from evaluation.benchmarks import BENCHMARK_NAMES
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("VIDEORFT_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("VIDEORFT_TEST_ARTIFACTS", ROOT / ".videorft" / "test-artifacts")) / "ui"
@@ -263,3 +265,81 @@ def assert_the_graph_landed_in_postgres_mlflow_and_s3(deployment: Deployment, mo
         assert board["dagster/row_count"] == 18 and "full" in board["table"] and "sft_only" in board["table"]
         assert as_path(board["csv"]).exists()
         assert as_path(board["plot_file"]).exists() and board["plot"].startswith("![Table 2")
+
+
+RUNS = """{ runsOrError { ... on Runs { results { runId status jobName
+  tags { key value } } } } }"""
+
+
+def _runs(deployment: Deployment) -> list[dict[str, Any]]:
+    return deployment.graphql(RUNS)["runsOrError"]["results"]
+
+
+def _ticks(instance: Any, sensor: str) -> int:
+    """How many ticks the daemon has run for ``sensor``."""
+    [state] = [s for s in instance.all_instigator_state() if s.name == sensor]
+    return len(instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1000))
+
+
+def _wait_ticks(instance: Any, deployment: Deployment, sensors: tuple[str, ...], more: int, timeout: float) -> None:
+    start = {s: _ticks(instance, s) for s in sensors}
+    wait_for(lambda: all(_ticks(instance, s) >= start[s] + more for s in sensors), f"{more} ticks of {sensors}",
+             timeout, deployment.procs)
+
+
+def _settled(deployment: Deployment) -> list[dict[str, Any]] | None:
+    runs = _runs(deployment)
+    return None if any(r["status"] in ("QUEUED", "NOT_STARTED", "STARTING", "STARTED") for r in runs) else runs
+
+
+def test_the_ui_on_a_scored_state_launches_nothing_and_a_new_checkpoint_is_evaluated_once(deployment, monkeypatch):
+    """After the whole graph is materialized (the test above): two ticks of each sensor launch nothing; a new
+    rl_checkpoint version gets exactly one evaluation per benchmark, and the scoreboard follows the scores."""
+    import dagster as dg
+
+    sync_api = _browser()
+    for name in ("DAGSTER_POSTGRES_URL", "DAGSTER_COMPUTE_LOG_BUCKET", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID",
+                 "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        monkeypatch.setenv(name, deployment.env[name])
+    sensors = ("new_rl_checkpoint", "scoreboard_follows_scores")
+    url = deployment.webserver_url
+    with dg.DagsterInstance.from_config(str(deployment.home)) as instance, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        try:
+            before = wait_for(lambda: _settled(deployment), "no run in flight", 300, deployment.procs)
+            _wait_ticks(instance, deployment, sensors, 2, 240)
+            after = _settled(deployment) or _runs(deployment)
+            assert {r["runId"] for r in after} == {r["runId"] for r in before}, "a sensor launched a run"
+            page.goto(f"{url}/automation", wait_until="networkidle")
+            _dismiss_welcome(page)
+            sync_api.expect(page.get_by_text("new_rl_checkpoint").first).to_be_visible(timeout=30000)
+            page.screenshot(path=ARTIFACTS / "07-sensors-on-a-scored-state.png")
+
+            # a new final model of `full` (a new data version, as a re-trained checkpoint would have)
+            instance.report_runless_asset_event(dg.AssetMaterialization(
+                "rl_checkpoint", partition="full", tags={"dagster/data_version": "deployment-test-new-version"}))
+
+            def evaluated() -> list[dict[str, Any]] | None:
+                runs = [r for r in _runs(deployment) if r["jobName"] == "benchmark_evaluation"]
+                return runs if len(runs) >= 6 and all(r["status"] == "SUCCESS" for r in runs) else None
+
+            runs = wait_for(evaluated, "the new checkpoint's six evaluations", 600, deployment.procs)
+            partitions = sorted({t["key"]: t["value"] for t in r["tags"]}["dagster/partition"] for r in runs)
+            assert partitions == sorted(f"{b}|full" for b in BENCHMARK_NAMES)  # one per benchmark, once
+            # the scoreboard follows the new scores, launched by the automation sensor alone
+            def board_followed() -> bool:
+                latest = instance.get_latest_materialization_event(dg.AssetKey("scoreboard"))
+                return latest is not None and latest.timestamp > max(
+                    instance.get_latest_materialization_event(dg.AssetKey("benchmark_scores")).timestamp, 0)
+
+            wait_for(board_followed, "a scoreboard materialization after the new scores", 300, deployment.procs)
+            _wait_ticks(instance, deployment, ("new_rl_checkpoint",), 2, 240)
+            assert len([r for r in _runs(deployment) if r["jobName"] == "benchmark_evaluation"]) == 6
+            page.goto(f"{url}/runs", wait_until="networkidle")
+            page.screenshot(path=ARTIFACTS / "08-one-evaluation-per-benchmark.png")
+        except Exception:
+            page.screenshot(path=ARTIFACTS / "failure-automation.png", full_page=True)
+            raise
+        finally:
+            browser.close()

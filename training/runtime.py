@@ -134,10 +134,9 @@ def trainer_arguments(spec: RunSpec, defaults: dict[str, Any]) -> Any:
     if spec.deepspeed:
         ensure_single_process_distributed_env()
         kwargs["deepspeed"] = spec.deepspeed
-    report = [r for r in (spec.recipe.trainer.get("report_to") or []) if r != "none"]
-    if os.environ.get("MLFLOW_RUN_ID") and "mlflow" not in report:  # launched from an asset: its MLflow run
-        report.append("mlflow")
-    kwargs["report_to"] = report
+    # launched from an asset, the step metrics go to its MLflow run through MlflowMetricsCallback (which skips
+    # constant ones), not transformers' own MLflow callback
+    kwargs["report_to"] = [r for r in (spec.recipe.trainer.get("report_to") or []) if r not in ("none", "mlflow")]
     # transformers 5 turns bf16 autocast on by default, which on a CPU without bf16 units makes a float32
     # model's steps ~5x slower; TRL turns gradient checkpointing on. Both follow the recipe instead.
     kwargs.setdefault("bf16", spec.recipe.model.dtype == "bfloat16")
@@ -170,6 +169,53 @@ def step_line(record: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+# MLflow charts the metrics in the order they first arrive: what GRPO and SFT are judged on comes first
+MLFLOW_FIRST = ("reward", "rewards/", "kl", "loss", "mean_token_accuracy")
+
+
+def _priority(key: str) -> tuple[int, str]:
+    return next((i for i, p in enumerate(MLFLOW_FIRST) if key == p or (p.endswith("/") and key.startswith(p))),
+                len(MLFLOW_FIRST)), key
+
+
+class MetricStream:
+    """Step metrics for an MLflow run, without the constant ones: a metric is held back until it has taken two
+    different values (then its history is sent, and its later values as they come); one that never varies is
+    recorded once as a tag (``constant_metric.<name>``) instead of a flat chart. ``send(metrics, step)`` and
+    ``constant(tags)`` do the sending."""
+
+    def __init__(self, send: Callable[[dict[str, float], int], None], constant: Callable[[dict[str, str]], None]
+                 ) -> None:
+        self.send, self.constant = send, constant
+        self.held: dict[str, list[tuple[int, float]]] = {}
+        self.live: set[str] = set()
+
+    def add(self, metrics: dict[str, float], step: int) -> None:
+        now: dict[str, float] = {}
+        released: list[str] = []
+        for key, value in metrics.items():
+            if key in self.live:
+                now[key] = value
+                continue
+            history = self.held.setdefault(key, [])
+            history.append((step, value))
+            if len({v for _, v in history}) > 1:
+                released.append(key)
+        for key in sorted(released, key=_priority):  # the ones that matter first
+            self.live.add(key)
+            for past_step, value in self.held.pop(key)[:-1]:
+                self.send({key: value}, past_step)
+            now[key] = metrics[key]
+        if now:
+            self.send(dict(sorted(now.items(), key=lambda kv: _priority(kv[0]))), step)
+
+    def close(self) -> None:
+        tags = {f"constant_metric.{k}": f"{h[0][1]:.6g}" for k, h in self.held.items() if h}
+        if tags:
+            self.constant(tags)
+        self.held.clear()
+
+
 def make_callbacks(output_dir: Path, pipes: Any) -> list[Any]:
     from transformers import TrainerCallback
 
@@ -187,7 +233,53 @@ def make_callbacks(output_dir: Path, pipes: Any) -> list[Any]:
                 pipes.log.info(f"step {state.global_step}/{state.max_steps}: {step_line(record)}")
                 pipes.report_custom_message({"kind": "metrics", **record})
 
-    return [MetricsCallback()]
+    callbacks: list[Any] = [MetricsCallback()]
+    if os.environ.get("MLFLOW_RUN_ID") and os.environ.get("MLFLOW_TRACKING_URI"):
+        callbacks.append(mlflow_callback(os.environ["MLFLOW_RUN_ID"], os.environ["MLFLOW_TRACKING_URI"]))
+    return callbacks
+
+
+def mlflow_callback(run_id: str, tracking_uri: str) -> Any:
+    """The asset's MLflow run gets the step metrics (``MetricStream``) and, when
+    ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING`` is set, system metrics, from rank 0 only."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+    from transformers import TrainerCallback
+
+    client = MlflowClient(tracking_uri)
+
+    def send(metrics: dict[str, float], step: int) -> None:
+        now = int(time.time() * 1000)
+        client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in metrics.items()])
+
+    def constant(tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            client.set_tag(run_id, key, value)
+
+    class MlflowMetricsCallback(TrainerCallback):
+        def __init__(self) -> None:
+            self.stream = MetricStream(send, constant)
+            self.monitor: Any = None
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.is_world_process_zero and os.environ.get("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING") == "true":
+                from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+                self.monitor = SystemMetricsMonitor(run_id, resume_logging=True, tracking_uri=tracking_uri)
+                self.monitor.start()
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
+                   **kwargs: Any) -> None:
+            if state.is_world_process_zero and logs and "train_runtime" not in logs:
+                self.stream.add(_finite(logs), state.global_step)
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.is_world_process_zero:
+                self.stream.close()
+                if self.monitor is not None:
+                    self.monitor.finish()
+
+    return MlflowMetricsCallback()
 
 
 def read_metrics(output_dir: Path) -> list[dict[str, Any]]:
@@ -353,8 +445,15 @@ def finish_run(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: A
 
 
 def _pipes_value(value: Any) -> Any:
-    """Pipes takes scalars as they are; a list or a mapping travels as JSON metadata."""
-    return {"raw_value": value, "type": "json"} if isinstance(value, dict | list) else value
+    """Check metadata as people read it in the UI (not behind "Show JSON"): a list as ``a, b``, a mapping as
+    ``a=1, b=2``, a float rounded to 4 significant digits."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_pipes_value(v)}" for k, v in value.items()) or "(none)"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(_pipes_value(v)) for v in value) or "(none)"
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    return value
 
 
 def run_main(method: Method, train: Any, argv: list[str] | None = None) -> int:
