@@ -102,17 +102,23 @@ def _reused(context: dg.AssetExecutionContext, storage: StorageResource, asset: 
               for c in record["checks"]]
     manifest = {**record["manifest"], "variant": context.partition_key}
     return dg.MaterializeResult(value=manifest, data_version=dg.DataVersion(manifest["content_hash"]),
-                                metadata={**_manifest_metadata(manifest), **record["metadata"],
+                                metadata={**_manifest_metadata(manifest), **_presented(record["metadata"]),
                                           "checkpoint_uri": dg.MetadataValue.path(manifest["uri"]),
                                           "reused_from_variant": record["variant"]},
                                 check_results=checks)
 
 
 def _manifest_metadata(manifest: dict[str, Any]) -> dict[str, Any]:
-    return {"variant": manifest["variant"], "stages": manifest["stages"], "method": manifest["method"],
-            "start_model": manifest["base_model"], "trained_on": manifest.get("trained_on", "(nothing)"),
-            "rewards": ", ".join(manifest.get("rewards", [])) or "(none)",
-            "dataset_versions": versions_table(manifest.get("lineage", {}))}
+    return {"variant": manifest["variant"], "stages": manifest["stages"],
+            "trained_on": manifest.get("trained_on", "(nothing)"),
+            "rewards": ", ".join(manifest.get("rewards", [])) or "(none)", "method": manifest["method"],
+            "start_model": manifest["base_model"], "dataset_versions": versions_table(manifest.get("lineage", {}))}
+
+
+def _presented(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A run's recorded metadata (plain JSON, kept for reuse) as Dagster shows it: the curve and its plot as
+    Markdown."""
+    return {k: dg.MetadataValue.md(v) if k in ("curve", "curves_plot") else v for k, v in recorded.items()}
 
 
 def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data: dict[str, Any], start: str,
@@ -182,23 +188,23 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
     logged = [m for m in steps if "train_runtime" not in m]  # the logged steps, not the closing summary
     summary = {k: rounded(v) for k, v in curve_summary(logged, SUMMARY_METRICS[method]).items()}
     recorded = {
+        **summary,  # top-level floats: Dagster's Plots tab charts each across materializations
+        **({"curves_plot": plot} if plot else {}), "curve": curve_markdown(logged, list(curves)),
         "recipe": _shown(recipe), "overrides": ", ".join(overrides) or "(none)", "global_step": result["global_step"],
         "run_key": key, "skipped_media": result.get("skipped_media", 0),
-        **summary,  # top-level floats: Dagster's Plots tab charts each across materializations
         # what the child actually decoded (it reports its own values, not what it was asked for)
         "video_frames": result["frames"], "video_max_pixels": result["max_pixels"],
         # Eq. 6's gate at work: rows the semantic reward was paid on, and how many of them scored above 0
         **{k: result[k] for k in ("semantic_paid_rows", "semantic_nonzero_rows") if k in result},
     }
-    metadata = {
-        **materialization.metadata, **_manifest_metadata(manifest), **recorded,
+    metadata = {  # what people look for first comes first (the UI keeps this order)
+        **_manifest_metadata(manifest), **_presented(recorded),
         "checkpoint_uri": dg.MetadataValue.path(result["checkpoint_uri"]),
         "resumed_from": result.get("resumed_from") or "(start)",
-        "curve": dg.MetadataValue.md(curve_markdown(logged, list(curves))),
-        **({"curves_plot": dg.MetadataValue.md(plot)} if plot else {}),
         "mlflow_run_url": dg.MetadataValue.url(run.url),
         **({"mlflow_registered_model": registered} if registered else {}),
     }
+    metadata.update({k: v for k, v in materialization.metadata.items() if k not in metadata})
     from videorft.storage import as_path
 
     record = as_path(_record_uri(storage, asset, key))

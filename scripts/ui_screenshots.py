@@ -22,13 +22,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("VIDEORFT_CHROMIUM", "/usr/bin/chromium")
-# (file name, page, text that must be on it before the picture is taken)
+# (file name, page, button to press first or "", text to scroll to, link to open there or "")
 PAGES = (
-    ("ui-cot-sft-set.png", "/assets/cot_sft_set", "funnel"),
-    ("ui-rl-checkpoint.png", "/assets/rl_checkpoint?partition=full", "final_reward"),
-    ("ui-rl-checkpoint-plots.png", "/assets/rl_checkpoint?view=plots", "final_reward"),
-    ("ui-scoreboard.png", "/assets/scoreboard", "plot"),
-    ("ui-automation.png", "/automation", "new_rl_checkpoint"),
+    ("ui-cot-sft-set.png", "/assets/cot_sft_set", "", "funnel", ""),
+    ("ui-rl-checkpoint.png", "/assets/rl_checkpoint", "", "final_reward", ""),
+    ("ui-rl-checkpoint-curves.png", "/assets/rl_checkpoint", "", "curves_plot", "[Show Markdown]"),
+    ("ui-rl-checkpoint-plots.png", "/assets/rl_checkpoint", "Plots", "Metadata", ""),
+    ("ui-scoreboard.png", "/assets/scoreboard", "", "plot", "[Show Markdown]"),
 )
 
 
@@ -71,13 +71,21 @@ def main(argv: list[str] | None = None) -> int:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            for name, path, text in PAGES:
+            for name, path, button, text, link in PAGES:
                 page.goto(f"http://127.0.0.1:{port}{path}", wait_until="networkidle")
                 with contextlib.suppress(Exception):  # Dagster's first-visit dialog, when it shows
                     page.get_by_role("button", name="Skip").click(timeout=3000)
-                page.get_by_text(text).first.wait_for(timeout=30000)
-                page.wait_for_timeout(1500)
-                page.screenshot(path=out / name, full_page=False)
+                target = page.get_by_text(text, exact=True).first
+                target.wait_for(timeout=30000)
+                if button:
+                    page.get_by_role("button", name=button).first.click()
+                target.scroll_into_view_if_needed()
+                page.mouse.wheel(0, -150)  # the row's heading in view, not at the very top
+                if link:  # the first such link below the row scrolled to
+                    row = page.locator("tr", has=page.get_by_text(text, exact=True)).first
+                    row.get_by_text(link).first.click()
+                page.wait_for_timeout(2000)
+                page.screenshot(path=out / name)
                 print(out / name)
             browser.close()
     finally:

@@ -189,11 +189,15 @@ def test_sft_entry_point_runs_two_steps_and_resumes_without_repeating_them(sft_f
     first = _run("training.sft", [*args, "--max-steps", "2"], tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert _steps(run_dir) == [1, 2]
+    # a step logged after the last checkpoint, then killed: the resumed run logs it again, once
+    with open(run_dir / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps({"step": 3, "time": 0.0, "loss": 9.9}) + "\n")
     second = _run("training.sft", [*args, "--max-steps", "3"], tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     result = json.loads((run_dir / "result.json").read_text())
     assert result["resumed_from"].endswith("checkpoint-2") and result["global_step"] == 3
     assert _steps(run_dir) == [1, 2, 3]  # step 3 only: steps 1 and 2 were not trained again
+    assert 9.9 not in [json.loads(line).get("loss") for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert result["checks"]["checkpoint_loads_and_generates"]["passed"]
     assert (run_dir / "final" / "model.safetensors").exists()
     # resumed at its last step (a run killed after its last checkpoint): the published model is that

@@ -48,6 +48,8 @@ def test_every_variant_trains_on_its_data_with_its_rewards_from_its_model_throug
             **{v: "cot_sft_set" for v in TABLE2}, "no_refinement": "unrefined_cot_sft_set",
             "base": "(nothing)", "rl_only": "(nothing)"}
         assert sft["full"]["reused_from_variant"] == "sft_only"  # one SFT for the five variants that share it
+        assert sft["full"]["final_loss"] == sft["sft_only"]["final_loss"]  # a reused run shows its curves too
+        assert sft["full"]["curves_plot"] == sft["sft_only"]["curves_plot"]
         assert sft["full"]["checkpoint_uri"] == sft["sft_only"]["checkpoint_uri"]
         assert sft["no_refinement"]["checkpoint_uri"] != sft["full"]["checkpoint_uri"]
         # start model: the base model for RL only, the variant's own SFT checkpoint otherwise

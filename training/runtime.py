@@ -380,6 +380,13 @@ def train_and_finish(spec: RunSpec, trainer: Any, processor: Any, data: Any, fra
         pipes.log.info(f"{what} of {spec.model} on {len(data.rows)} rows ({data.content_hash}); "
                        f"{'resuming from ' + resume if resume else 'from step 0'}")
         quiet_trainer(trainer)
+    if resume:
+        # steps logged after the checkpoint were undone by the interruption and are logged again: keep each once
+        kept = [r for r in read_metrics(spec.output_dir) if r.get("step", 0) <= checkpoint_step(resume)]
+        (spec.output_dir / METRICS_FILE).write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+        if pipes is not None:  # the steps before the interruption, so the asset sees the whole curve
+            for record in kept:
+                pipes.report_custom_message({"kind": "metrics", **record})
     if resume and not spec.deepspeed:
         restore_weights(trainer.model, resume)
     if resume and 0 < trainer.args.max_steps <= checkpoint_step(resume):
