@@ -28,9 +28,27 @@ if [ ! -x /usr/bin/chromium ] && [ -z "${VIDEORFT_SKIP_BROWSER:-}" ] && [ "$(id 
     || echo "setup: could not install chromium; the browser tests will skip"
 fi
 
+# PyPI's torchvision is a CUDA build that cannot load its ops next to the CPU torch pinned here: where plain
+# `import torchvision` fails, install a hook every interpreter of the venv loads (scripts/torchvision_cpu_hook.py
+# says how it works), so `accelerate launch` and anything else that imports torchvision first works too.
+torchvision_hook() {
+  local site
+  site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  if "$VENV/bin/python" -c "import torchvision" 2>/dev/null && [ ! -f "$site/videorft_torchvision_cpu.pth" ]; then
+    return 0  # a matching torchvision (or the hook already there): nothing to do
+  fi
+  cp scripts/torchvision_cpu_hook.py "$site/videorft_torchvision_cpu.py"
+  echo "import videorft_torchvision_cpu" > "$site/videorft_torchvision_cpu.pth"
+  if ! "$VENV/bin/python" -c "import torchvision" 2>/dev/null; then
+    echo "setup: torchvision does not import even with the CPU hook; see README 'GPU install'" >&2
+    return 1
+  fi
+}
+
 stamp="$VENV/.videorft-setup"
 want="$(cat pyproject.toml "$CONSTRAINTS" | sha256sum | cut -d' ' -f1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VENV/bin/python" -c "import dagster_project, torch" 2>/dev/null; then
+  torchvision_hook
   echo "setup: $VENV is up to date"
   exit 0
 fi
@@ -40,5 +58,6 @@ echo "setup: installing (first time about 3 minutes; torch pinned by $CONSTRAINT
 # torch first and alone, so no other package's loose "torch" requirement can pull a CUDA build.
 "$VENV/bin/python" -m pip install --quiet -c "$CONSTRAINTS" "$(grep -E '^torch==' "$CONSTRAINTS")"
 "$VENV/bin/python" -m pip install --quiet -c "$CONSTRAINTS" -e ".[test,bench]"
+torchvision_hook
 echo "$want" > "$stamp"
 echo "setup: done ($("$VENV/bin/python" -c 'import torch; print("torch", torch.__version__)'))"

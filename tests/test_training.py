@@ -327,3 +327,28 @@ def test_a_set_override_in_exponent_notation_is_a_number():
                                            "reward.semantic.mode=ungated"])
     assert raw["trainer"] == {"learning_rate": 0.001, "optim": "adamw_torch"}
     assert raw["reward"]["semantic"]["mode"] == "ungated"
+
+
+def test_a_fresh_interpreter_imports_torchvision_before_any_of_our_modules():
+    # the install's hook (scripts/setup.sh): PyPI's CUDA torchvision next to the CPU torch, in any process
+    out = subprocess.run([sys.executable, "-c", "import torchvision.transforms; import sys; "
+                          "print(any(m.split('.')[0] in ('videorft', 'training') for m in sys.modules))"],
+                         cwd="/", capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_accelerate_launch_of_the_sft_entry_point_gets_past_torchvision(sft_file, tmp_path):
+    """The reproduction from the scale issue (accelerate imports torchvision before our code runs). With
+    ``--cpu`` accelerate starts ONE process whatever ``--num_processes`` says: this proves the install, not
+    multi-process training."""
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "-m", "training.sft", "--config", str(_recipe(tmp_path, "sft")), "--model", "tiny-random",
+              "--data", str(sft_file), "--output-dir", str(tmp_path / "run"), "--max-steps", "2"]
+    out = subprocess.run(launch, cwd=ROOT, capture_output=True, text=True, timeout=900,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1", "VIDEORFT_STORAGE_ROOT": str(tmp_path / "s")})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "torchvision::nms" not in out.stderr
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["global_step"] == 2
