@@ -31,7 +31,7 @@ def _declare_torchvision_ops() -> None:
 
 
 class _BeforeTorchvision(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):  # noqa: ANN001, ANN201 - the finder protocol
+    def find_spec(self, name, path=None, target=None):
         if name == "torchvision":
             sys.meta_path.remove(self)
             _declare_torchvision_ops()
