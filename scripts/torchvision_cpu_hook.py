@@ -31,7 +31,7 @@ def _declare_torchvision_ops() -> None:
 
 
 class _BeforeTorchvision(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
         if name == "torchvision":
             sys.meta_path.remove(self)
             _declare_torchvision_ops()
