@@ -140,13 +140,14 @@ class TrackedRun:
 
         with contextlib.suppress(MlflowException):  # exists already
             self.client.create_registered_model(name, description=f"VideoRFT variant checkpoints: {name}")
-        for version in self.client.search_model_versions(f"name = '{name}'"):
-            if version.tags.get("checkpoint_version") == version_key:
-                return str(version.version)
-        created = self.client.create_model_version(
+        found = [v for v in self.client.search_model_versions(f"name = '{name}'")
+                 if v.tags.get("checkpoint_version") == version_key]
+        version = str(found[0].version) if found else str(self.client.create_model_version(
             name, source=source, run_id=self.run_id, description=description,
-            tags={"checkpoint_version": version_key, **{k: str(v)[:5000] for k, v in tags.items()}})
-        return str(created.version)
+            tags={"checkpoint_version": version_key, **{k: str(v)[:5000] for k, v in tags.items()}}).version)
+        # `models:/<name>@latest` is the variant's model as of its latest materialization
+        self.client.set_registered_model_alias(name, "latest", version)
+        return version
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -206,7 +207,11 @@ class MlflowResource(dg.ConfigurableResource):
         if found:
             return found[0].info.run_id
         job = context.run.job_name
-        created = client.create_run(experiment_id, run_name=f"dagster run {run_id[:8]}", tags={
+        assets = sorted(k.to_user_string() for k in (context.run.asset_selection or []))
+        shown = ", ".join(assets) if 0 < len(assets) <= 3 else (f"{len(assets)} assets" if assets else job)
+        partition = context.run.tags.get("dagster/partition")
+        name = f"{shown}{f' [{partition}]' if partition else ''} · dagster {run_id[:8]}"
+        created = client.create_run(experiment_id, run_name=name[:250], tags={
             "dagster.run_id": run_id, "videorft.kind": "dagster_run", "videorft.profile": self.profile,
             "mlflow.source.git.commit": git_sha(),
             "mlflow.note.content": f"Dagster run {run_id} ({job}): each asset (and partition) it materialized "

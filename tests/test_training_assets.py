@@ -108,6 +108,7 @@ def test_every_variant_trains_on_its_data_with_its_rewards_from_its_model_throug
     [read] = rl_run.inputs.dataset_inputs
     assert read.dataset.name == "rl_set" and {t.key: t.value for t in read.tags}["mlflow.data.context"] == "training"
     [version] = client.search_model_versions("name = 'videorft-tests-full'")
+    assert client.get_model_version_by_alias("videorft-tests-full", "latest").version == version.version
     assert version.run_id == rl_run.info.run_id and version.tags["rl_set"] and version.tags["start_checkpoint"]
     assert version.tags["prompt.cot_generation"] and version.tags["rewards"].startswith("format_reward")
     assert client.search_model_versions("name = 'videorft-tests-sft_only'")  # SFT is sft_only's final model

@@ -275,9 +275,20 @@ def mlflow_callback(run_id: str, tracking_uri: str) -> Any:
 
         def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if state.is_world_process_zero:
-                self.stream.close()
-                if self.monitor is not None:
-                    self.monitor.finish()
+                self.close()
+
+        def replay(self, records: list[dict[str, Any]]) -> None:
+            """Steps an interrupted attempt logged (from ``metrics.jsonl``), into this attempt's run."""
+            for record in records:
+                if "train_runtime" not in record:
+                    self.stream.add({k: v for k, v in _finite(record).items() if k not in ("step", "time")},
+                                    int(record.get("step", 0)))
+
+        def close(self) -> None:
+            self.stream.close()
+            if self.monitor is not None:
+                self.monitor.finish()
+                self.monitor = None
 
     return MlflowMetricsCallback()
 
@@ -387,6 +398,9 @@ def train_and_finish(spec: RunSpec, trainer: Any, processor: Any, data: Any, fra
         if pipes is not None:  # the steps before the interruption, so the asset sees the whole curve
             for record in kept:
                 pipes.report_custom_message({"kind": "metrics", **record})
+        for callback in trainer.callback_handler.callbacks:  # and so does this attempt's MLflow run
+            if hasattr(callback, "replay"):
+                callback.replay(kept)
     if resume and not spec.deepspeed:
         restore_weights(trainer.model, resume)
     if resume and 0 < trainer.args.max_steps <= checkpoint_step(resume):
@@ -394,6 +408,9 @@ def train_and_finish(spec: RunSpec, trainer: Any, processor: Any, data: Any, fra
         trainer.state.global_step = checkpoint_step(resume)
     else:
         trainer.train(resume_from_checkpoint=resume)
+    for callback in trainer.callback_handler.callbacks:  # also when nothing was left to train
+        if hasattr(callback, "close"):
+            callback.close()
     extra = extra_metadata() if callable(extra_metadata) else (extra_metadata or {})
     return finish_run(spec, trainer, processor, data, frames, pipes,
                       {"resumed_from": resume or "", "frames_decoded": frames.decoded, **extra})
