@@ -143,6 +143,7 @@ def _publish(context: dg.AssetExecutionContext, storage: StorageResource, mlflow
         "failure_reasons": counts_table(dict(reasons.most_common(10)), "reason"),
         "uri": dg.MetadataValue.path(uri),
         "content_hash": content_hash,
+        "dagster/column_schema": column_schema({c: cot.STAGE_COLUMN_DESCRIPTIONS.get(c, c) for c in table.columns}),
         "expert_model": client.config.model,
         "expert_usage": dg.MetadataValue.md(pd.DataFrame([usage]).to_markdown(index=False, floatfmt=".4g")),
         "expert_requests_sent": usage["requests"],

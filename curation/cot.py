@@ -60,6 +60,32 @@ COLUMN_DESCRIPTIONS = {
 }
 
 
+# The stage tables' columns (structured_video_representations, initial_cots, refined_cots)
+STAGE_COLUMN_DESCRIPTIONS = {
+    "sample_id": "stable id of the question across stages",
+    "media_sha256": "content hash of the video or image",
+    "media_uri": "URI of the video or image",
+    "data_type": "video or image",
+    "status": "ok, or failed (see reason)",
+    "reason": "why the row failed (request error, invalid response, undecodable media), empty when ok",
+    "representation": "the describer's structured representation (JSON: caption, objects, events, text)",
+    "frames": "frames the describer was shown",
+    "describer_model": "the expert model that described the media",
+    "reasoner_model": "the expert model that wrote the blind CoT",
+    "refiner_model": "the expert model that refined the CoT against the media",
+    "prompt_hash": "hash of the prompt version this stage used",
+    "representation_prompt_hash": "hash of the describer prompt behind the representation reasoned over",
+    "cache_keys": "JSON: the expert responses' cache keys (replay without paying again)",
+    "repairs": "repair turns the response needed to validate",
+    "cot": "the expert's reasoning as returned",
+    "answer": "the answer the CoT concludes with",
+    "correct": "whether that answer matches the reference",
+    "process": "the refined CoT, <think>...</think>",
+    "solution": "the refined answer, <answer>...</answer>",
+    "changed": "whether refinement changed the CoT",
+}
+
+
 def prompt_hashes_by_prompt(column: Iterable[str]) -> dict[str, list[str]]:
     """Which version of each prompt made a set: ``{prompt name: sorted hashes}`` from the rows' ``prompt_hashes``
     JSON (more than one hash for a prompt means the set mixes prompt versions)."""

@@ -93,6 +93,10 @@ def test_chain_completes_under_http_faults_and_accounts_for_every_sample(isolate
                              for key in STAGES for r in instance.fetch_materializations(
                                  dg.AssetKey(key), limit=10).records)
         assert stage_requests > 80 + 60  # retries and repairs on top of one call per media and per sample
+        for key in (*STAGES, "cot_sft_set", "unrefined_cot_sft_set", "rl_set"):  # every column says what it holds
+            schema = instance.get_latest_materialization_event(dg.AssetKey(key)).asset_materialization.metadata[
+                "dagster/column_schema"].schema
+            assert schema.columns and all(c.description and c.description != c.name for c in schema.columns), key
     from mlflow import MlflowClient
 
     client = MlflowClient(isolated_env["MLFLOW_TRACKING_URI"])

@@ -89,3 +89,4 @@ def test_every_asset_has_an_owner_a_domain_tag_and_a_description():
         assert node.owners and node.owners[0].startswith("team:"), key
         assert node.tags.get("domain") == node.group_name and node.tags.get("paper_section"), key
         assert node.description, key
+
