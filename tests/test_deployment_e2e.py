@@ -334,7 +334,7 @@ def test_the_ui_on_a_scored_state_launches_nothing_and_a_new_checkpoint_is_evalu
                     instance.get_latest_materialization_event(dg.AssetKey("benchmark_scores")).timestamp, 0)
 
             wait_for(board_followed, "a scoreboard materialization after the new scores", 300, deployment.procs)
-            _wait_ticks(instance, deployment, ("new_rl_checkpoint",), 2, 240)
+            _wait_ticks(instance, deployment, ("new_rl_checkpoint",), 1, 240)  # and nothing more after
             assert len([r for r in _runs(deployment) if r["jobName"] == "benchmark_evaluation"]) == 6
             page.goto(f"{url}/runs", wait_until="networkidle")
             page.screenshot(path=ARTIFACTS / "08-one-evaluation-per-benchmark.png")
