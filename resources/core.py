@@ -145,8 +145,9 @@ class TrackedRun:
         version = str(found[0].version) if found else str(self.client.create_model_version(
             name, source=source, run_id=self.run_id, description=description,
             tags={"checkpoint_version": version_key, **{k: str(v)[:5000] for k, v in tags.items()}}).version)
-        # `models:/<name>@latest` is the variant's model as of its latest materialization
-        self.client.set_registered_model_alias(name, "latest", version)
+        # `models:/<name>@current` is the variant's model as of its latest materialization (MLflow reserves
+        # "latest", which means the highest version number instead)
+        self.client.set_registered_model_alias(name, "current", version)
         return version
 
 

@@ -35,8 +35,9 @@ PASSTHROUGH_ENV = ("VIDEORFT_PROFILE", "VIDEORFT_STORAGE_ROOT", "VIDEORFT_MEDIA_
 
 def entry_command(config: LauncherConfig, module: str, args: list[str], python: str = sys.executable,
                   rank: int = 0, main_host: str | None = None) -> list[str]:
-    """``python -m module args`` or, with an accelerate config, ``accelerate launch ... -m module args``;
-    across ``k8s.nodes`` machines each rank gets the machine flags that meet at ``main_host``."""
+    """``python -m module args``; with an accelerate config, ``accelerate launch ... -m module args`` (across
+    ``k8s.nodes`` machines each rank gets the machine flags that meet at ``main_host``); with
+    ``num_processes`` > 1 and no accelerate config, ``torchrun --standalone --nproc_per_node N -m module``."""
     if config.accelerate_config:
         accel = config.accelerate_config
         # a pod resolves a relative config against its image's working directory; here, against the checkout
@@ -48,6 +49,11 @@ def entry_command(config: LauncherConfig, module: str, args: list[str], python: 
                        main_host or "localhost", "--main_process_port", str(config.k8s.rendezvous_port)]
         return [python, "-m", "accelerate.commands.launch", "--config_file", accel, "--num_processes",
                 str(config.num_processes * nodes), *machine, "-m", module, *args]
+    if config.num_processes > 1:
+        # plain DDP on one machine (gloo on CPU, NCCL on GPUs): torchrun sets RANK/WORLD_SIZE for the Trainer.
+        # `accelerate launch --cpu` would start a single process whatever --num_processes says.
+        return [python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                str(config.num_processes), "-m", module, *args]
     return [python, "-m", module, *args]
 
 

@@ -108,7 +108,7 @@ def test_every_variant_trains_on_its_data_with_its_rewards_from_its_model_throug
     [read] = rl_run.inputs.dataset_inputs
     assert read.dataset.name == "rl_set" and {t.key: t.value for t in read.tags}["mlflow.data.context"] == "training"
     [version] = client.search_model_versions("name = 'videorft-tests-full'")
-    assert client.get_model_version_by_alias("videorft-tests-full", "latest").version == version.version
+    assert client.get_model_version_by_alias("videorft-tests-full", "current").version == version.version
     assert version.run_id == rl_run.info.run_id and version.tags["rl_set"] and version.tags["start_checkpoint"]
     assert version.tags["prompt.cot_generation"] and version.tags["rewards"].startswith("format_reward")
     assert client.search_model_versions("name = 'videorft-tests-sft_only'")  # SFT is sft_only's final model
@@ -152,3 +152,42 @@ def test_paper_7b_pod_spec_requests_gpus_with_tolerations_volumes_and_secrets():
     cmd = entry_command(accelerated, "training.sft", ["--config", "x"], python="python")
     assert cmd[:3] == ["python", "-m", "accelerate.commands.launch"] and "--num_processes" in cmd
     assert (Path(__file__).resolve().parent.parent / cmd[cmd.index("--config_file") + 1]).is_file()
+
+
+@pytest.mark.slow
+def test_two_cpu_processes_train_sft_and_grpo_through_the_launcher(isolated_env, tmp_path):
+    """``training.launcher.num_processes: 2`` on a CPU machine: torchrun, DDP over gloo, through the asset path."""
+    import yaml
+
+    raw = yaml.safe_load(SMALL.read_text())
+    raw["training"].update({"launcher": {"num_processes": 2}, "run_variants": ["full"],
+                            "variants": {v: None for v in TABLE2 if v not in ("full", "sft_only", "base")}})
+    profile = tmp_path / "two-processes.yaml"
+    profile.write_text(yaml.safe_dump(raw))
+    defs = build_definitions(load_profile(str(profile)), str(profile))
+    with dg.instance_for_test() as instance:
+        assert all(r.success for r in materialize_all(defs, instance))
+        [result] = materialize_all(defs, instance, "group:training", variants=["full"])
+        assert result.success
+        logs = [e.user_message for e in instance.all_logs(result.run_id)]
+        launches = [m for m in logs if m.startswith("launching:")]
+        assert len(launches) == 2 and all("torch.distributed.run --standalone --nproc_per_node 2" in m
+                                          for m in launches)
+        steps = [m.split(":")[0] for m in logs if re.match(r"step \d+/\d+: ", m) and "train_runtime" not in m]
+        for asset, total in (("sft_checkpoint", 4), ("rl_checkpoint", 2)):  # the fast recipes' max_steps
+            meta = _metadata(instance, asset, "full")
+            assert meta["global_step"] == total and isinstance(meta["final_loss"], float), asset
+            # one checkpoint, written by rank 0 only
+            published = list((Path(isolated_env["VIDEORFT_STORAGE_ROOT"]) / "training" / asset).glob("v-*"))
+            assert [p.name for p in published] == [Path(meta["checkpoint_uri"]).name], asset
+        # each step reported once (rank 0), not once per rank
+        assert steps == [f"step {i}/4" for i in range(1, 5)] + [f"step {i}/2" for i in range(1, 3)]
+
+
+def test_two_local_processes_without_an_accelerate_config_run_under_torchrun():
+    from videorft.profile import LauncherConfig
+
+    command = entry_command(LauncherConfig(num_processes=2), "training.sft", ["--config", "x"], python="python")
+    assert command == ["python", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+                       "training.sft", "--config", "x"]
+    assert entry_command(LauncherConfig(), "training.sft", [], python="python") == ["python", "-m", "training.sft"]

@@ -57,7 +57,11 @@ def quiet_console() -> None:
 
 @contextlib.contextmanager
 def pipes_session() -> Iterator[Any]:
-    if "DAGSTER_PIPES_CONTEXT" not in os.environ:
+    """The Pipes context in rank 0 of a multi-process launch (torchrun, accelerate), else None: Pipes has one
+    writer, and another rank closing the channel first would drop rank 0's result."""
+    if "DAGSTER_PIPES_CONTEXT" not in os.environ or int(os.environ.get("RANK", "0")) != 0:
+        if "DAGSTER_PIPES_CONTEXT" in os.environ:
+            quiet_console()
         yield None
         return
     from dagster_pipes import open_dagster_pipes

@@ -273,8 +273,9 @@ class K8sLaunchConfig(_Strict):
 
 
 class LauncherConfig(_Strict):
-    """Where training runs: a local subprocess (plain python, or ``accelerate launch`` with a config from
-    ``configs/accelerate/``) or a Kubernetes pod with GPUs."""
+    """Where training runs: a local subprocess (plain python; ``torchrun`` DDP when ``num_processes`` > 1, on
+    CPU too; or ``accelerate launch`` with a config from ``configs/accelerate/``) or a Kubernetes pod with
+    GPUs."""
 
     kind: Literal["subprocess", "k8s"] = "subprocess"
     accelerate_config: str | None = None
