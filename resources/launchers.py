@@ -136,7 +136,7 @@ def render_pod_specs(profile: Profile) -> dict[str, Any]:
 def one_gpu(config: LauncherConfig) -> LauncherConfig:
     """Evaluation: plain python on one GPU of one node, whatever training uses."""
     k8s = config.k8s.model_copy(update={"gpus": min(config.k8s.gpus, 1), "nodes": 1})
-    return config.model_copy(update={"accelerate_config": None, "k8s": k8s})
+    return config.model_copy(update={"accelerate_config": None, "num_processes": 1, "k8s": k8s})
 
 
 def pod_spec(k8s: K8sLaunchConfig, command: list[str], env: dict[str, str]) -> dict[str, Any]:

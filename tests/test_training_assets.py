@@ -191,3 +191,8 @@ def test_two_local_processes_without_an_accelerate_config_run_under_torchrun():
     assert command == ["python", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
                        "training.sft", "--config", "x"]
     assert entry_command(LauncherConfig(), "training.sft", [], python="python") == ["python", "-m", "training.sft"]
+    # evaluation is one process whatever training uses
+    from resources.launchers import one_gpu
+
+    assert entry_command(one_gpu(LauncherConfig(num_processes=2)), "evaluation.run", [], python="python") == [
+        "python", "-m", "evaluation.run"]
