@@ -6,6 +6,10 @@ checkpoint and its hash, the checks) into the materialization.
 
 - ``sft_checkpoint[v]``: SFT on the variant's data (``cot_sft_set`` or ``unrefined_cot_sft_set``); a variant
   without SFT passes the base model on.
+- ``video_embeddings[shard]``: the semantic reward's video side (SigLIP mean-frame embeddings, Eq. 5) of every
+  medium of ``rl_set`` in the shard, computed in batches into the store GRPO's reward reads, one version per
+  SigLIP setting the variants use. Locally it runs in this process (a launch would pay torch's import per
+  shard); with the k8s launcher, on one GPU in a pod.
 - ``rl_checkpoint[v]``: GRPO from ``sft_checkpoint[v]`` with the variant's rewards; a variant without RL passes
   its SFT checkpoint (or the base model) on. So ``rl_checkpoint[v]`` is always variant v's final model.
 
@@ -18,12 +22,14 @@ type Nothing.)
 """
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 
-from assets.metadata import curve_markdown, ownership, rounded, versions_table
+from assets.metadata import curve_markdown, markdown_table, ownership, rounded, versions_table
 from resources.core import MlflowResource, ProfileResource, StorageResource
 from resources.launchers import LauncherResource
 from training.checks import CHECK_DESCRIPTIONS, curve_summary
@@ -71,6 +77,51 @@ def grpo_overrides(variant: VariantConfig) -> list[str]:
     if rl.temporal:
         out.append("reward.temporal.enabled=true")
     return out + list(rl.overrides)
+
+
+def embedding_settings(profile: Profile) -> dict[str, list[str]]:
+    """Each video-embedding version the profile's GRPO variants read (``training.video_embeddings``), with the
+    recipe overrides of one variant that reads it; variants without the semantic reward read none."""
+    from training.config import load_recipe
+    from training.rewards import uses_video_embeddings
+    from training.video_embeddings import VideoEmbeddingCache
+
+    out: dict[str, list[str]] = {}
+    for variant in profile.training.variants.values():
+        overrides = grpo_overrides(variant)
+        if variant.rl is None:
+            continue
+        reward = load_recipe(profile.training.recipe_path("grpo"), "grpo", overrides).reward
+        if uses_video_embeddings(reward):
+            out.setdefault(VideoEmbeddingCache.from_config(reward.semantic).version, overrides)
+    return out
+
+
+def _embed(context: dg.AssetExecutionContext, launcher: LauncherResource, args: list[str], env: dict[str, str]
+           ) -> dict[str, Any]:
+    """One precompute (``python -m training.video_embeddings ARGS``): in this process for the local launcher
+    (a launch would pay torch's import per shard), else in a one-GPU pod over Pipes. Nothing is launched when
+    every medium is already stored. Returns its report."""
+    from training.video_embeddings import resolve_job
+
+    try:
+        job = resolve_job(args)
+    except (ValueError, FileNotFoundError) as exc:
+        raise dg.Failure(f"video_embeddings: {exc}") from exc
+    if launcher.config.kind != "k8s" or not job.missing():
+        step = {"last": 0.0}
+
+        def progress(done: int, total: int) -> None:
+            if time.monotonic() - step["last"] > 5 or done == total:
+                step["last"] = time.monotonic()
+                context.log.info(f"video_embeddings[{context.partition_key}]: {done}/{total} media embedded")
+
+        return job.run(progress)
+    invocation = launcher.launch(context, "training.video_embeddings", args, env, single_process=True)
+    results = [m for m in invocation.get_custom_messages() if isinstance(m, dict) and m.get("kind") == "result"]
+    if not results:
+        raise dg.Failure("video_embeddings: the precompute reported no result; see its logs above")
+    return results[-1]["result"]
 
 
 def _shown(path: Path) -> str:
@@ -196,6 +247,8 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
         "video_frames": result["frames"], "video_max_pixels": result["max_pixels"],
         # Eq. 6's gate at work: rows the semantic reward was paid on, and how many of them scored above 0
         **{k: result[k] for k in ("semantic_paid_rows", "semantic_nonzero_rows") if k in result},
+        # the video embeddings GRPO read from video_embeddings' store vs computed in its steps (a missing medium)
+        **{k: result[k] for k in ("semantic_embeddings_read", "semantic_embeddings_computed") if k in result},
     }
     metadata = {  # what people look for first comes first (the UI keeps this order)
         **_manifest_metadata(manifest), **_presented(recorded),
@@ -281,6 +334,7 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         return _train(context, "sft", variant.sft, data, model, variant, profile, storage, mlflow, launcher, lineage)
 
     @dg.asset(name="rl_checkpoint", **common, ins={"rl_set": dg.AssetIn(), "sft_checkpoint": dg.AssetIn()},
+              deps=[dg.AssetDep("video_embeddings", partition_mapping=dg.AllPartitionMapping())],
               check_specs=_check_specs("rl_checkpoint", "grpo"),
               description="Each Table 2 variant's final model: GRPO (paper 3.3) from sft_checkpoint of the same "
               "variant with the variant's rewards (format + accuracy + gated semantic consistency for the full "
@@ -297,4 +351,53 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         return _train(context, "grpo", "rl_set", rl_set, sft_checkpoint["uri"], variant, profile, storage, mlflow,
                       launcher, lineage)
 
-    return [sft_checkpoint, rl_checkpoint]
+    return [build_video_embeddings(profile), sft_checkpoint, rl_checkpoint]
+
+
+def build_video_embeddings(profile: Profile) -> dg.AssetsDefinition:
+    from assets.curation import shard_partitions
+
+    settings = embedding_settings(profile)  # at load: a bad variant fails here
+
+    @dg.asset(name="video_embeddings", group_name="curation", **ownership("curation"), code_version="1",
+              pool=GPU_POOL, kinds={"pytorch", "numpy"}, partitions_def=shard_partitions(profile),
+              ins={"rl_set": dg.AssetIn()},
+              check_specs=[dg.AssetCheckSpec("every_medium_embedded", asset="video_embeddings",
+                                             description="every medium of the shard has a stored embedding (one "
+                                             "that fails to decode is skipped by GRPO too)")],
+              description="The semantic-consistency reward's video side (paper Eq. 5): SigLIP's mean-frame "
+              "embedding of every video and image of rl_set in the shard, computed in batches before GRPO into "
+              "<storage>/reward_cache/<version>/, one version per SigLIP model, weights, frame count and decode "
+              "size the variants use. GRPO's reward reads it and only encodes text; a medium missing there is "
+              "computed during training and counted (rl_checkpoint's semantic_embeddings_computed).")
+    def video_embeddings(context: dg.AssetExecutionContext, rl_set: dict[str, Any], profile: ProfileResource,
+                         launcher: LauncherResource):
+        prof = profile.profile
+        shard = int(context.partition_key)
+        reports: dict[str, dict[str, Any]] = {}
+        for version, overrides in settings.items():
+            args = ["--config", str(prof.training.recipe_path("grpo")), "--data", rl_set["parquet"],
+                    "--shard", str(shard), "--shards", str(prof.ingest.shards), "--profile", profile.name,
+                    *[a for item in overrides for a in ("--set", item)]]  # the store: as GRPO resolves it
+            reports[version] = _embed(context, launcher, args, {"VIDEORFT_PROFILE": profile.name})
+        failed = [{"version": v, **f} for v, r in reports.items() for f in r["failures"]]
+        computed = sum(r["computed"] for r in reports.values())
+        seconds = sum(r["seconds"] for r in reports.values())
+        first = next(iter(reports.values()), {})
+        metadata: dict[str, Any] = {
+            "versions": ", ".join(reports) or "(no variant uses the semantic reward)",
+            "dagster/row_count": first.get("media", 0), "videos": first.get("videos", 0),
+            "images": first.get("images", 0), "computed": computed,
+            "already_stored": sum(r["already_stored"] for r in reports.values()), "failed": len(failed),
+            "seconds": rounded(seconds), "media_per_second": rounded(computed / seconds) if computed else 0.0,
+            **{f"store[{v}]": dg.MetadataValue.path(r["store"]) for v, r in reports.items()},
+            **({"failures": dg.MetadataValue.md(markdown_table(pd.DataFrame(failed), 20))} if failed else {}),
+        }
+        check = dg.AssetCheckResult(check_name="every_medium_embedded", passed=not failed,
+                                    severity=dg.AssetCheckSeverity.WARN,
+                                    metadata={"failed": len(failed), "shard": context.partition_key})
+        version = stable_hash({v: r["media_digest"] for v, r in sorted(reports.items())})
+        return dg.MaterializeResult(value={"stores": {v: r["store"] for v, r in reports.items()}},
+                                    data_version=dg.DataVersion(version), metadata=metadata, check_results=[check])
+
+    return video_embeddings

@@ -11,6 +11,11 @@ video (a clip of the tiny world), same G completions. Measured per group:
 * ``ours_first_visit``: ``SemanticConsistencyReward`` on a video it has never seen: one decode, one batch of
   F frames, the mean frame embedding, the G spans embedded in one batch, written to the embedding cache.
 * ``ours_cached``: the same group again (every later completion, step and epoch of that video).
+* ``ours_precomputed``: the first visit in training after the ``video_embeddings`` asset stored the video's
+  embedding (``training.video_embeddings.precompute``): a new reward, as in a new process, reads the stored
+  embedding and only embeds the G spans. This is every visit once the asset has run.
+* ``precompute``: the asset's batched pass over all the videos of the run (8 per image-tower forward),
+  reported as videos/s next to the official per-completion cost (one decode and F frames through SigLIP).
 * ``ours_first_visit_compiled``: the first visit with ``compile: true`` (the paper recipes' setting): SigLIP's
   image tower through ``torch.compile``. Its one-off compilation, paid once per process, is warmed on a
   video outside the measurement and reported as ``compile_seconds``.
@@ -81,8 +86,13 @@ def main() -> None:
                    for i in range(args.group)]
     load_clip(args.model, None, 64)  # model construction is paid once per process by both
     config = SemanticRewardConfig(model=args.model, pretrained=None, frames=args.frames, mode="ungated")
+    from training.video_embeddings import VideoEmbeddingCache, precompute
+
     timings: dict[str, list[float]] = {"official": [], "ours_first_visit": [], "ours_cached": [],
-                                       "ours_first_visit_compiled": []}
+                                       "ours_precomputed": [], "ours_first_visit_compiled": []}
+    measured = videos[:args.repeats]
+    store = str(work / "precomputed")
+    pre = precompute([(v, None) for v in measured], VideoEmbeddingCache.from_config(config, store), batch_media=8)
     compiled = SemanticConsistencyReward(config.model_copy(update={"compile": True}), cache_root=str(work / "warm"))
     started = time.perf_counter()
     compiled(completions, path=[videos[-1]] * args.group)  # the one-off compilation, outside the measurement
@@ -100,6 +110,11 @@ def main() -> None:
         started = time.perf_counter()
         reward(completions, **columns)
         timings["ours_cached"].append(time.perf_counter() - started)
+        fresh = SemanticConsistencyReward(config, cache_root=store)  # a training process after the asset ran
+        started = time.perf_counter()
+        fresh(completions, **columns)
+        timings["ours_precomputed"].append(time.perf_counter() - started)
+        assert fresh.embeddings.stats["computed"] == 0
         compiled.embeddings.cache_root = str(work / f"compiled{i}")
         started = time.perf_counter()
         compiled(completions, **columns)
@@ -111,14 +126,21 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(), "seconds_median": median, "seconds_all": timings,
         "speedup_first_visit": median["official"] / median["ours_first_visit"],
         "speedup_cached": median["official"] / median["ours_cached"],
+        "speedup_precomputed": median["official"] / median["ours_precomputed"],
+        "precompute": {"videos": pre.computed, "seconds": pre.seconds, "videos_per_second": pre.media_per_second,
+                       "decode_seconds": pre.decode_seconds, "encode_seconds": pre.encode_seconds},
+        "official_completions_per_second": args.group / median["official"],
+        "precompute_videos_per_official_completion": pre.media_per_second * median["official"] / args.group,
         "speedup_first_visit_compiled": median["official"] / median["ours_first_visit_compiled"],
         "compile_seconds": compile_seconds,
-        "targets": {"first_visit": 8.0, "cached": 50.0},
+        "targets": {"first_visit": 8.0, "cached": 50.0, "precomputed": 50.0},
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps({k: result[k] for k in ("seconds_median", "speedup_first_visit", "speedup_first_visit_compiled",
-                                            "speedup_cached", "compile_seconds")}, indent=2))
+                                            "speedup_cached", "speedup_precomputed", "precompute",
+                                            "precompute_videos_per_official_completion", "compile_seconds")},
+                     indent=2))
 
 
 if __name__ == "__main__":

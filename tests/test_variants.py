@@ -42,12 +42,15 @@ def test_the_paper_variants_partition_training_and_evaluation():
     assert isinstance(scores, dg.MultiPartitionsDefinition)
     assert {(k.keys_by_dimension["variant"], k.keys_by_dimension["benchmark"]) for k in scores.get_partition_keys()} \
         == {(v, b) for v in TABLE2 for b in BENCHMARK_NAMES}
-    # lineage in the graph: SFT reads both CoT sets (the variant picks one), RL reads the SFT checkpoint and the
-    # RL set, every score reads the variant's final model
+    # lineage in the graph: SFT reads both CoT sets (the variant picks one), RL reads the SFT checkpoint, the
+    # RL set and its precomputed video embeddings (every shard), every score reads the variant's final model
     parents = {k: {p.to_user_string() for p in graph.get(dg.AssetKey(k)).parent_keys}
                for k in ("sft_checkpoint", "rl_checkpoint", "benchmark_scores")}
     assert parents == {"sft_checkpoint": {"cot_sft_set", "unrefined_cot_sft_set"},
-                       "rl_checkpoint": {"rl_set", "sft_checkpoint"}, "benchmark_scores": {"rl_checkpoint"}}
+                       "rl_checkpoint": {"rl_set", "sft_checkpoint", "video_embeddings"},
+                       "benchmark_scores": {"rl_checkpoint"}}
+    assert graph.get(dg.AssetKey("video_embeddings")).partitions_def == \
+        graph.get(dg.AssetKey("initial_cots")).partitions_def  # partitioned like the curation stages
 
 
 def test_each_variant_resolves_to_its_data_and_rewards():

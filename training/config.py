@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 Method = Literal["sft", "grpo"]
 
@@ -49,11 +49,18 @@ class SemanticRewardConfig(_Strict):
     weight: Annotated[float, Field(gt=0)] = 2.0  # w; the paper's best setting
     span_tokens: Annotated[int, Field(gt=0, le=512)] = 64  # M: SigLIP's text context
     frames: Annotated[int, Field(gt=0)] = 16  # F
+    max_pixels: Annotated[int, Field(gt=0)] | None = None  # frames decoded for SigLIP; None: its input side squared
     model: str = "ViT-SO400M-14-SigLIP-384"  # "a lightweight version of SigLIP with 400M parameters"
     pretrained: str | None = "webli"
     gate_reward: str = "accuracy_reward"
     cache_root: str | None = None  # None: the storage root (VIDEORFT_STORAGE_ROOT / profile)
     compile: bool = False  # torch.compile SigLIP's image tower: same embeddings, faster after a one-off compile
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `off` (in a recipe or a --set reward.semantic.mode=off) as false
+        return "off" if value is False else value
 
 
 class TemporalRewardConfig(_Strict):

@@ -74,6 +74,11 @@ def _read(file: str) -> pd.DataFrame:
     return pd.DataFrame(json.loads(text))
 
 
+def read_table(uri: str) -> pd.DataFrame:
+    """Every row of a data file or folder (local or ``s3://``), as written by the curation assets."""
+    return pd.concat([_read(f) for f in _data_files(uri)], ignore_index=True)
+
+
 def _options(value: Any) -> list[str]:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return []

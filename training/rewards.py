@@ -150,9 +150,7 @@ class SemanticConsistencyReward:
         self.config = config
         self.paid_rows = self.nonzero_rows = 0
         self.gate = RULE_REWARDS[config.gate_reward]
-        self.embeddings = VideoEmbeddingCache(config.model, config.pretrained, config.frames, config.span_tokens,
-                                              cache_root=cache_root, media_cache_dir=media_cache_dir,
-                                              compile=config.compile)
+        self.embeddings = VideoEmbeddingCache.from_config(config, cache_root, media_cache_dir)
 
     def __call__(self, completions: list[Any], path: list[str], gate: list[float] | None = None,
                  **columns: Any) -> list[float]:
@@ -177,8 +175,12 @@ class SemanticConsistencyReward:
         return scores
 
     def tally(self) -> dict[str, int]:
-        """Rows the reward was paid on (the gate open, or every row ungated) and how many scored above 0."""
-        return {"semantic_paid_rows": self.paid_rows, "semantic_nonzero_rows": self.nonzero_rows}
+        """Rows the reward was paid on (the gate open, or every row ungated), how many scored above 0, and the
+        video embeddings read from the precomputed store vs computed during training (a video the
+        ``video_embeddings`` asset had not stored)."""
+        return {"semantic_paid_rows": self.paid_rows, "semantic_nonzero_rows": self.nonzero_rows,
+                "semantic_embeddings_read": self.embeddings.stats["from_storage"],
+                "semantic_embeddings_computed": self.embeddings.stats["computed"]}
 
 
 class VideoRFTReward:
@@ -246,6 +248,11 @@ MODEL_REWARDS: dict[str, Callable[[SemanticConsistencyReward], RewardFunc]] = {
     "videorft_reward": VideoRFTReward,
 }
 REWARD_NAMES: tuple[str, ...] = (*RULE_REWARDS, *MODEL_REWARDS)
+
+
+def uses_video_embeddings(config: Any) -> bool:
+    """Whether a recipe's ``reward`` section pays the semantic-consistency reward (so reads video embeddings)."""
+    return any(n in MODEL_REWARDS for n in config.functions) and config.semantic.mode != "off"
 
 
 def build_reward_funcs(config: Any, cache_root: str | None = None,

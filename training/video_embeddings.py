@@ -1,20 +1,30 @@
-"""SigLIP embeddings for the semantic-consistency reward: one per video, computed once.
+"""SigLIP embeddings for the semantic-consistency reward: one per video, computed once, in batches, before RL.
 
 A video's embedding is the mean of the SigLIP image embeddings of ``F`` uniformly sampled frames (paper
-Eq. 5). It depends only on the video, so it is computed on the video's first visit and then served from
-memory for every other completion, step and epoch, and from ``<cache_root>/reward_cache/`` (a local folder or
-``s3://``) for every later process: resumed runs, other ranks, the next experiment with the same model. The
-official implementation instead re-decodes the video and runs SigLIP on every frame for every completion.
-SigLIP itself loads lazily, once per process. With ``compile`` the image and text towers run through
-``torch.compile`` (one compilation per process and batch shape: F frames or 1 image; the group's span
-count), which gives the same embeddings faster; worth it for long runs, not for a test of a few steps.
+Eq. 5). It depends only on the video and on the embedding's version (SigLIP model and weights, ``F``, the
+decode size), so the ``video_embeddings`` asset computes every video of ``rl_set`` in batches before GRPO
+(``precompute``; ``python -m training.video_embeddings``) into ``<root>/reward_cache/<version>/`` (a local
+folder or ``s3://``), and GRPO's reward reads it there and only encodes text. A video that is not there (a
+new one, a failed precompute) is computed on its first visit, counted in ``stats["computed"]``, and stored
+for every later process. The official implementation instead re-decodes the video and runs SigLIP on every
+frame for every completion. SigLIP itself loads lazily, once per process. With ``compile`` the image and text
+towers run through ``torch.compile`` (one compilation per process and batch shape), which gives the same
+embeddings faster; worth it for long runs, not for a test of a few steps.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import io
+import json
+import logging
+import sys
 import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,11 +32,53 @@ import numpy as np
 from videorft.media import MIN_PIXELS
 from videorft.storage import as_path
 
+LOG = logging.getLogger("training.video_embeddings")
+STORE_FOLDER = "reward_cache"
+
+
+def embedding_version(model: str, pretrained: str | None, frames: int, max_pixels: int | None) -> str:
+    """The store folder of one embedding setting: a different SigLIP, weights, frame count or decode size is a
+    different version (``max_pixels`` None: SigLIP's own input size, so the model name fixes it)."""
+    tag = f"{model}-{pretrained or 'random'}-f{frames}-p{max_pixels or 'native'}"
+    return tag.replace("/", "_")
+
+
+def media_key(uri: str, sha256: str | None) -> str:
+    """A video's key in the store: its content hash (the pool's ``media_sha256``), else the URI's hash."""
+    return (sha256 or hashlib.sha256(uri.encode()).hexdigest())[:32]
+
+
+@dataclass
+class PrecomputeReport:
+    """What one ``precompute`` call did: distinct media seen, computed now, found stored, failed to decode."""
+
+    version: str
+    store: str
+    media: int = 0
+    videos: int = 0
+    images: int = 0
+    computed: int = 0
+    already_stored: int = 0
+    failed: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    decode_seconds: float = 0.0
+    encode_seconds: float = 0.0
+
+    @property
+    def media_per_second(self) -> float:
+        return self.computed / self.seconds if self.seconds and self.computed else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "media_per_second": self.media_per_second}
+
 
 class VideoEmbeddingCache:
     def __init__(self, model: str, pretrained: str | None, frames: int, span_tokens: int,
-                 cache_root: str | None = None, media_cache_dir: str | None = None, compile: bool = False) -> None:
+                 cache_root: str | None = None, media_cache_dir: str | None = None, compile: bool = False,
+                 max_pixels: int | None = None) -> None:
         self.model_name, self.pretrained, self.frames, self.span_tokens = model, pretrained, frames, span_tokens
+        self.max_pixels = max_pixels
         self.compile = compile
         self._image_tower: Any = None
         self._text_tower: Any = None
@@ -35,6 +87,17 @@ class VideoEmbeddingCache:
         self._memory: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
         self.stats = {"computed": 0, "from_storage": 0, "from_memory": 0}
+
+    @classmethod
+    def from_config(cls, config: Any, cache_root: str | None = None, media_cache_dir: str | None = None
+                    ) -> VideoEmbeddingCache:
+        """From a recipe's ``reward.semantic`` (``training.config.SemanticRewardConfig``)."""
+        return cls(config.model, config.pretrained, config.frames, config.span_tokens, cache_root=cache_root,
+                   media_cache_dir=media_cache_dir, compile=config.compile, max_pixels=config.max_pixels)
+
+    @property
+    def version(self) -> str:
+        return embedding_version(self.model_name, self.pretrained, self.frames, self.max_pixels)
 
     # -- model ---------------------------------------------------------------------------------------------
     def _clip(self) -> tuple[Any, Any, Any]:
@@ -66,19 +129,17 @@ class VideoEmbeddingCache:
         with torch.inference_mode():
             return F.normalize(self._text_tower(tokenizer(texts)), dim=-1)
 
-    # -- videos --------------------------------------------------------------------------------------------
-    def _key(self, uri: str, sha256: str | None) -> str:
-        ident = sha256 or hashlib.sha256(uri.encode()).hexdigest()
-        return ident[:32]
+    # -- the store -----------------------------------------------------------------------------------------
+    def folder(self) -> Any:
+        return as_path(self.cache_root).joinpath(STORE_FOLDER, self.version)
 
-    def _folder(self) -> Any:
-        tag = f"{self.model_name}-{self.pretrained or 'random'}-f{self.frames}".replace("/", "_")
-        return as_path(self.cache_root).joinpath("reward_cache", tag)
+    def is_stored(self, key: str) -> bool:
+        return bool(self.cache_root) and (self.folder() / f"{key}.npy").exists()
 
     def _load_stored(self, key: str) -> np.ndarray | None:
         if not self.cache_root:
             return None
-        path = self._folder() / f"{key}.npy"
+        path = self.folder() / f"{key}.npy"
         try:
             if not path.exists():
                 return None
@@ -89,7 +150,7 @@ class VideoEmbeddingCache:
     def _store(self, key: str, embedding: np.ndarray) -> None:
         if not self.cache_root:
             return
-        folder = self._folder()
+        folder = self.folder()
         folder.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         np.save(buffer, embedding)
@@ -97,7 +158,9 @@ class VideoEmbeddingCache:
         tmp.write_bytes(buffer.getvalue())
         tmp.rename(folder / f"{key}.npy")  # a reader never sees a torn file under the final name
 
-    def _compute(self, uri: str) -> np.ndarray:
+    # -- videos --------------------------------------------------------------------------------------------
+    def decoded(self, uri: str) -> Any:
+        """The preprocessed ``(F, 3, H, W)`` frames of a video, or ``(1, 3, H, W)`` for an image."""
         import torch
         from PIL import Image
 
@@ -105,17 +168,19 @@ class VideoEmbeddingCache:
         from videorft.media import load_frames, load_image, media_kind
 
         model, _, preprocess = self._clip()
-        size = image_side(model)
+        pixels = self.max_pixels or max(image_side(model) ** 2, MIN_PIXELS)
         if media_kind(uri) == "image":
-            arrays = [load_image(uri, max_pixels=max(size * size, MIN_PIXELS), cache_dir=self.media_cache_dir)]
+            arrays = [load_image(uri, max_pixels=pixels, cache_dir=self.media_cache_dir)]
         else:
-            arrays = list(load_frames(uri, frames=self.frames, max_pixels=max(size * size, MIN_PIXELS),
+            arrays = list(load_frames(uri, frames=self.frames, max_pixels=pixels,
                                       cache_dir=self.media_cache_dir).array)
-        frames = self.image_embeddings(torch.stack([preprocess(Image.fromarray(a)) for a in arrays]))
-        return frames.mean(dim=0).float().numpy()
+        return torch.stack([preprocess(Image.fromarray(a)) for a in arrays])
+
+    def _compute(self, uri: str) -> np.ndarray:
+        return self.image_embeddings(self.decoded(uri)).mean(dim=0).float().numpy()
 
     def media_embedding(self, uri: str, sha256: str | None = None) -> np.ndarray:
-        key = self._key(uri, sha256)
+        key = media_key(uri, sha256)
         with self._lock:
             if key in self._memory:
                 self.stats["from_memory"] += 1
@@ -126,6 +191,8 @@ class VideoEmbeddingCache:
         else:
             embedding = self._compute(uri)
             self.stats["computed"] += 1
+            LOG.info("semantic reward: %s had no precomputed embedding (version %s); computed it now", uri,
+                     self.version)
             self._store(key, embedding)
         with self._lock:
             self._memory[key] = embedding
@@ -140,3 +207,178 @@ class VideoEmbeddingCache:
             if (uri, sha) not in rows:
                 rows[(uri, sha)] = self.media_embedding(uri, sha)
         return torch.from_numpy(np.stack([rows[(u, s)] for u, s in zip(uris, shas, strict=True)]))
+
+
+# -- the precompute (the video_embeddings asset) ------------------------------------------------------------
+
+def _batches(items: list[tuple[str, str, Any]], size: int) -> Iterator[list[tuple[str, str, Any]]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def precompute(media: Iterable[tuple[str, str | None]], cache: VideoEmbeddingCache, batch_media: int = 8,
+               decode_workers: int = 4, progress: Callable[[int, int], None] | None = None) -> PrecomputeReport:
+    """Store the embedding of every distinct ``(uri, sha256)`` not yet stored under ``cache``'s version.
+
+    Decoding runs ``decode_workers`` threads ahead of the image tower, which sees ``batch_media`` media's
+    frames per forward. A medium that fails to decode is reported in ``failures`` and skipped (GRPO's data
+    loader skips it too); the rest are stored. Resumable: a killed precompute keeps what it stored.
+    """
+    from videorft.media import MediaDecodeError, media_kind
+
+    if not cache.cache_root:
+        raise ValueError("precompute needs a cache_root: the store GRPO's reward reads")
+    started = time.perf_counter()
+    distinct: dict[str, str] = {}
+    for uri, sha in media:
+        distinct.setdefault(media_key(uri, sha), uri)
+    report = PrecomputeReport(version=cache.version, store=str(cache.folder()), media=len(distinct))
+    kinds = [media_kind(uri) for uri in distinct.values()]
+    report.images = kinds.count("image")
+    report.videos = len(kinds) - report.images
+    todo = [(key, uri) for key, uri in distinct.items() if not cache.is_stored(key)]
+    report.already_stored = len(distinct) - len(todo)
+
+    def decode(item: tuple[str, str]) -> tuple[str, str, Any]:
+        key, uri = item
+        t0 = time.perf_counter()
+        try:
+            frames: Any = cache.decoded(uri)
+        except (MediaDecodeError, OSError, ValueError) as exc:
+            frames = exc
+        return key, uri, (frames, time.perf_counter() - t0)
+
+    import torch
+
+    done = 0
+    with ThreadPoolExecutor(max_workers=max(1, decode_workers)) as pool:
+        # decoding is lazy and ordered: at most two batches of frames in memory ahead of the tower
+        decoded = pool.map(decode, todo, chunksize=1) if todo else iter(())
+        pending: list[tuple[str, str, Any]] = []
+        for item in decoded:
+            pending.append(item)
+            if len(pending) < batch_media and done + len(pending) < len(todo):
+                continue
+            ok = []
+            for key, uri, (frames, seconds) in pending:
+                report.decode_seconds += seconds
+                if isinstance(frames, BaseException):
+                    report.failed += 1
+                    report.failures.append({"uri": uri, "error": str(frames)})
+                    LOG.warning("video_embeddings: %s cannot be decoded (%s); skipped", uri, frames)
+                else:
+                    ok.append((key, frames))
+            if ok:
+                t0 = time.perf_counter()
+                embedded = cache.image_embeddings(torch.cat([frames for _, frames in ok]))
+                offset = 0
+                for key, frames in ok:
+                    cache._store(key, embedded[offset:offset + len(frames)].mean(dim=0).float().numpy())
+                    offset += len(frames)
+                report.encode_seconds += time.perf_counter() - t0
+                report.computed += len(ok)
+            done += len(pending)
+            pending = []
+            if progress is not None:
+                progress(done, len(todo))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def media_of_shard(table: Any, shard: int | None, shards: int | None) -> list[tuple[str, str | None]]:
+    """The distinct ``(path, media_sha256)`` of an RL table, restricted to one curation shard (shards follow
+    the media, as in ``curation.ingest.shard_of``)."""
+    from curation.ingest import shard_of
+
+    rows = table[["path", "media_sha256"]].drop_duplicates() if "media_sha256" in table else \
+        table[["path"]].drop_duplicates().assign(media_sha256=None)
+    out = []
+    for uri, sha in rows.itertuples(index=False):
+        sha = sha if isinstance(sha, str) and sha else None
+        if shard is not None and shards and shard_of(sha or media_key(uri, None), shards) != shard:
+            continue
+        out.append((uri, sha))
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training.video_embeddings",
+                                     description="Precompute the semantic reward's video embeddings (paper Eq. 5's "
+                                     "video side) for an RL set, into the store GRPO reads.")
+    parser.add_argument("--config", required=True, help="the GRPO recipe: its reward.semantic says what to compute")
+    parser.add_argument("--set", action="append", default=[], help="recipe override (repeatable)")
+    parser.add_argument("--data", required=True, help="the RL set: .parquet/.jsonl file or folder (local or s3://)")
+    parser.add_argument("--cache-root", default=None,
+                        help="store root (default: reward.semantic.cache_root, else the profile's storage root)")
+    parser.add_argument("--profile", default=None)
+    parser.add_argument("--shard", type=int, default=None, help="only the media of this curation shard")
+    parser.add_argument("--shards", type=int, default=None, help="the shard count (default: profile ingest.shards)")
+    parser.add_argument("--batch-media", type=int, default=8, help="media per image-tower forward")
+    parser.add_argument("--decode-workers", type=int, default=4)
+    return parser
+
+
+@dataclass
+class PrecomputeJob:
+    """A resolved command line: the cache (the recipe's SigLIP setting and the store) and the media to embed."""
+
+    cache: VideoEmbeddingCache
+    media: list[tuple[str, str | None]]
+    batch_media: int
+    decode_workers: int
+
+    def missing(self) -> int:
+        """Media not yet stored (existence checks only: nothing is loaded or decoded)."""
+        return sum(not self.cache.is_stored(media_key(u, s)) for u, s in dict.fromkeys(self.media))
+
+    def media_digest(self) -> str:
+        return hashlib.sha256("\n".join(sorted({media_key(u, s) for u, s in self.media})).encode()).hexdigest()[:16]
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        report = precompute(self.media, self.cache, self.batch_media, self.decode_workers, progress)
+        return {**report.as_dict(), "media_digest": self.media_digest()}
+
+
+def resolve_job(argv: list[str]) -> PrecomputeJob:
+    """The job a command line names; raises ``ValueError`` (a bad recipe, profile or data) with the reason."""
+    from training.config import load_recipe
+    from training.data import read_table
+    from videorft.media import media_cache_dir
+    from videorft.profile import load_profile
+
+    args = build_parser().parse_args(argv)
+    semantic = load_recipe(args.config, "grpo", args.set).reward.semantic
+    profile = load_profile(args.profile)
+    storage = profile.resolved_storage_root()
+    cache = VideoEmbeddingCache.from_config(semantic, args.cache_root or semantic.cache_root or storage,
+                                            media_cache_dir(storage))
+    media = media_of_shard(read_table(args.data), args.shard, args.shards or profile.ingest.shards)
+    return PrecomputeJob(cache, media, args.batch_media, args.decode_workers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from videorft.pipes import pipes_session
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")  # open_clip: root logger
+    LOG.setLevel(logging.INFO)
+    try:
+        job = resolve_job(sys.argv[1:] if argv is None else argv)
+    except (ValueError, FileNotFoundError) as exc:  # RecipeError, ProfileError, DataError are ValueErrors
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with pipes_session() as pipes:
+        log = pipes.log if pipes is not None else LOG
+
+        def progress(done: int, total: int) -> None:
+            log.info(f"video_embeddings: {done}/{total} media embedded")
+
+        result = job.run(progress)
+        if pipes is not None:
+            pipes.report_custom_message({"kind": "result", "result": result})
+        else:
+            print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
