@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     cur.add_argument("--out", required=True)
     cur.add_argument("--profile", default=None, help="profile name or YAML (default $VIDEORFT_PROFILE or tiny)")
     cur.add_argument("--shard", type=int, action="append", default=None, help="only these shards (repeatable)")
-    cur.add_argument("--cache", default=None, help="response cache folder (default OUT/expert_cache)")
+    cur.add_argument("--cache", default=None, help="response cache: a folder, sqlite:///path or postgresql://... "
+                     "(default OUT/expert_cache)")
     cur.add_argument("--world", default=None, help="synthetic world folder for the simulator")
     args = parser.parse_args(argv)
     if args.command == "curate":

@@ -45,12 +45,12 @@ import aiohttp
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from curation.response_store import ResponseStore, decode_record, encode_record, open_response_cache
 from videorft.media import MediaDecodeError, load_frames, load_image, local_media
 from videorft.profile import ExpertConfig, role_env_var
 from videorft.storage import as_path, is_remote
 
 T = TypeVar("T")
-CACHE_FORMAT = 1
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 521, 522, 524, 529})
 
 
@@ -138,17 +138,16 @@ class ResponseCache:
         return self._base / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict[str, Any] | None:
-        path = self._path(key)
         try:
-            record = json.loads(path.read_text())
+            text = self._path(key).read_text()
         except FileNotFoundError:
             return None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return None  # a torn file from a crash: treat as a miss and overwrite
-        return record if record.get("format") == CACHE_FORMAT else None
+        except UnicodeDecodeError:
+            return None  # a torn file from a crash: a miss, overwritten
+        return decode_record(text)
 
     def put(self, key: str, record: dict[str, Any]) -> None:
-        text = json.dumps({"format": CACHE_FORMAT, **record}, ensure_ascii=False)
+        text = encode_record(record)
         path = self._path(key)
         if self.remote:
             path.write_text(text)
@@ -278,7 +277,7 @@ class ExpertClient:
     """An async OpenAI-compatible client for one role. Use as ``async with client: ...``."""
 
     def __init__(self, role: str, config: ExpertConfig, *, base_url: str | Callable[[], str] | None,
-                 api_key: str | None, cache: ResponseCache | None, encoder: MediaEncoder | None = None,
+                 api_key: str | None, cache: ResponseStore | None, encoder: MediaEncoder | None = None,
                  on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.role, self.config = role, config
         self._base_url = base_url
@@ -530,5 +529,5 @@ def build_client(role: str, config: ExpertConfig, cache_root: str, *, media_cach
     if base_url is None and simulator_url is not None:
         base_url, config = simulator_url, config.model_copy(update={"api_key_required": False})
     key = config.api_key.get_secret_value() if config.api_key else None
-    return ExpertClient(role, config, base_url=base_url, api_key=key, cache=ResponseCache(cache_root),
+    return ExpertClient(role, config, base_url=base_url, api_key=key, cache=open_response_cache(cache_root),
                         encoder=MediaEncoder(media_cache), on_record=on_record)

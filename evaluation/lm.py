@@ -11,6 +11,8 @@ adapter:
   first unfinished chunk and never pays twice for a generation;
 * returns a failure marker (``FAILED_PREFIX`` + reason) for a sample whose video cannot be decoded or whose
   generation raises, so the task counts and reports it instead of scoring it as a wrong answer;
+* pays for a video once: its processed pixels and its vision-tower output are reused by every other question
+  on it and every benchmark sharing it in this process (``VisionReuse``; ``reuse_vision=False`` turns it off);
 * decodes greedily: ``do_sample=False`` is argmax at every step, which is what the paper's ``top_p=0.001``
   (with temperature 1, the nucleus keeps only the most probable token unless two tie within 0.1%) amounts to,
   without sampling noise; no stop string (reasoning contains blank lines) and up to ``max_new_tokens``.
@@ -30,6 +32,7 @@ from typing import Any
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
+from evaluation.vision_reuse import VisionReuse
 from videorft.frames import FrameCache, media_part
 from videorft.media import MIN_PIXELS, media_cache_dir
 from videorft.profile import FrameSpec
@@ -107,7 +110,7 @@ class VideoLM(LM):
                  chunk_size: int = 16, cache_dir: str | None = None, frame_cache_dir: str | None = None,
                  media_cache: str | None = None,
                  dtype: str = "auto", attn_implementation: str | None = None, backend: str = "hf",
-                 model_version: str | None = None, device: str | None = None,
+                 model_version: str | None = None, device: str | None = None, reuse_vision: bool = True,
                  progress: Callable[[int, int], None] | None = None, **_: Any) -> None:
         super().__init__()
         self.pretrained, self.backend = pretrained, backend
@@ -125,6 +128,7 @@ class VideoLM(LM):
         self._model: Any = None
         self._processor: Any = None
         self._llm: Any = None
+        self.reuse = VisionReuse() if reuse_vision else None
 
     # -- lm-eval interface ----------------------------------------------------------------------------------
     def loglikelihood(self, requests: list[Any]) -> list[tuple[float, bool]]:
@@ -210,6 +214,8 @@ class VideoLM(LM):
             elif _cuda():
                 self._model.to("cuda")
             self._model.eval()
+            if self.reuse is not None:
+                self.reuse.install(self._processor, self._model)
         return self._model, self._processor
 
     def _generate_vllm(self, prompts: list[str], frames: list[Any], max_new: int) -> list[str]:

@@ -94,9 +94,10 @@ def run_evaluation(model: str, sources: dict[str, dict[str, Any]], output: str, 
                    max_new_tokens: int, min_pixels: int = MIN_PIXELS, batch_size: int = 4, chunk_size: int = 16,
                    backend: str = "hf", dtype: str = "auto", bootstrap: int = 1000, cache_dir: str | None = None,
                    frame_cache_dir: str | None = None, media_cache: str | None = None,
-                   model_version: str | None = None,
+                   model_version: str | None = None, reuse_vision: bool = True,
                    progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
-    """Evaluate ``model`` on ``sources`` ({benchmark: {questions, video_root, limit}}); write and return scores."""
+    """Evaluate ``model`` on ``sources`` ({benchmark: {questions, video_root, limit}}); write and return scores.
+    One model for all the benchmarks: a video's pixels and vision output are paid once across them."""
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
@@ -110,7 +111,7 @@ def run_evaluation(model: str, sources: dict[str, dict[str, Any]], output: str, 
     lm = VideoLM(pretrained=model, frames=frames, max_pixels=max_pixels, min_pixels=min_pixels,
                  max_new_tokens=max_new_tokens, batch_size=batch_size, chunk_size=chunk_size, backend=backend,
                  dtype=dtype, cache_dir=cache_dir or str(scratch / "cache"), frame_cache_dir=frame_cache_dir,
-                 media_cache=media_cache, model_version=model_version)
+                 media_cache=media_cache, model_version=model_version, reuse_vision=reuse_vision)
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"benchmarks": sources})
     result: dict[str, Any] = {"model": model, "model_key": lm.model_key, "benchmarks": {},
                               "settings": {"frames": frames, "max_pixels": max_pixels, "min_pixels": min_pixels,
@@ -137,6 +138,8 @@ def run_evaluation(model: str, sources: dict[str, dict[str, Any]], output: str, 
             "chunks_cached": lm.cache.hits - hits, "chunks_generated": lm.cache.misses - misses,
             "source": sources[name],
         }
+    # media processed and encoded by the vision tower, and how many times each was reused instead
+    result["vision_reuse"] = dict(lm.reuse.stats) if lm.reuse is not None else None
     (out / "scores.json").write_text(json.dumps(result, indent=1, default=str))
     return result
 

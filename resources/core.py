@@ -286,7 +286,7 @@ def build_resources(profile: Profile, profile_ref: str) -> dict[str, Any]:
                                  profile=profile.name, ui_url=profile.resolved_mlflow_ui_url()),
         "experts": ExpertsResource(
             profile=profile_ref,
-            cache_root=join_uri(storage_root, "expert_cache"),
+            cache_root=profile.curation.response_cache or join_uri(storage_root, "expert_cache"),
             media_cache=profile.media_cache_dir(),
             simulator_world=join_uri(storage_root, "world") if profile.curation.simulator.enabled else None,
         ),

@@ -83,6 +83,35 @@ def test_lm_eval_end_to_end_on_all_six_benchmarks_and_rescore_agrees(fixtures, t
     assert json.loads((out / "scores.json").read_text())["settings"]["greedy"] is True
 
 
+def test_every_answer_is_the_same_with_and_without_reusing_a_videos_pixels_and_vision_output(fixtures, tmp_path):
+    sources = {name: fixtures[name] for name in ("vsi_bench", "mvbench")}
+    settings = {**SETTINGS, "chunk_size": 4, "batch_size": 3}
+    reused = run_evaluation("tiny-random", sources, str(tmp_path / "reuse"), **settings)
+    plain = run_evaluation("tiny-random", sources, str(tmp_path / "plain"), reuse_vision=False, **settings)
+    videos = set()
+    for name in sources:
+        a, b = (read_log(str(tmp_path / run / f"samples_{name}.jsonl")) for run in ("reuse", "plain"))
+        assert [r["prediction"] for r in a] == [r["prediction"] for r in b] and len(a) == 4
+        videos |= {r["video"] for r in a}
+    stats = reused["vision_reuse"]
+    assert plain["vision_reuse"] is None
+    # each video processed and encoded once; every other question on it reused both
+    assert stats["encoded"] == stats["processed"] == len(videos)
+    assert stats["encoded"] + stats["encoded_reused"] == 8 and stats["encoded_reused"] > 0
+
+
+def test_a_video_shared_by_two_benchmarks_is_encoded_once_in_the_process(fixtures, tmp_path):
+    from evaluation.lm import VideoLM
+
+    samples = load_samples("mvbench", fixtures["mvbench"]["questions"], fixtures["mvbench"]["video_root"])
+    lm = VideoLM(frames=4, max_pixels=12544, max_new_tokens=4, batch_size=2, frame_cache_dir=str(tmp_path / "f"))
+    first = lm._generate_chunk([(s.problem, s.video) for s in samples], 4)
+    encoded = lm.reuse.stats["encoded"]
+    lm._generate_chunk([(f"Another benchmark asks: {s.problem}", s.video) for s in samples], 4)
+    assert lm.reuse.stats["encoded"] == encoded == len({s.video for s in samples})
+    assert lm.reuse.stats["processed"] == encoded and len(first) == len(samples)
+
+
 def test_interrupted_evaluation_resumes_without_generating_finished_chunks(fixtures, tmp_path):
     source = {"mvbench": fixtures["mvbench"]}
     calls = []

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from graph_helpers import latest_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,12 +35,15 @@ def test_materialize_everything_records_runs_and_prints_a_summary(isolated_env):
     with dg.DagsterInstance.from_config(isolated_env["DAGSTER_HOME"]) as instance:
         runs = instance.get_runs()
         # one run for the unpartitioned sources, one per curation shard (3), one for the roll-up datasets, one
-        # per variant for its checkpoints (the profile's run_variants: base, sft_only, full), one per (variant,
-        # benchmark) (18), one for the scoreboard
-        assert len(runs) == 27 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
-        for key in ("synthetic_world", "cot_sft_set", "rl_set", "cot_generation_prompt", "rl_checkpoint",
-                    "scoreboard"):
+        # per shard for the video embeddings (3), one per variant for its checkpoints (the profile's
+        # run_variants: base, sft_only, full), one per (variant, benchmark) (18), one for the scoreboard
+        assert len(runs) == 30 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        for key in ("synthetic_world", "cot_sft_set", "rl_set", "cot_generation_prompt", "video_embeddings",
+                    "rl_checkpoint", "scoreboard"):
             assert instance.get_latest_materialization_event(dg.AssetKey(key)) is not None
+        # GRPO read every video's embedding from what video_embeddings stored: none computed in its steps
+        rl = latest_metadata(instance, "rl_checkpoint", "full")
+        assert rl["semantic_embeddings_computed"] == 0 and rl["semantic_embeddings_read"] > 0
     # each checkpoint with its last loss (and reward), each variant's scores under both protocols
     assert re.search(r"\n  sft_checkpoint\[sft_only\] +\d+ steps, loss [\d.e-]+", out.stdout)
     assert re.search(r"\n  rl_checkpoint\[full\] +\d+ steps, loss [-\d.e]+, reward [\d.e-]+", out.stdout)

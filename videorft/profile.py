@@ -227,6 +227,10 @@ class CurationConfig(_Strict):
     retention_bounds: tuple[float, float] = (0.05, 0.95)  # paper: 102K of 310K = 0.33
     trace_sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.05
     report_samples: Annotated[int, Field(ge=0, le=100)] = 5
+    # where paid responses live (curation.response_store): None = one JSON file each under
+    # <storage root>/expert_cache; sqlite:///path (one machine); postgresql://... or postgres (the Dagster
+    # instance's DAGSTER_POSTGRES_URL): one table every pod shares
+    response_cache: str | None = None
     filter: FilterConfig = FilterConfig()
     simulator: SimulatorConfig = SimulatorConfig()
 
