@@ -13,7 +13,7 @@ setup:
 	@bash scripts/setup.sh
 
 run: setup
-	$(PY) -m dagster_project materialize $(if $(SELECT),--select '$(SELECT)',) $(if $(VARIANTS),--variants $(VARIANTS),) $(if $(LOG_LEVEL),--log-level $(LOG_LEVEL),)
+	$(PY) -m dagster_project materialize $(if $(SELECT),--select '$(SELECT)',) $(if $(VARIANTS),--variants $(VARIANTS),) $(if $(LOG_LEVEL),--log-level $(LOG_LEVEL),) $(if $(PARALLEL),--parallel $(PARALLEL),)
 
 # every Table 2 variant (base, sft_only, rl_only, full, no_refinement, format_accuracy, ungated, t_grpo)
 table2: setup

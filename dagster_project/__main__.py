@@ -3,22 +3,29 @@
 Materializes a selection (Dagster's asset-selection syntax; default: everything) across all partitions,
 recording runs in the instance at ``DAGSTER_HOME`` (default ``.videorft/dagster_home``) so they show in the UI.
 Assets with different partitioning run as separate runs in dependency order; partitioned batches run once
-per partition key. Ends with a summary and exits non-zero if a run or an error-severity check failed.
+per partition key; ``--parallel N`` runs up to N partitions of a batch at once (curation shards, benchmarks;
+training variants share runs and stay sequential),
+which with the profile's ``dagster.executor: multiprocess`` puts each on its own cores. Ends with a summary and
+exits non-zero if a run or an error-severity check failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from typing import Any
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # its INFO lines (database set-up, flushes) are noise here
+
+from dagster_project.runs import Outcome, execute, execute_in_child
 
 
 @dataclass
@@ -26,16 +33,6 @@ class Batch:
     keys: list[Any]
     partitions_def: Any
     level: int
-
-
-@dataclass
-class Outcome:
-    label: str
-    run_id: str
-    success: bool
-    materialized: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
-    checks: list[tuple[str, bool, str]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
 
 
 def plan_batches(asset_graph: Any, selected: set[Any]) -> list[Batch]:
@@ -60,51 +57,6 @@ def plan_batches(asset_graph: Any, selected: set[Any]) -> list[Batch]:
     return sorted(batches.values(), key=lambda b: b.level)
 
 
-SUMMARY_KEYS = ("dagster/row_count", "global_step", "trained_on", "method", "reused_from_variant", "skipped_stage",
-                "final_loss", "final_reward", "final_accuracy_reward", "final_kl", "score_official", "score_videorft",
-                "csv")
-
-
-def _short_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    """What the summary shows of a materialization (the rest is in the UI)."""
-    return {k: getattr(metadata[k], "value", getattr(metadata[k], "path", metadata[k]))
-            for k in SUMMARY_KEYS if k in metadata}
-
-
-def _execute(job: Any, instance: Any, keys: list[Any], partition: str | None, label: str,
-             log_level: str = "warning") -> Outcome:
-    from dagster import execute_job
-
-    tags: dict[str, str] = {}
-    if partition is not None and hasattr(partition, "keys_by_dimension"):
-        # a multi-dimensional partition: Dagster reads it from the dimension tags
-        tags.update({f"dagster/partition/{d}": k for d, k in partition.keys_by_dimension.items()})
-        tags["dagster/partition"] = str(partition)
-    elif partition:
-        tags["dagster/partition"] = partition
-    tags["videorft/launched_by"] = "python -m dagster_project materialize"
-    run_config = {"loggers": {"console": {"config": {"log_level": log_level.upper()}}}}
-    result = execute_job(job, instance=instance, asset_selection=keys, tags=tags, run_config=run_config)
-    outcome = Outcome(label=label, run_id=result.run_id, success=result.success)
-    for event in result.get_asset_materialization_events():
-        mat = event.materialization
-        outcome.materialized.append((mat.asset_key.to_user_string(), mat.partition or "",
-                                     _short_metadata(dict(mat.metadata))))
-    for evaluation in result.get_asset_check_evaluations():
-        skipped = evaluation.metadata.get("skipped")  # a stage the variant does not have: nothing was judged
-        state = f"skipped: {skipped.value}" if skipped else evaluation.severity.value
-        where = f"[{partition}]" if partition else ""
-        outcome.checks.append((f"{evaluation.asset_key.to_user_string()}{where}:{evaluation.check_name}",
-                               evaluation.passed, state))
-    for event in result.get_step_failure_events():
-        error = event.step_failure_data.error
-        while error is not None and error.cause is not None and (error.cls_name or "").startswith("Dagster"):
-            # show the pipeline's own exception, not Dagster's wrapper around it
-            error = error.cause
-        outcome.errors.append(f"{event.step_key}: {error.message.strip() if error else 'failed'}")
-    return outcome
-
-
 def variant_keys(partitions_def: Any, keys: list[Any], variants: set[str], all_variants: set[str]) -> list[Any]:
     """The partition keys of ``keys`` that belong to ``variants``: a variant partition (training assets) or a
     (variant, benchmark) partition (benchmark_scores); other partitions (curation shards) are all kept."""
@@ -119,7 +71,8 @@ def variant_keys(partitions_def: Any, keys: list[Any], variants: set[str], all_v
     return keys
 
 
-def materialize(selection: str | None, variants: list[str] | None = None, log_level: str = "warning") -> int:
+def materialize(selection: str | None, variants: list[str] | None = None, log_level: str = "warning",
+                parallel: int = 1) -> int:
     from dagster import AssetSelection, DagsterInstance
     from dagster._core.definitions.reconstruct import ReconstructableRepository
 
@@ -156,19 +109,47 @@ def materialize(selection: str | None, variants: list[str] | None = None, log_le
               f"{', '.join(v for v in definitions.profile.training.variants if v in wanted)}; DAGSTER_HOME={home}",
               flush=True)
         n = 0
-        for batch in batches:
-            names = ", ".join(k.to_user_string() for k in batch.keys)
-            for partition in partitions_of[id(batch)]:
-                n += 1
-                label = names + (f" [{partition}]" if partition else "")
-                print(f"videorft: run {n}/{total_runs}: {label}", flush=True)
-                run_started = time.monotonic()
-                outcome = _execute(job, instance, batch.keys, partition, label, log_level)
-                outcomes.append(outcome)
-                print(f"videorft: run {n}/{total_runs} {'ok' if outcome.success else 'FAILED'} in "
-                      f"{time.monotonic() - run_started:.0f} s{_headline(outcome)}", flush=True)
-            if not all(o.success for o in outcomes):
-                break
+        pool: ProcessPoolExecutor | None = None
+        try:
+            for batch in batches:
+                names = ", ".join(k.to_user_string() for k in batch.keys)
+                partitions = partitions_of[id(batch)]
+                # variants share training runs (full and ungated train one SFT): their batches stay sequential
+                independent = not any(graph.get(k).group_name == "training" for k in batch.keys)
+                if parallel > 1 and len(partitions) > 1 and independent:
+                    if pool is None:  # processes, not threads: Dagster's in-process execution is per process
+                        pool = ProcessPoolExecutor(max_workers=parallel, mp_context=mp.get_context("spawn"))
+                    keys = [k.to_user_string() for k in batch.keys]
+                    futures = {}
+                    for partition in partitions:
+                        n += 1
+                        label = f"{names} [{partition}]"
+                        print(f"videorft: run {n}/{total_runs}: {label}", flush=True)
+                        spec = dict(partition.keys_by_dimension) if hasattr(partition, "keys_by_dimension") \
+                            else partition
+                        futures[pool.submit(execute_in_child, keys, spec, label, log_level)] = (n, time.monotonic())
+                    done: dict[int, Outcome] = {}
+                    for future in as_completed(futures):
+                        number, run_started = futures[future]
+                        done[number] = outcome = future.result()
+                        print(f"videorft: run {number}/{total_runs} {'ok' if outcome.success else 'FAILED'} in "
+                              f"{time.monotonic() - run_started:.0f} s{_headline(outcome)}", flush=True)
+                    outcomes += [done[k] for k in sorted(done)]
+                else:
+                    for partition in partitions:
+                        n += 1
+                        label = names + (f" [{partition}]" if partition else "")
+                        print(f"videorft: run {n}/{total_runs}: {label}", flush=True)
+                        run_started = time.monotonic()
+                        outcome = execute(job, instance, batch.keys, partition, label, log_level)
+                        outcomes.append(outcome)
+                        print(f"videorft: run {n}/{total_runs} {'ok' if outcome.success else 'FAILED'} in "
+                              f"{time.monotonic() - run_started:.0f} s{_headline(outcome)}", flush=True)
+                if not all(o.success for o in outcomes):
+                    break
+        finally:
+            if pool is not None:
+                pool.shutdown()
     return _summarize(outcomes, time.monotonic() - started, total_runs, home)
 
 
@@ -298,6 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument("--variants", default=None,
                      help="comma-separated Table 2 variants to build, or 'all' (default: the profile's "
                      "training.run_variants)")
+    mat.add_argument("--parallel", type=int, default=1, metavar="N",
+                     help="run up to N partitions of a batch at once (default 1); with dagster.executor: "
+                     "multiprocess each run's steps are processes of their own")
     show = sub.add_parser("profile", help="print the resolved profile as JSON (secrets omitted)")
     show.add_argument("--profile", default=None)
     pools = sub.add_parser("pools", help="write the profile's concurrency-pool limits (llm_api, gpu) to the "
@@ -339,7 +323,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --variants names unknown variants {unknown}; defined: {list(profile.training.variants)}",
                   file=sys.stderr)
             return 2
-    return materialize(args.select, variants, args.log_level)
+    if args.parallel < 1:
+        print("error: --parallel must be at least 1", file=sys.stderr)
+        return 2
+    return materialize(args.select, variants, args.log_level, args.parallel)
 
 
 if __name__ == "__main__":

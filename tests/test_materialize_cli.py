@@ -23,7 +23,7 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_materialize_everything_records_runs_and_prints_a_summary(isolated_env):
-    out = _cli("materialize", env=isolated_env)
+    out = _cli("materialize", "--parallel", "2", env=isolated_env)  # shards and benchmarks two at a time
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "datasets: raw_qa_pool 80 rows" in out.stdout
     assert re.search(r"checks: \d+ passed, \d+ skipped .*, \d+ warned, 0 failed", out.stdout)

@@ -3,6 +3,7 @@ pod specs, and the rule that GPU assets never start on their own."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -182,6 +183,15 @@ def test_two_cpu_processes_train_sft_and_grpo_through_the_launcher(isolated_env,
             assert [p.name for p in published] == [Path(meta["checkpoint_uri"]).name], asset
         # each step reported once (rank 0), not once per rank
         assert steps == [f"step {i}/4" for i in range(1, 5)] + [f"step {i}/2" for i in range(1, 3)]
+    # each rank fed its own share of the videos to the loss forward (DDP's sampler), in SFT and in GRPO
+    for asset in ("sft_checkpoint", "rl_checkpoint"):
+        [run_dir] = (Path(isolated_env["VIDEORFT_RUNS_DIR"]) / asset).iterdir()
+        seen = {}
+        for rank in (0, 1):
+            lines = (run_dir / "loss_media" / f"rank-{rank}.jsonl").read_text().splitlines()
+            seen[rank] = [m for line in lines for m in json.loads(line)["media"]]
+        assert seen[0] and seen[1] and seen[0] != seen[1], asset
+        assert all(Path(m).exists() for m in seen[0] + seen[1]), asset
 
 
 def test_two_local_processes_without_an_accelerate_config_run_under_torchrun():

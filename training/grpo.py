@@ -18,7 +18,15 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from training.runtime import RunSpec, has_cuda, make_callbacks, run_main, train_and_finish, trainer_arguments
+from training.runtime import (
+    RunSpec,
+    has_cuda,
+    make_callbacks,
+    record_loss_media,
+    run_main,
+    train_and_finish,
+    trainer_arguments,
+)
 from training.sft import configure_processor, frame_cache
 from videorft.frames import FrameCache, media_part
 from videorft.media import media_cache_dir
@@ -147,10 +155,13 @@ def build_trainer_class() -> type:
             finally:
                 rows, self._vision_rows = self._vision_rows, None
             output["vision_rows"] = rows  # a list: TRL's buffer shuffles and splits it with the batch
+            output["vision_media"] = [str(x["path"]) for x in inputs]  # shuffled and split with it
             return output
 
         def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> Any:
             self._vision_rows = inputs.get("vision_rows")
+            if inputs.get("vision_media") is not None:
+                record_loss_media(self.args.output_dir, inputs["vision_media"], int(self.state.global_step))
             try:
                 return super()._compute_loss(model, inputs)
             finally:

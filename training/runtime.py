@@ -106,6 +106,19 @@ def last_checkpoint(output_dir: Path) -> str | None:
     return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
 
 
+LOSS_MEDIA_FOLDER = "loss_media"
+
+
+def record_loss_media(output_dir: str | Path, media: list[str], step: int | None = None) -> None:
+    """Append the media this rank fed to a loss forward to ``<output_dir>/loss_media/rank-<RANK>.jsonl``:
+    what each process of a multi-process run trained on (each rank must see its own share of the data)."""
+    folder = Path(output_dir) / LOSS_MEDIA_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"step": step, "media": list(media)})
+    with (folder / f"rank-{int(os.environ.get('RANK', '0'))}.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+
+
 def has_cuda() -> bool:
     import torch
 

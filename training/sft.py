@@ -9,9 +9,18 @@ peers' collators train on prompt tokens and keep only the last example's video).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
-from training.runtime import RunSpec, has_cuda, make_callbacks, run_main, train_and_finish, trainer_arguments
+from training.runtime import (
+    RunSpec,
+    has_cuda,
+    make_callbacks,
+    record_loss_media,
+    run_main,
+    train_and_finish,
+    trainer_arguments,
+)
 from videorft.frames import FrameCache, media_part
 from videorft.media import media_cache_dir
 
@@ -47,8 +56,9 @@ def conversation(row: dict[str, Any], media: dict[str, Any], with_answer: bool) 
 class VideoSFTCollator:
     """Rows -> a padded batch with ``pixel_values_videos`` / ``pixel_values`` for every row and masked labels."""
 
-    def __init__(self, processor: Any, frames: FrameCache) -> None:
+    def __init__(self, processor: Any, frames: FrameCache, media_log: Path | None = None) -> None:
         self.processor, self.frames = processor, frames
+        self.media_log = media_log  # a run folder: each batch's media are recorded per rank (record_loss_media)
         tok = processor.tokenizer
         self.im_start = tok.convert_tokens_to_ids("<|im_start|>")
         self.header_len = len(tok("<|im_start|>assistant\n", add_special_tokens=False)["input_ids"])
@@ -67,6 +77,8 @@ class VideoSFTCollator:
                                return_tensors="pt")
         batch["labels"] = assistant_labels(batch["input_ids"], batch["attention_mask"], self.im_start,
                                            self.header_len, self.ignore)
+        if self.media_log is not None:
+            record_loss_media(self.media_log, [row["path"] for row in rows])
         return batch
 
 
@@ -114,7 +126,7 @@ def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
     })
     spec.output_dir.mkdir(parents=True, exist_ok=True)
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(data.rows),
-                         processing_class=processor, data_collator=VideoSFTCollator(processor, frames),
+                         processing_class=processor, data_collator=VideoSFTCollator(processor, frames, spec.output_dir),
                          callbacks=make_callbacks(spec.output_dir, pipes))
     return train_and_finish(spec, trainer, processor, data, frames, pipes, "SFT")
 
