@@ -22,6 +22,7 @@ import pandas as pd
 
 from videorft.answers import extract_answer, option_letter, parse_number
 from videorft.media import MediaDecodeError, media_cache_dir, media_kind, probe
+from videorft.provenance import shard_of
 from videorft.schema import CATEGORIES, DATA_TYPES, infer_category, normalize_options, normalize_problem_type
 from videorft.storage import (
     as_path,
@@ -302,12 +303,6 @@ def content_key(row: dict[str, Any]) -> str:
     payload = json.dumps([row["problem"].lower(), row["problem_type"], row["options"], row["answer"].lower(),
                           row["media_sha256"]], ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def shard_of(media_sha256: str, shards: int) -> int:
-    """Shards follow the media, so every question about one video lands in one shard: the video is
-    described once, and its frames are decoded once per shard."""
-    return int(media_sha256[:8], 16) % shards
 
 
 def _raw_text(row: Any) -> str:

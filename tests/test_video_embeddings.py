@@ -86,8 +86,8 @@ def test_a_broken_video_is_reported_and_the_others_are_stored(world_copy, tmp_pa
 
 
 def test_the_cli_embeds_one_shard_of_an_rl_set_into_the_store_grpo_reads(small_world, tmp_path, capsys):
-    from curation.ingest import shard_of
     from training.video_embeddings import main
+    from videorft.provenance import shard_of
 
     root = Path(small_world.root)
     rows = [{"path": str((root / r["path"]).resolve()), "media_sha256": f"{i:08x}" + "0" * 56}

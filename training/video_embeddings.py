@@ -287,8 +287,8 @@ def precompute(media: Iterable[tuple[str, str | None]], cache: VideoEmbeddingCac
 
 def media_of_shard(table: Any, shard: int | None, shards: int | None) -> list[tuple[str, str | None]]:
     """The distinct ``(path, media_sha256)`` of an RL table, restricted to one curation shard (shards follow
-    the media, as in ``curation.ingest.shard_of``)."""
-    from curation.ingest import shard_of
+    the media, as in ``videorft.provenance.shard_of``)."""
+    from videorft.provenance import shard_of
 
     rows = table[["path", "media_sha256"]].drop_duplicates() if "media_sha256" in table else \
         table[["path"]].drop_duplicates().assign(media_sha256=None)

@@ -1,4 +1,5 @@
-"""Where an artifact came from: the git commit of the code and stable content hashes."""
+"""Where an artifact came from: the git commit of the code, stable content hashes, and the shard a medium's
+rows belong to."""
 
 from __future__ import annotations
 
@@ -32,3 +33,10 @@ def stable_hash(obj: Any, length: int = 16) -> str:
     """A short sha256 of JSON-able data with sorted keys: equal content, equal hash, on any machine."""
     payload = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:length]
+
+
+def shard_of(media_sha256: str, shards: int) -> int:
+    """Shards follow the media, so every question about one video lands in one shard: the video is
+    described once, and its frames are decoded once per shard (curation); its embedding is computed once
+    (``video_embeddings``)."""
+    return int(media_sha256[:8], 16) % shards
