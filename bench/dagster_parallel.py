@@ -9,9 +9,10 @@ Reported: the whole command's wall time and the span of the shard batch (from th
 to the last shard run's end, read off the command's own progress lines).
 
 * ``sequential``: ``dagster.executor: in_process``, one shard run after the other (the tiny default).
-* ``parallel_threads``: in_process executor, ``--parallel 2`` (two runs at once in one Python process).
-* ``parallel_multiprocess``: ``dagster.executor: multiprocess``, ``--parallel 2`` (every step its own
-  process: the two shards on the two cores).
+* ``parallel_processes``: in_process executor, ``--parallel 2`` (two shard runs at once, each in a worker
+  process of the command).
+* ``parallel_multiprocess``: ``dagster.executor: multiprocess``, ``--parallel 2`` (the same, and every step of
+  a run in a process of its own: Dagster's multiprocess executor).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def main() -> None:
     parser.add_argument("--select", default="*cot_sft_set")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "dagster_parallel.json"))
     args = parser.parse_args()
-    modes = {"sequential": ("in_process", 1), "parallel_threads": ("in_process", 2),
+    modes = {"sequential": ("in_process", 1), "parallel_processes": ("in_process", 2),
              "parallel_multiprocess": ("multiprocess", 2)}
     result: dict[str, object] = {"command": "python bench/dagster_parallel.py " + " ".join(sys.argv[1:]),
                                  "cores": os.cpu_count(), "modes": {}}
