@@ -1,8 +1,8 @@
 """Evaluation assets: ``benchmark_scores`` (one partition per (variant, benchmark)) and ``scoreboard``.
 
 ``benchmark_scores[variant|benchmark]`` evaluates the variant's final model (``rl_checkpoint`` of that variant,
-which is its SFT checkpoint or the base model where the variant stops earlier) by launching
-``python -m evaluation.run`` through the launcher resource (a subprocess or a GPU pod, over Dagster Pipes), and
+which is its SFT checkpoint or the base model where the variant stops earlier) with ``evaluation.run``: in
+the asset's own process on a local launcher, or ``python -m evaluation.run`` in a GPU pod over Dagster Pipes; and
 records both protocols' scores, per-category scores, failures and the per-sample log in Dagster and MLflow.
 Its metadata carries the checkpoint's data version and the dataset versions (and prompt hashes) the
 checkpoint was trained on, so a score leads back to the prompts through data versions as well as through
@@ -13,6 +13,7 @@ the graph. ``scoreboard`` is Table 2: every variant's latest scores with interva
 import io
 import json
 import re
+import time
 import warnings
 from typing import Any
 
@@ -68,14 +69,9 @@ def _evaluate(context: dg.AssetExecutionContext, checkpoint: dict[str, Any], pro
                         "max_new_tokens": prof.evaluation.max_new_tokens, "greedy": True,
                         **{f"lineage.{k}": v for k, v in lineage.items()}})
         env = {"VIDEORFT_PROFILE": profile.name, "VIDEORFT_STORAGE_ROOT": storage.root}
-        invocation = launcher.launch(context, "evaluation.run", args, env, single_process=True,
-                                     extras={"asset": "benchmark_scores", "benchmark": name})
-        results = [m["result"] for m in invocation.get_custom_messages()
-                   if isinstance(m, dict) and m.get("kind") == "result"]
-        if not results:
-            raise dg.Failure(f"benchmark_scores[{name}]: the evaluation process reported no result; see its logs")
-        settings = results[-1]["settings"]  # what the child actually used
-        score = results[-1]["benchmarks"][name]
+        result = _run_evaluation(context, launcher, args, env, name)
+        settings = result["settings"]  # what the evaluation actually used
+        score = result["benchmarks"][name]
         metrics = {f"{p}.overall": score[p]["overall"] for p in PROTOCOLS if score[p]["overall"] is not None}
         metrics.update({f"{p}.category.{_metric_name(c)}": v for p in PROTOCOLS
                         for c, v in score[p]["categories"].items() if v is not None})
@@ -120,6 +116,38 @@ def _evaluate(context: dg.AssetExecutionContext, checkpoint: dict[str, Any], pro
                                             "failure_rate": round(failure_rate, 4), "bound": bound})]
     return dg.MaterializeResult(value=value, metadata=metadata, check_results=checks,
                                 data_version=dg.DataVersion(stable_hash({"checkpoint": version, "scores": value})))
+
+
+def _run_evaluation(context: dg.AssetExecutionContext, launcher: LauncherResource, args: list[str],
+                    env: dict[str, str], name: str) -> dict[str, Any]:
+    """``python -m evaluation.run ARGS``: in this process on a local launcher (a launch would pay torch's import
+    for each of the variants x benchmarks partitions), else in a one-GPU pod over Pipes. Returns its result."""
+    if launcher.on_this_machine:
+        from evaluation.benchmarks import BenchmarkDataError
+        from evaluation.run import resolve_job
+        from videorft.pipes import quiet_console
+        from videorft.profile import ProfileError
+
+        quiet_console()
+        try:
+            job = resolve_job([*args, "--profile", env["VIDEORFT_PROFILE"]])
+        except (ProfileError, BenchmarkDataError) as exc:
+            raise dg.Failure(f"benchmark_scores[{name}]: {exc}") from exc
+        last = {"at": 0.0}
+
+        def progress(benchmark: str, done: int, total: int) -> None:
+            if time.monotonic() - last["at"] > 5 or done == total:
+                last["at"] = time.monotonic()
+                context.log.info(f"{benchmark}: {done}/{total} generated or cached")
+
+        return job.run(progress)
+    invocation = launcher.launch(context, "evaluation.run", args, env, single_process=True,
+                                 extras={"asset": "benchmark_scores", "benchmark": name})
+    results = [m["result"] for m in invocation.get_custom_messages()
+               if isinstance(m, dict) and m.get("kind") == "result"]
+    if not results:
+        raise dg.Failure(f"benchmark_scores[{name}]: the evaluation process reported no result; see its logs")
+    return results[-1]
 
 
 def _metric_name(category: str) -> str:

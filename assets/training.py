@@ -108,7 +108,7 @@ def _embed(context: dg.AssetExecutionContext, launcher: LauncherResource, args: 
         job = resolve_job(args)
     except (ValueError, FileNotFoundError) as exc:
         raise dg.Failure(f"video_embeddings: {exc}") from exc
-    if launcher.config.kind != "k8s" or not job.missing():
+    if launcher.on_this_machine or not job.missing():
         step = {"last": 0.0}
 
         def progress(done: int, total: int) -> None:

@@ -13,8 +13,9 @@ benchmark has no source), runs lm-eval's evaluator with our ``videorft`` model c
 * generations cached per chunk under ``--cache-dir`` (default: DIR/cache), so re-running the same command
   after an interruption generates only what is missing.
 
-Launched by the ``benchmark_scores`` asset through Dagster Pipes, it streams progress and reports the
-scores as the materialization's metadata.
+The ``benchmark_scores`` asset runs it (``resolve_job``) in its own process on a local launcher, or launches it
+in a GPU pod through Dagster Pipes; either way it streams progress and its scores become the materialization's
+metadata.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -184,33 +186,52 @@ def _sources(profile: Profile, names: list[str], data: list[str], limit: int | N
     return {n: sources[n] for n in names}
 
 
-def main(argv: list[str] | None = None) -> int:
+@dataclass(frozen=True)
+class EvaluationJob:
+    """One evaluation a command line names, resolved (profile, sources, frames) and ready to run: ``main``
+    runs it in a child under Pipes, and the ``benchmark_scores`` asset in its own process on a local launcher."""
+
+    model: str
+    sources: dict[str, dict[str, Any]]
+    output: str
+    options: dict[str, Any]
+
+    def run(self, progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+        return run_evaluation(self.model, self.sources, self.output, progress=progress, **self.options)
+
+
+def resolve_job(argv: list[str]) -> EvaluationJob:
+    """The job ``argv`` names; raises ``ProfileError`` / ``BenchmarkDataError`` with the reason."""
     args = build_parser().parse_args(argv)
+    profile = load_profile(args.profile)
+    names = check_names(n.strip() for n in args.benchmarks.split(",") if n.strip())
+    sources = _sources(profile, names, args.data, args.limit)
+    video = resolve_frames(profile.video.eval, f"profile {profile.name} video.eval", frames=args.frames,
+                           max_pixels=args.max_pixels, min_pixels=args.min_pixels)
+    cfg = profile.evaluation
+    return EvaluationJob(args.model, sources, args.output, {
+        "frames": video.frames, "max_pixels": video.max_pixels, "min_pixels": video.min_pixels,
+        "media_cache": profile.media_cache_dir(), "max_new_tokens": args.max_new_tokens or cfg.max_new_tokens,
+        "batch_size": args.batch_size or cfg.batch_size, "chunk_size": args.chunk_size or cfg.chunk_size,
+        "backend": args.backend or cfg.backend, "dtype": cfg.dtype,
+        "bootstrap": cfg.bootstrap if args.bootstrap is None else args.bootstrap, "cache_dir": args.cache_dir,
+        "model_version": args.model_version})
+
+
+def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        profile = load_profile(args.profile)
-        names = check_names(n.strip() for n in args.benchmarks.split(",") if n.strip())
-        sources = _sources(profile, names, args.data, args.limit)
-        video = resolve_frames(profile.video.eval, f"profile {profile.name} video.eval", frames=args.frames,
-                               max_pixels=args.max_pixels, min_pixels=args.min_pixels)
+        job = resolve_job(sys.argv[1:] if argv is None else argv)
     except (ProfileError, BenchmarkDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    cfg = profile.evaluation
     with pipes_session() as pipes:
         def progress(name: str, done: int, total: int) -> None:
             message = f"{name}: {done}/{total} generated or cached"
             (pipes.log if pipes is not None else LOG).info(message)
 
         try:
-            result = run_evaluation(
-                args.model, sources, args.output, frames=video.frames, max_pixels=video.max_pixels,
-                min_pixels=video.min_pixels, media_cache=profile.media_cache_dir(),
-                max_new_tokens=args.max_new_tokens or cfg.max_new_tokens,
-                batch_size=args.batch_size or cfg.batch_size, chunk_size=args.chunk_size or cfg.chunk_size,
-                backend=args.backend or cfg.backend, dtype=cfg.dtype,
-                bootstrap=cfg.bootstrap if args.bootstrap is None else args.bootstrap, cache_dir=args.cache_dir,
-                model_version=args.model_version, progress=progress)
+            result = job.run(progress)
         except BenchmarkDataError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -219,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = {name: {p: b[p]["overall"] for p in PROTOCOLS} | {"failed": b["failed"]}
                    for name, b in result["benchmarks"].items()}
         if pipes is None:  # under Dagster the result is the materialization; the terminal stays quiet
-            print(json.dumps({"output": str(as_path(args.output)), "scores": summary}, indent=1))
+            print(json.dumps({"output": str(as_path(job.output)), "scores": summary}, indent=1))
     return 0
 
 

@@ -171,6 +171,12 @@ class LauncherResource(dg.ConfigurableResource):
         return LauncherConfig.model_validate_json(self.config_json)
 
     @property
+    def on_this_machine(self) -> bool:
+        """A single-process job (evaluation, the embeddings precompute) may then run in the asset's own process:
+        a launch would pay torch's and transformers' import for each partition (~8 s on CPU)."""
+        return self.config.kind != "k8s"
+
+    @property
     def runs_dir_in_child(self) -> str | None:
         """Where the child keeps its run folders when that is not this machine's disk (a pod's volume)."""
         return self.config.k8s.runs_dir if self.config.kind == "k8s" else None

@@ -166,6 +166,28 @@ def test_run_cli_takes_the_contract_flags_and_rejects_unknown_benchmarks(tmp_pat
     assert (tmp_path / "o" / "samples_mmvu.jsonl").exists()
 
 
+def test_the_job_the_asset_runs_in_process_is_the_one_the_cli_runs(tmp_path, isolated_env):
+    """benchmark_scores on a local launcher runs ``resolve_job(args).run()`` in its own process: the same
+    resolution (profile, frames, flags) and the same scores as ``python -m evaluation.run`` with those args."""
+    from evaluation.benchmarks import BenchmarkDataError
+    from evaluation.run import resolve_job
+
+    args = ["--model", "tiny-random", "--benchmarks", "mmvu", "--profile", str(SMALL), "--max-new-tokens", "4",
+            "--bootstrap", "10", "--limit", "3"]
+    job = resolve_job([*args, "--output", str(tmp_path / "in")])
+    profile = load_profile(str(SMALL))
+    assert job.options["frames"] == profile.video.eval.frames and job.options["max_new_tokens"] == 4
+    assert job.options["batch_size"] == profile.evaluation.batch_size and job.sources["mmvu"]["limit"] == 3
+    in_process = job.run()["benchmarks"]["mmvu"]
+    out = subprocess.run([sys.executable, "-m", "evaluation.run", *args, "--output", str(tmp_path / "child")],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    child = json.loads((tmp_path / "child" / "scores.json").read_text())["benchmarks"]["mmvu"]
+    assert in_process["official"] == child["official"] and in_process["videorft"] == child["videorft"]
+    with pytest.raises(BenchmarkDataError, match="nope"):
+        resolve_job(["--model", "tiny-random", "--benchmarks", "nope", "--output", str(tmp_path / "x")])
+
+
 def test_schedule_and_sensor_request_every_benchmark_of_trained_variants_and_never_training():
     from dagster_project.definitions import build_definitions
 
