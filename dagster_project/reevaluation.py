@@ -51,8 +51,10 @@ def build_reevaluation(profile: Profile) -> tuple[list[Any], list[Any], list[Any
                               tags={"videorft.trigger": "schedule"})
                 for v in variants for b in BENCHMARK_NAMES]
 
+    interval = profile.dagster.sensor_interval_seconds
+
     @dg.asset_sensor(asset_key=dg.AssetKey("rl_checkpoint"), job=job, name="new_rl_checkpoint",
-                     default_status=dg.DefaultSensorStatus.RUNNING,
+                     default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=interval,
                      description="Evaluate each new final model (rl_checkpoint of a variant) on all six benchmarks, "
                      "once per checkpoint version; never trains.")
     def new_rl_checkpoint(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
@@ -79,7 +81,7 @@ def build_reevaluation(profile: Profile) -> tuple[list[Any], list[Any], list[Any
     # scoreboard (AutomationCondition.eager) follows new scores without a click.
     follow_scores = dg.AutomationConditionSensorDefinition(
         "scoreboard_follows_scores", target=dg.AssetSelection.assets("scoreboard"),
-        default_status=dg.DefaultSensorStatus.RUNNING,
+        default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=interval,
         description="Re-materializes the scoreboard when benchmark_scores change (its eager automation "
         "condition); targets nothing else, so it never trains or evaluates.")
     return [job], [weekly_reevaluation], [new_rl_checkpoint, follow_scores]

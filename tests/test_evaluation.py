@@ -194,6 +194,9 @@ def test_schedule_and_sensor_request_every_benchmark_of_trained_variants_and_nev
     defs = build_definitions(load_profile(str(SMALL)), str(SMALL))
     schedule = defs.resolve_schedule_def("weekly_reevaluation")
     assert schedule.cron_schedule == "0 4 * * 1"
+    # the profile's dagster.sensor_interval_seconds reaches both sensors (Dagster's default is 30 s)
+    assert {defs.resolve_sensor_def(s).minimum_interval_seconds
+            for s in ("new_rl_checkpoint", "scoreboard_follows_scores")} == {5}
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
                                             scheduled_execution_time=datetime(2026, 11, 23, 4, tzinfo=UTC))

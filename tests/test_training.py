@@ -213,6 +213,55 @@ def test_sft_entry_point_runs_two_steps_and_resumes_without_repeating_them(sft_f
 
 
 @pytest.mark.slow
+def test_a_killed_two_process_sft_run_resumes_from_its_checkpoint_and_counts_each_step_once(sft_file, tmp_path):
+    """torchrun, 2 CPU ranks over gloo: SIGKILL the whole process group once checkpoint-2 is written; the rerun
+    resumes from the last checkpoint, trains only the steps after it, and logs each step once."""
+    import signal
+    import time
+
+    run_dir = tmp_path / "sft2"
+    args = ["--config", str(_recipe(tmp_path, "sft", save_steps=2, save_total_limit=None,
+                                     per_device_train_batch_size=2)), "--model",
+            "tiny-random", "--data", str(sft_file), "--output-dir", str(run_dir)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VIDEORFT_STORAGE_ROOT": str(tmp_path / "storage"),
+           "VIDEORFT_PROJECT_ROOT": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env.pop("MLFLOW_RUN_ID", None)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+                "training.sft"]
+    log = tmp_path / "killed.log"
+    with open(log, "w") as out:
+        killed = subprocess.Popen([*torchrun, *args, "--max-steps", "400"], cwd=ROOT, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while not (run_dir / "checkpoint-2" / "trainer_state.json").exists():
+        assert killed.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "no checkpoint-2 in 300 s"
+        time.sleep(0.05)
+    import psutil
+
+    # torchrun starts each rank in a session of its own: kill the agent and every rank, as a node loss would
+    tree = [psutil.Process(killed.pid), *psutil.Process(killed.pid).children(recursive=True)]
+    for proc in tree:
+        proc.send_signal(signal.SIGKILL)
+    psutil.wait_procs(tree, timeout=60)
+    last = max(int(p.name.split("-")[1]) for p in run_dir.glob("checkpoint-*")
+               if (p / "trainer_state.json").exists())
+    assert not (run_dir / "result.json").exists() and last < 400, sorted(p.name for p in run_dir.iterdir())
+    total = last + 2
+    resumed = subprocess.run([*torchrun, *args, "--max-steps", str(total)], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["resumed_from"].endswith(f"checkpoint-{last}") and result["global_step"] == total, (
+        result["resumed_from"], last, sorted(p.name for p in run_dir.iterdir()))
+    assert _steps(run_dir) == list(range(1, total + 1))  # a step logged after the last checkpoint: once
+    for rank in (0, 1):  # both ranks trained after the resume, each on its own share
+        batches = (run_dir / "loss_media" / f"rank-{rank}.jsonl").read_text().splitlines()
+        assert len(batches) >= total, rank
+    assert (run_dir / "final" / "model.safetensors").exists()
+
+
+@pytest.mark.slow
 def test_grpo_entry_point_runs_two_steps_and_resumes_without_repeating_them(small_world, tmp_path):
     run_dir = tmp_path / "grpo"
     recipe = _recipe(tmp_path, "grpo", max_completion_length=12)

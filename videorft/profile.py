@@ -461,6 +461,9 @@ class DagsterConfig(_Strict):
 
     executor: Literal["in_process", "multiprocess", "k8s"] = "in_process"
     max_concurrent: Annotated[int, Field(ge=1)] = 2
+    # how often the daemon evaluates the re-evaluation sensors (Dagster's default is 30 s); a new checkpoint
+    # waits at most this long for its evaluations
+    sensor_interval_seconds: Annotated[int, Field(ge=1)] = 30
     k8s: K8sExecutorConfig = K8sExecutorConfig()
     pools: dict[str, Annotated[int, Field(ge=0)]] = Field(
         default_factory=lambda: {LLM_API_POOL: 4, GPU_POOL: 1})
