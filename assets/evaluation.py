@@ -140,7 +140,10 @@ def _run_evaluation(context: dg.AssetExecutionContext, launcher: LauncherResourc
                 last["at"] = time.monotonic()
                 context.log.info(f"{benchmark}: {done}/{total} generated or cached")
 
-        return job.run(progress)
+        try:
+            return job.run(progress)
+        except BenchmarkDataError as exc:  # a question file that cannot be read: what the CLI reports with exit 2
+            raise dg.Failure(f"benchmark_scores[{name}]: {exc}") from exc
     invocation = launcher.launch(context, "evaluation.run", args, env, single_process=True,
                                  extras={"asset": "benchmark_scores", "benchmark": name})
     results = [m["result"] for m in invocation.get_custom_messages()
