@@ -61,7 +61,9 @@ def variant_partitions(profile: Profile) -> dg.StaticPartitionsDefinition:
 def base_model(profile: Profile) -> str:
     from training.config import load_recipe
 
-    return profile.training.base_model or load_recipe(profile.training.recipe_path("sft"), "sft").model.name_or_path
+    if profile.training.base_model:
+        return profile.training.base_model
+    return load_recipe(profile.training.recipe_path("sft"), "sft", check_trainer_keys=False).model.name_or_path
 
 
 def grpo_overrides(variant: VariantConfig) -> list[str]:
@@ -91,7 +93,7 @@ def embedding_settings(profile: Profile) -> dict[str, list[str]]:
         overrides = grpo_overrides(variant)
         if variant.rl is None:
             continue
-        reward = load_recipe(profile.training.recipe_path("grpo"), "grpo", overrides).reward
+        reward = load_recipe(profile.training.recipe_path("grpo"), "grpo", overrides, check_trainer_keys=False).reward
         if uses_video_embeddings(reward):
             out.setdefault(VideoEmbeddingCache.from_config(reward.semantic).version, overrides)
     return out
@@ -299,7 +301,10 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
     for name, variant in variants.items():  # at code-location load: a bad variant fails before any run
         if variant.rl is not None:
             try:
-                load_recipe(profile.training.recipe_path("grpo"), "grpo", grpo_overrides(variant))
+                overrides = grpo_overrides(variant)
+                # TRL's own keys are checked (importing TRL) only where the variant changes one
+                load_recipe(profile.training.recipe_path("grpo"), "grpo", overrides,
+                            check_trainer_keys=any(o.startswith("trainer.") for o in overrides))
             except ValueError as exc:
                 raise ValueError(f"training.variants.{name}: {exc}") from exc
     partitions = variant_partitions(profile)

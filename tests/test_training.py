@@ -387,6 +387,18 @@ def test_a_fresh_interpreter_imports_torchvision_before_any_of_our_modules():
     assert out.stdout.strip() == "False"
 
 
+def test_our_packages_make_torchvision_importable_without_the_install_hook_and_without_importing_torch():
+    # an install made without scripts/setup.sh has no venv-wide hook: importing `training` must cover it, and
+    # loading the Dagster definitions (every run worker does) must not pay torch's import for it
+    code = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != '_BeforeTorchvision']; "
+            "import dagster_project.definitions; print('torch' in sys.modules); "
+            "import torchvision.transforms; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False", "ok"]
+
+
 @pytest.mark.slow
 def test_accelerate_launch_of_the_sft_entry_point_gets_past_torchvision(sft_file, tmp_path):
     """The reproduction from the scale issue (accelerate imports torchvision before our code runs). With

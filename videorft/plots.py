@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+def _pyplot() -> Any:
+    """pyplot on the Agg backend, imported on first use: it costs most of a second, and a Dagster process that
+    loads the definitions but draws nothing (every run worker, the code server) should not pay it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def markdown_image(fig: Any, alt: str, dpi: int = 72) -> str:
     """The figure as a Markdown image with an inline PNG (``data:`` URI): Dagster's asset page renders it, no
     file server needed (Dagster's own tutorial shows plots this way). Closes the figure."""
+    plt = _pyplot()
     import base64
     import io
 
@@ -24,6 +31,7 @@ def markdown_image(fig: Any, alt: str, dpi: int = 72) -> str:
 
 def count_bars(panels: dict[str, dict[str, int]], title: str) -> Any:
     """One horizontal bar chart per panel (e.g. rows by problem type, by category, by quarantine reason)."""
+    plt = _pyplot()
     panels = {k: v for k, v in panels.items() if v}
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.2 * max(1, len(panels)), 3.2), squeeze=False)
     for ax, (name, counts) in zip(axes[0], panels.items(), strict=False):
@@ -41,6 +49,7 @@ def count_bars(panels: dict[str, dict[str, int]], title: str) -> Any:
 
 def funnel(stages: dict[str, int], title: str) -> Any:
     """Retention funnel: one bar per stage, labelled with the count and the share of the first stage."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 0.55 * len(stages) + 1.2))
     labels = list(stages)[::-1]
     values = [stages[k] for k in labels]
@@ -55,6 +64,7 @@ def funnel(stages: dict[str, int], title: str) -> Any:
 
 def histogram(values: list[int], title: str, xlabel: str, bins: int = 30) -> Any:
     """Distribution with its mean marked (the paper's Fig. 4 style CoT-length plot)."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     if values:
         ax.hist(values, bins=bins, color="#4C72B0", edgecolor="white")
@@ -70,6 +80,7 @@ def histogram(values: list[int], title: str, xlabel: str, bins: int = 30) -> Any
 
 def line_chart(series: dict[str, list[tuple[float, float]]], title: str, xlabel: str) -> Any:
     """One small panel per series (training curves: loss, each reward, KL, length), sharing the x axis."""
+    plt = _pyplot()
     names = list(series)
     cols = min(4, max(1, len(names)))
     rows = (len(names) + cols - 1) // cols
@@ -92,6 +103,7 @@ def grouped_bars(groups: list[str], series: dict[str, list[float | None]], title
                  errors: dict[str, list[tuple[float, float] | None]] | None = None) -> Any:
     """One group of bars per benchmark, one bar per series (variants, the paper's numbers); None = no bar.
     ``errors`` (per series, per group: an interval (low, high)) draws error bars."""
+    plt = _pyplot()
     import numpy as np
 
     fig, ax = plt.subplots(figsize=(max(6.5, 1.3 * len(groups) * max(1, len(series)) / 2), 3.8))
