@@ -273,18 +273,28 @@ def candidate_questions(script: dict[str, Any], rng: np.random.Generator) -> lis
     return out
 
 
-def select_balanced(candidates: list[Question], n: int, rng: np.random.Generator) -> list[Question]:
-    """Pick ``n`` questions round-robin across templates, so every problem type and category is covered."""
+def select_balanced(candidates: list[Question], n: int, rng: np.random.Generator,
+                    shares: dict[str, float] | None = None) -> list[Question]:
+    """Pick ``n`` questions: first ``round(n * share)`` from each template in ``shares`` (as many as it has),
+    then round-robin across all templates, so every problem type and category is covered."""
     by_template: dict[str, list[Question]] = {}
     for q in candidates:
         by_template.setdefault(q["meta"]["template"], []).append(q)
-    queues = []
+    known = sorted({*VIDEO_TEMPLATES, *IMAGE_TEMPLATES})
+    unknown = sorted(set(shares or {}) - set(known))
+    if unknown:
+        raise ValueError(f"world.template_shares: unknown templates {unknown}; known: {known}")
+    queues: dict[str, list[Question]] = {}
     for name in sorted(by_template):
         group = by_template[name]
-        queues.append([group[i] for i in rng.permutation(len(group))])
+        queues[name] = [group[i] for i in rng.permutation(len(group))]
     picked: list[Question] = []
-    while len(picked) < n and any(queues):
-        for queue in queues:
+    for name, share in sorted((shares or {}).items()):
+        queue = queues.get(name, [])
+        for _ in range(min(round(n * share), len(queue), n - len(picked))):
+            picked.append(queue.pop())
+    while len(picked) < n and any(queues.values()):
+        for queue in queues.values():
             if queue and len(picked) < n:
                 picked.append(queue.pop())
     return picked

@@ -48,7 +48,9 @@ class WorldManifest:
 
 
 def _config_key(cfg: WorldConfig) -> str:
-    payload = json.dumps({"schema": WORLD_SCHEMA_VERSION, **cfg.model_dump()}, sort_keys=True)
+    # no shares: the key of the worlds built before the knob existed (they are the same world)
+    config = cfg.model_dump(exclude={"template_shares"} if not cfg.template_shares else set())
+    payload = json.dumps({"schema": WORLD_SCHEMA_VERSION, **config}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -77,7 +79,7 @@ def build_questions(cfg: WorldConfig, videos: list[dict[str, Any]], images: list
             q["path"] = f"./{folder}/{script['id']}.{ext}"
             q["meta"]["media_id"] = script["id"]
             candidates.append(q)
-    chosen = select_balanced(candidates, cfg.questions, np.random.default_rng([cfg.seed, 4]))
+    chosen = select_balanced(candidates, cfg.questions, np.random.default_rng([cfg.seed, 4]), cfg.template_shares)
     chosen.sort(key=lambda q: (q["path"], q["meta"]["template"], q["problem"]))
     rows = []
     for pid, q in enumerate(chosen):

@@ -167,3 +167,21 @@ def test_video_pixels_show_the_script(small_world, video_id):
             assert np.abs(got - np.array(script["palette"][color])).max() < 50, (video_id, f, o["id"], got, color)
             checked += 1
     assert checked > 0
+
+
+def test_template_shares_reserve_their_share_of_the_questions_and_unknown_templates_are_refused():
+    from synthetic.world import build_questions, build_scripts
+    from videorft.profile import WorldConfig
+
+    cfg = WorldConfig(videos=30, images=4, questions=60)
+    videos, images = build_scripts(cfg)
+    plain = Counter(q["meta"]["template"] for q in build_questions(cfg, videos, images))
+    shared = cfg.model_copy(update={"template_shares": {"background_colour": 0.4}})
+    counts = Counter(q["meta"]["template"] for q in build_questions(shared, videos, images))
+    assert sum(counts.values()) == 60
+    assert counts["background_colour"] >= 24 > plain["background_colour"]
+    assert len(counts) == len(plain)  # the rest still covers every template
+    with pytest.raises(ValueError, match="unknown templates"):
+        build_questions(cfg.model_copy(update={"template_shares": {"backgrnd": 0.1}}), videos, images)
+    with pytest.raises(ValueError, match="at most 1"):
+        WorldConfig(template_shares={"background_colour": 0.7, "read_text": 0.6})

@@ -94,9 +94,14 @@ class WorldConfig(_Strict):
     fps: Annotated[int, Field(ge=1, le=60)] = 12
     min_seconds: Annotated[float, Field(gt=0)] = 2.0
     max_seconds: Annotated[float, Field(gt=0)] = 4.0
+    # share of the questions drawn from a template (synthetic.qa) before the rest are balanced over all of them,
+    # e.g. {background_colour: 0.3}: more of the one visual question a tiny model can learn (bench/RESULTS.md)
+    template_shares: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _ranges(self) -> WorldConfig:
+        if sum(self.template_shares.values()) > 1:
+            raise ValueError(f"template_shares add up to {sum(self.template_shares.values()):g}; at most 1")
         if self.min_side > self.max_side:
             raise ValueError("min_side must not exceed max_side")
         if self.min_seconds > self.max_seconds:
