@@ -194,7 +194,8 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         latest = latest_scores(context.instance)
         logs = {key: _read_log(rec["samples_log"]) for key, rec in latest.items()}
         table = build_table(logs, reference, prof.evaluation.bootstrap)
-        pooled = build_pooled(logs, reference, iterations=prof.evaluation.bootstrap)
+        pooled = build_pooled(logs, reference, iterations=prof.evaluation.bootstrap,
+                              subsets=prof.evaluation.pooled_subsets)
         table.insert(table.columns.get_loc("official") + 3, "paper_7b",
                      table["benchmark"].map(lambda b: BENCHMARKS[b].paper_7b if b in BENCHMARKS else None))
         folder = storage.path(EVALUATION_FOLDER, "scoreboard")

@@ -46,6 +46,26 @@ def _answer(q: dict[str, Any]) -> str:
     return q["solution"].removeprefix("<answer>").removesuffix("</answer>")
 
 
+def _multiple_choice_order(mc: list[dict[str, Any]], need: int, shares: dict[str, float],
+                           rng: np.random.Generator) -> list[dict[str, Any]]:
+    """The multiple-choice questions in the order the benchmarks take them: a random order, except that the first
+    ``need`` hold ``round(need * share)`` questions of each template in ``shares`` (the world's
+    ``template_shares``), spread over the benchmarks."""
+    order = [mc[int(j)] for j in rng.permutation(len(mc))]
+    reserved: list[dict[str, Any]] = []
+    for name, share in sorted(shares.items()):
+        of_template = [q for q in order if q["meta"]["template"] == name]
+        want = round(need * share)
+        if len(of_template) < want:
+            raise ValueError(f"the benchmark world has {len(of_template)} {name} questions; template_shares asks for "
+                             f"{want}: raise evaluation.fixtures.world.videos")
+        reserved += of_template[:want]
+    taken = {id(q) for q in reserved}
+    rest = [q for q in order if id(q) not in taken]
+    head = reserved + rest[:need - len(reserved)]
+    return [head[int(j)] for j in rng.permutation(len(head))] + rest[need - len(reserved):]
+
+
 def build_fixtures(root: str, world: WorldConfig, per_benchmark: int) -> dict[str, dict[str, str]]:
     """Write ``<root>/<benchmark>.json`` for the six benchmarks over a world under ``<root>/world``;
     returns ``{benchmark: {"questions": uri, "video_root": uri}}``. Deterministic for a given config."""
@@ -64,7 +84,7 @@ def build_fixtures(root: str, world: WorldConfig, per_benchmark: int) -> dict[st
         raise ValueError(f"the benchmark world has {len(mc)} multiple-choice and {len(numeric)} numerical questions; "
                          f"{per_benchmark} per benchmark, no question in two benchmarks, needs {need_mc} and {n_num}: "
                          "raise evaluation.fixtures.world.videos")
-    mc_order = [mc[int(j)] for j in rng.permutation(len(mc))]  # each question in one benchmark only
+    mc_order = _multiple_choice_order(mc, need_mc, world.template_shares, rng)  # each in one benchmark only
     numeric_order = [numeric[int(j)] for j in rng.permutation(len(numeric))]
     sources: dict[str, dict[str, str]] = {}
     for b_index, (name, bench) in enumerate(BENCHMARKS.items()):

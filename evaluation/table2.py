@@ -97,22 +97,41 @@ def chance_level(samples: Samples) -> float | None:
     return _pct(sum(1 / n for n in sizes) / len(sizes)) if sizes else None
 
 
+def split_subsets(samples: Samples, subsets: Mapping[str, str]) -> dict[str, list[Mapping[str, Any]]]:
+    """``all``, then for each ``name -> phrase`` the samples whose question contains the phrase
+    (case-insensitive) and, as ``not_<name>``, the others."""
+    out: dict[str, list[Mapping[str, Any]]] = {"all": list(samples)}
+    for name, phrase in subsets.items():
+        inside = [s for s in samples if phrase.lower() in str(s.get("problem") or "").lower()]
+        ids = {id(s) for s in inside}
+        out[name] = inside
+        out[f"not_{name}"] = [s for s in samples if id(s) not in ids]
+    return out
+
+
 def build_pooled(logs: Mapping[tuple[str, str], Samples], reference: str, baseline: str = "base",
-                 iterations: int = 1000, seed: int = 0, protocol: str = "official") -> pd.DataFrame:
-    """Pooled multiple-choice accuracy per variant, its interval, chance, and paired differences from
-    ``baseline`` and ``reference`` (videos of different benchmarks are different clusters)."""
+                 iterations: int = 1000, seed: int = 0, protocol: str = "official",
+                 subsets: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Pooled multiple-choice accuracy per variant (and per ``subsets``, see ``split_subsets``), its interval,
+    chance, and paired differences from ``baseline`` and ``reference`` (videos of different benchmarks are
+    different clusters)."""
     pooled = pooled_multiple_choice(logs)
+    split = {variant: split_subsets(samples, subsets or {}) for variant, samples in pooled.items()}
     rows = []
-    for variant, samples in sorted(pooled.items()):
-        s = score_with_interval(POOLED, samples, protocol, iterations, seed)
-        row: dict[str, Any] = {"variant": variant, "questions": len(samples), "accuracy": s["score"],
-                               "ci95_low": s["ci95_low"], "ci95_high": s["ci95_high"],
-                               "chance": chance_level(samples)}
-        for name, other in (("base", baseline), ("reference", reference)):
-            d = difference(POOLED, samples, pooled[other], protocol, iterations, seed) if other in pooled else {}
-            row.update({f"delta_vs_{name}": d.get("delta"), f"delta_vs_{name}_ci95_low": d.get("ci95_low"),
-                        f"delta_vs_{name}_ci95_high": d.get("ci95_high")})
-        rows.append(row)
+    for variant, parts in sorted(split.items()):
+        for subset, samples in parts.items():
+            if not samples:
+                continue
+            s = score_with_interval(POOLED, samples, protocol, iterations, seed)
+            row: dict[str, Any] = {"variant": variant, "subset": subset, "questions": len(samples),
+                                   "accuracy": s["score"], "ci95_low": s["ci95_low"], "ci95_high": s["ci95_high"],
+                                   "chance": chance_level(samples)}
+            for name, other in (("base", baseline), ("reference", reference)):
+                theirs = split.get(other, {}).get(subset)
+                d = difference(POOLED, samples, theirs, protocol, iterations, seed) if theirs else {}
+                row.update({f"delta_vs_{name}": d.get("delta"), f"delta_vs_{name}_ci95_low": d.get("ci95_low"),
+                            f"delta_vs_{name}_ci95_high": d.get("ci95_high")})
+            rows.append(row)
     return pd.DataFrame(rows)
 
 

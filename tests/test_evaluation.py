@@ -53,6 +53,17 @@ def test_fixtures_refuse_a_world_too_small_for_disjoint_benchmarks(tmp_path):
         build_fixtures(str(tmp_path), WorldConfig(seed=1007, videos=2, images=0, questions=0), per_benchmark=40)
 
 
+def test_fixture_template_shares_set_the_share_of_pooled_multiple_choice_questions(tmp_path):
+    world = WorldConfig(seed=1007, videos=16, images=0, questions=0, template_shares={"background_colour": 0.5})
+    sources = build_fixtures(str(tmp_path / "shared"), world, per_benchmark=4)
+    mc = [s for name, src in sources.items() for s in load_samples(name, src["questions"], src["video_root"])
+          if s.problem_type == "multiple choice"]
+    assert len(mc) == 22  # 6 benchmarks x 4, less VSI-Bench's 2 numerical
+    assert sum("background" in s.problem for s in mc) == 11
+    with pytest.raises(ValueError, match=r"background_colour questions; template_shares asks for"):
+        build_fixtures(str(tmp_path / "too-few"), world.model_copy(update={"videos": 6}), per_benchmark=4)
+
+
 def test_official_mvbench_rows_map_answer_text_to_the_letter(tmp_path):
     rows = [{"video": "a.mp4", "question": "What happens?", "candidates": ["sits", "runs", "jumps"],
              "answer": "runs", "task": "action_sequence"}]

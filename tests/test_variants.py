@@ -170,3 +170,20 @@ def test_pooled_multiple_choice_counts_each_benchmark_question_once_against_chan
     assert pooled.at["full", "delta_vs_base"] == 50.0 and pooled.at["base", "delta_vs_reference"] == -50.0
     assert pooled.at["full", "chance"] == 25.0 == chance_level(logs[("full", "mvbench")])
     assert isinstance(pooled, pd.DataFrame)
+
+
+def test_pooled_subsets_split_the_questions_by_a_phrase_and_compare_like_with_like():
+    def asked(log: list[dict[str, object]], questions: list[str]) -> list[dict[str, object]]:
+        return [{**s, "problem": q} for s, q in zip(log, questions, strict=True)]
+
+    questions = ["What colour is the Background?", "Which shape moves?", "What colour is the background?"]
+    videos = ["v1", "v2", "v3"]
+    logs = {("base", "mvbench"): asked(_log([0, 1, 0], videos), questions),
+            ("full", "mvbench"): asked(_log([1, 0, 1], videos), questions)}
+    pooled = build_pooled(logs, reference="full", iterations=200, subsets={"background": "colour is the background"})
+    rows = pooled.set_index(["variant", "subset"])
+    assert rows.at[("full", "all"), "questions"] == 3
+    assert rows.at[("full", "background"), "questions"] == 2 and rows.at[("full", "background"), "accuracy"] == 100.0
+    assert rows.at[("full", "not_background"), "accuracy"] == 0.0
+    assert rows.at[("full", "background"), "delta_vs_base"] == 100.0  # both background questions, paired
+    assert rows.at[("full", "not_background"), "delta_vs_base"] == -100.0

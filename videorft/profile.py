@@ -418,6 +418,9 @@ class EvaluationConfig(_Strict):
     max_failure_rate: Annotated[float, Field(ge=0, le=1)] = 0.05
     schedule: str = "0 4 * * 1"  # weekly re-evaluation (cron)
     schedule_timezone: str = "UTC"
+    # the scoreboard's pooled multiple-choice table also reports these subsets and the rest: name -> a phrase
+    # of the question (case-insensitive), e.g. {background: "colour is the background"}
+    pooled_subsets: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _known(self) -> EvaluationConfig:
