@@ -52,6 +52,8 @@ def _multiple_choice_order(mc: list[dict[str, Any]], need: int, shares: dict[str
     ``need`` hold ``round(need * share)`` questions of each template in ``shares`` (the world's
     ``template_shares``), spread over the benchmarks."""
     order = [mc[int(j)] for j in rng.permutation(len(mc))]
+    if not shares:
+        return order  # the fixtures of a world without shares, unchanged since before the knob
     reserved: list[dict[str, Any]] = []
     for name, share in sorted(shares.items()):
         of_template = [q for q in order if q["meta"]["template"] == name]
