@@ -19,6 +19,7 @@ import json
 import math
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -493,11 +494,21 @@ def _pipes_value(value: Any) -> Any:
     return value
 
 
+def _close_process_group() -> None:
+    """Tear down the torchrun process group before the interpreter exits: left to the exit, gloo's threads can
+    outlive it and a rank aborts (``terminate called without an active exception``, seen once in CI after a
+    2-process SFT run had finished), which fails the launch."""
+    torch_module = sys.modules.get("torch")
+    if torch_module is None:
+        return
+    dist = torch_module.distributed
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def run_main(method: Method, train: Any, argv: list[str] | None = None) -> int:
     """The entry points' ``main``: parse, train (under Dagster Pipes when launched by Dagster), report.
     A user error (bad recipe, data, profile or model) exits 2 with its message and no traceback."""
-    import sys
-
     try:
         spec = resolve_run(build_parser(method).parse_args(argv), method)
         with pipes_session() as pipes:
@@ -505,6 +516,8 @@ def run_main(method: Method, train: Any, argv: list[str] | None = None) -> int:
     except USER_ERRORS as exc:
         print(f"{method}: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        _close_process_group()
     if result and pipes is None:  # under Dagster the materialization says it
         print(f"{method}: {result['global_step']} steps; checkpoint {result['checkpoint_uri']}")
     return 0
