@@ -102,10 +102,9 @@ def split_subsets(samples: Samples, subsets: Mapping[str, str]) -> dict[str, lis
     (case-insensitive) and, as ``not_<name>``, the others."""
     out: dict[str, list[Mapping[str, Any]]] = {"all": list(samples)}
     for name, phrase in subsets.items():
-        inside = [s for s in samples if phrase.lower() in str(s.get("problem") or "").lower()]
-        ids = {id(s) for s in inside}
-        out[name] = inside
-        out[f"not_{name}"] = [s for s in samples if id(s) not in ids]
+        asks = [phrase.lower() in str(s.get("problem") or "").lower() for s in samples]
+        out[name] = [s for s, a in zip(samples, asks, strict=True) if a]
+        out[f"not_{name}"] = [s for s, a in zip(samples, asks, strict=True) if not a]
     return out
 
 
