@@ -342,6 +342,18 @@ def _grpo_vision_delta(small_world, tmp_path: Path, ours: bool) -> float:
     return max((p.detach() - before[n]).abs().max().item() for n, p in vision_tower(model).named_parameters())
 
 
+def test_freeze_vision_stops_training_the_vision_tower_and_its_merger_and_nothing_else():
+    from training.model import freeze_vision_tower, load_model_and_processor, vision_tower
+
+    model, _ = load_model_and_processor("tiny-random")
+    visual = dict(vision_tower(model).named_parameters())
+    assert any("merger" in name for name in visual)
+    assert freeze_vision_tower(model) == sum(p.numel() for p in visual.values()) > 0
+    assert not any(p.requires_grad for p in visual.values())
+    ids = {id(p) for p in visual.values()}
+    assert all(p.requires_grad for p in model.parameters() if id(p) not in ids)
+
+
 @pytest.mark.slow
 def test_a_grpo_step_updates_the_vision_tower_which_stock_trl_leaves_untouched(small_world, tmp_path):
     assert _grpo_vision_delta(small_world, tmp_path, ours=True) > 0.0

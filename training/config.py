@@ -32,7 +32,7 @@ class ModelSpec(_Strict):
     name_or_path: str = "tiny-random"
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
     attn_implementation: str | None = None  # e.g. flash_attention_2 on GPU nodes
-    freeze_vision: bool = False
+    freeze_vision: bool = False  # the vision encoder and its merger stay as loaded (Qwen's tune_mm_vision: false)
 
 
 class DataSpec(_Strict):

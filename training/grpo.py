@@ -222,12 +222,14 @@ def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
     from datasets import Dataset
 
     from training.data import load_training_data
-    from training.model import ensure_on_disk, load_model_and_processor
+    from training.model import ensure_on_disk, freeze_vision_tower, load_model_and_processor
 
     data = load_training_data(spec.data_uri, require_process=False, max_samples=spec.recipe.data.max_samples,
                               seed=spec.recipe.data.shuffle_seed)
     model, processor = load_model_and_processor(spec.model, spec.recipe.model.dtype,
                                                 spec.recipe.model.attn_implementation)
+    if spec.recipe.model.freeze_vision:
+        freeze_vision_tower(model)
     configure_processor(processor, spec.video.min_pixels, spec.video.max_pixels)
     ensure_on_disk(model, processor, spec.output_dir / "initial-model")
     frames = frame_cache(spec)

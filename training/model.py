@@ -253,3 +253,13 @@ def vision_tower(model: Any) -> Any:
     """Qwen2.5-VL's vision encoder (``model.model.visual`` in transformers 5, ``model.visual`` before)."""
     inner = getattr(model, "model", None)
     return getattr(inner, "visual", None) or model.visual
+
+
+def freeze_vision_tower(model: Any) -> int:
+    """Stop training the vision encoder and its merger (``model.freeze_vision``): Qwen's own fine-tuning default
+    (``tune_mm_vision: false``). Returns how many parameters were frozen."""
+    frozen = 0
+    for p in vision_tower(model).parameters():
+        p.requires_grad_(False)
+        frozen += p.numel()
+    return frozen

@@ -108,15 +108,14 @@ def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
     from trl import SFTTrainer
 
     from training.data import load_training_data
-    from training.model import load_model_and_processor, vision_tower
+    from training.model import freeze_vision_tower, load_model_and_processor
 
     data = load_training_data(spec.data_uri, require_process=True, max_samples=spec.recipe.data.max_samples,
                               seed=spec.recipe.data.shuffle_seed)
     model, processor = load_model_and_processor(spec.model, spec.recipe.model.dtype,
                                                 spec.recipe.model.attn_implementation)
     if spec.recipe.model.freeze_vision:
-        for p in vision_tower(model).parameters():
-            p.requires_grad_(False)
+        freeze_vision_tower(model)
     configure_processor(processor, spec.video.min_pixels, spec.video.max_pixels)
     frames = frame_cache(spec)
     args = trainer_arguments(spec, {
