@@ -44,6 +44,9 @@ def test_one_dead_component_is_an_error_and_a_run_that_scored_nothing_a_warning(
         row.update({"rewards/format_reward/mean": 0.0, "rewards/accuracy_reward/mean": 0.0, "reward": 0.0})
     check = run_checks("grpo", steps, max_kl=0.5, window=0.1, min_steps=10)["no_dead_reward"]
     assert not check["passed"] and check["severity"] == "WARN" and "never produced a scorable answer" in check["reason"]
+    steps[3]["rewards/accuracy_reward/mean"] = 0.004  # a free-form crumb of credit for an unformatted completion
+    check = run_checks("grpo", steps, max_kl=0.5, window=0.1, min_steps=10)["no_dead_reward"]
+    assert not check["passed"] and check["severity"] == "WARN", check
 
 
 def test_kl_is_bounded_at_every_step():

@@ -113,7 +113,12 @@ def run_checks(method: str, records: Records, *, max_kl: float, window: float, m
 
 
 def _nothing_scored(meta: dict[str, Any]) -> bool:
+    """The policy never wrote a well-formed answer: ``format_reward`` 0 at every step (what depends on the format
+    is then 0 too; a free-form answer's partial credit on an unformatted completion does not make the run
+    one with signal), or, without a format reward, every component 0 throughout."""
     constant = meta.get("constant", {})
+    if "format_reward" in meta.get("components", []):
+        return constant.get("format_reward", 1.0) == 0.0
     return bool(constant) and set(constant) == set(meta.get("components", [])) and not any(constant.values())
 
 
@@ -123,7 +128,7 @@ CHECK_DESCRIPTIONS = {
         "reward_rose": "mean total reward over the last tenth of logged steps > over the first tenth",
         "accuracy_reward_rose": "mean accuracy reward over the last tenth of logged steps > over the first tenth",
         "no_dead_reward": "every reward component took more than one value over the run (an error; a warning when "
-                          "every component was 0 throughout: the policy never produced a scorable answer)",
+                          "the format reward was 0 throughout: the policy never produced a scorable answer)",
         "kl_within_bound": "KL to the reference model stayed <= the recipe's checks.max_kl at every logged step",
     },
 }
