@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     video = profile.video.train
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="tiny-probe-"))
     train_world = Path(build_world(profile.world, str(work / "train-world")).root)
-    held_out_world = WorldConfig(seed=1001, videos=60, images=0, questions=0)  # the tiny benchmark fixtures' world
+    held_out_world = WorldConfig(seed=1001, videos=60, images=0, questions=0)  # the fixtures' seed, 60 videos
     held_out = Path(build_world(held_out_world, str(work / "eval-world")).root)
     (work / "eval.json").write_text(json.dumps(background_rows(held_out, with_cot=False)))
     results = {}
