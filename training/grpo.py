@@ -27,7 +27,7 @@ from training.runtime import (
     train_and_finish,
     trainer_arguments,
 )
-from training.sft import configure_processor, frame_cache
+from training.sft import frame_cache, load_run_inputs
 from videorft.frames import FrameCache, media_part
 from videorft.media import media_cache_dir
 
@@ -221,16 +221,9 @@ def reward_functions(spec: RunSpec) -> list[Any]:
 def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
     from datasets import Dataset
 
-    from training.data import load_training_data
-    from training.model import ensure_on_disk, freeze_vision_tower, load_model_and_processor
+    from training.model import ensure_on_disk
 
-    data = load_training_data(spec.data_uri, require_process=False, max_samples=spec.recipe.data.max_samples,
-                              seed=spec.recipe.data.shuffle_seed)
-    model, processor = load_model_and_processor(spec.model, spec.recipe.model.dtype,
-                                                spec.recipe.model.attn_implementation)
-    if spec.recipe.model.freeze_vision:
-        freeze_vision_tower(model)
-    configure_processor(processor, spec.video.min_pixels, spec.video.max_pixels)
+    data, model, processor = load_run_inputs(spec, require_process=False)
     ensure_on_disk(model, processor, spec.output_dir / "initial-model")
     frames = frame_cache(spec)
     args = trainer_arguments(spec, {

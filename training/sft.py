@@ -103,20 +103,27 @@ def frame_cache(spec: RunSpec) -> FrameCache:
     return FrameCache(spec.video, disk_dir=disk, media_cache_dir=media_cache_dir(spec.storage_root))
 
 
-def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
-    from datasets import Dataset
-    from trl import SFTTrainer
-
+def load_run_inputs(spec: RunSpec, require_process: bool) -> tuple[Any, Any, Any]:
+    """A run's rows, model and processor as its recipe and video settings say (SFT's and GRPO's): the vision
+    tower frozen where ``model.freeze_vision`` asks, the processor at the run's pixel bounds."""
     from training.data import load_training_data
     from training.model import freeze_vision_tower, load_model_and_processor
 
-    data = load_training_data(spec.data_uri, require_process=True, max_samples=spec.recipe.data.max_samples,
-                              seed=spec.recipe.data.shuffle_seed)
+    data = load_training_data(spec.data_uri, require_process=require_process,
+                              max_samples=spec.recipe.data.max_samples, seed=spec.recipe.data.shuffle_seed)
     model, processor = load_model_and_processor(spec.model, spec.recipe.model.dtype,
                                                 spec.recipe.model.attn_implementation)
     if spec.recipe.model.freeze_vision:
         freeze_vision_tower(model)
     configure_processor(processor, spec.video.min_pixels, spec.video.max_pixels)
+    return data, model, processor
+
+
+def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    data, model, processor = load_run_inputs(spec, require_process=True)
     frames = frame_cache(spec)
     args = trainer_arguments(spec, {
         "remove_unused_columns": False, "dataset_kwargs": {"skip_prepare_dataset": True},
