@@ -129,7 +129,18 @@ class TrackedRun:
             source = resolve_dataset_source(uri)
         dataset = MetaDataset(source=source, name=name, digest=digest[:36])
         tags = [InputTag("mlflow.data.context", context), *([InputTag("rows", str(rows))] if rows is not None else [])]
-        self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=tags)])
+        from mlflow.exceptions import MlflowException
+
+        for attempt in range(3):
+            try:
+                self.client.log_inputs(self.run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=tags)])
+                return
+            except MlflowException as exc:
+                # two runs logging the same new dataset at once (`--parallel`, a backfill): the store's look-up
+                # and insert race, one insert loses on the unique key; the row now exists, so a retry links it
+                if ("UNIQUE constraint" not in str(exc) and "duplicate key" not in str(exc)) or attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     def register_model(self, name: str, source: str, version_key: str, tags: dict[str, str],
                        description: str) -> str:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from assets.metadata import counts_table, curve_markdown, funnel_table, rounded, versions_table
 from training.checks import curve_summary
@@ -90,3 +91,27 @@ def test_every_asset_has_an_owner_a_domain_tag_and_a_description():
         assert node.tags.get("domain") == node.group_name and node.tags.get("paper_section"), key
         assert node.description, key
 
+
+
+def test_a_dataset_logged_by_two_runs_at_once_is_linked_after_the_losing_insert(tmp_path):
+    from mlflow.exceptions import MlflowException
+
+    from resources.core import TrackedRun
+
+    class RacingClient:
+        calls = 0
+
+        def log_inputs(self, run_id, datasets):
+            RacingClient.calls += 1
+            if RacingClient.calls == 1:  # the other run inserted the same dataset between look-up and insert
+                raise MlflowException("(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id")
+
+    TrackedRun(RacingClient(), "run", "0", "http://mlflow").log_dataset("cot_sft_set", str(tmp_path), "abc", "training")
+    assert RacingClient.calls == 2
+
+    class BrokenClient:
+        def log_inputs(self, run_id, datasets):
+            raise MlflowException("permission denied")
+
+    with pytest.raises(MlflowException, match="permission denied"):
+        TrackedRun(BrokenClient(), "run", "0", "http://mlflow").log_dataset("x", str(tmp_path), "abc", "training")
