@@ -12,7 +12,9 @@ adapter:
 * returns a failure marker (``FAILED_PREFIX`` + reason) for a sample whose video cannot be decoded or whose
   generation raises, so the task counts and reports it instead of scoring it as a wrong answer;
 * pays for a video once: its processed pixels and its vision-tower output are reused by every other question
-  on it and every benchmark sharing it in this process (``VisionReuse``; ``reuse_vision=False`` turns it off);
+  on it and every benchmark sharing it in this process, and so is the language model's prefill of the prompt up
+  to the end of the video (``VisionReuse``; a benchmark's questions are taken in video order, so a video's
+  questions are generated close together; ``reuse_vision=False`` turns all of it off);
 * decodes greedily: ``do_sample=False`` is argmax at every step, which is what the paper's ``top_p=0.001``
   (with temperature 1, the nucleus keeps only the most probable token unless two tie within 0.1%) amounts to,
   without sampling noise; no stop string (reasoning contains blank lines) and up to ``max_new_tokens``.
@@ -139,6 +141,10 @@ class VideoLM(LM):
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         items = [(req.args[0], _visual(req.args), dict(req.args[1] or {})) for req in requests]
+        # the questions on a video side by side, so one prefill of it serves them all (lm-eval's order otherwise)
+        order = (sorted(range(len(items)), key=lambda i: items[i][1]) if self.reuse is not None
+                 else list(range(len(items))))
+        items = [items[i] for i in order]
         outputs: list[str] = []
         done = 0
         for start in range(0, len(items), self.chunk_size):
@@ -155,7 +161,10 @@ class VideoLM(LM):
             done += len(chunk)
             if self.progress is not None:
                 self.progress(done, len(items))
-        return outputs
+        restored = [""] * len(outputs)
+        for position, original in enumerate(order):
+            restored[original] = outputs[position]
+        return restored
 
     # -- generation -----------------------------------------------------------------------------------------
     def _generate_chunk(self, chunk: list[tuple[str, str]], max_new: int) -> list[str]:
@@ -196,10 +205,15 @@ class VideoLM(LM):
                                                                                           strict=True)]
         inputs = processor.apply_chat_template(convs, tokenize=True, return_dict=True, add_generation_prompt=True,
                                                return_tensors="pt", processor_kwargs={"padding": True})
-        with torch.inference_mode():
-            out = model.generate(**inputs.to(model.device), max_new_tokens=max_new, do_sample=False,
-                                 temperature=None, top_p=None, top_k=None)
-        new = out[:, inputs["input_ids"].shape[1]:]
+        inputs = inputs.to(model.device)
+        greedy = {"max_new_tokens": max_new, "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        new = None
+        if self.reuse is not None:
+            new = self.reuse.generate_on_heads(model, inputs, processor.tokenizer.pad_token_id, **greedy)
+        if new is None:
+            with torch.inference_mode():
+                out = model.generate(**inputs, **greedy)
+            new = out[:, inputs["input_ids"].shape[1]:]
         return processor.batch_decode(new, skip_special_tokens=True)
 
     def _hf(self) -> tuple[Any, Any]:

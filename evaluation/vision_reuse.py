@@ -1,5 +1,6 @@
-"""Paying for a video once in evaluation: its processed pixels and its vision-tower output, reused by every
-question on it (VSI-Bench has about 18 per video) and by every benchmark sharing it, within one process.
+"""Paying for a video once in evaluation: its processed pixels, its vision-tower output and the language model's
+prefill over it, reused by every question on it (VSI-Bench has about 18 per video) and, for the first two, by
+every benchmark sharing it, within one process.
 
 ``VisionReuse.install(processor, model)`` wraps, on those two instances only, the two per-video costs that
 come after decoding (decoded frames are ``FrameCache``'s):
@@ -12,22 +13,32 @@ come after decoding (decoded frames are ``FrameCache``'s):
 
 Keys are content hashes (of the decoded frames for the processor, of the pixel values and grid for the
 tower), so a hit is the same input by construction, whatever the request order, batch or benchmark. Both
-memos are LRU-bounded. Generation with and without the reuse gives the same text (tested).
+memos are LRU-bounded.
+
+The third cost is the largest once the tower is reused: every question's prefill runs the language model over
+the medium's hundreds of tokens again. ``generate_on_heads`` prefills each prompt's head (the system turn and
+the medium, up to ``<|vision_end|>``: identical for every question on that medium) once per medium and keeps
+its keys and values (``_heads``, LRU-bounded by bytes: they are large on a real model); a batch, of one video
+or several, then starts from its rows' heads and prefills only each question's own tokens. The 3-D rotary
+positions of the tokens after a medium depend on its head only through its position offset (``rope_deltas``),
+which is stored with the head.
+Generation with and without the reuse gives the same text (tested).
 """
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import xxhash
 
 
 def _digest(*arrays: Any) -> str:
-    h = hashlib.blake2b(digest_size=16)
+    # xxh3: a video's pixel values are ~10 MB and are keyed several times per question; blake2b cost seconds
+    h = xxhash.xxh3_128()
     for a in arrays:
         if hasattr(a, "detach"):  # a tensor
             a = a.detach().cpu().contiguous().numpy()
@@ -38,9 +49,14 @@ def _digest(*arrays: Any) -> str:
 
 
 class _Lru(OrderedDict):
-    def __init__(self, capacity: int) -> None:
+    """Least recently used first out, past ``capacity`` entries or, with ``size``, past ``capacity`` in the
+    units ``size`` measures (bytes)."""
+
+    def __init__(self, capacity: int, size: Callable[[Any], int] | None = None) -> None:
         super().__init__()
         self.capacity = capacity
+        self.size = size
+        self.used = 0
 
     def get_fresh(self, key: str) -> Any:
         if key in self:
@@ -49,19 +65,34 @@ class _Lru(OrderedDict):
         return None
 
     def put(self, key: str, value: Any) -> None:
+        if key in self:
+            self.used -= self._size(self.pop(key))
         self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.capacity:
-            self.popitem(last=False)
+        self.used += self._size(value)
+        while len(self) > 1 and (self.used if self.size else len(self)) > self.capacity:
+            self.used -= self._size(self.popitem(last=False)[1])
+
+    def _size(self, value: Any) -> int:
+        return self.size(value) if self.size else 0
+
+
+def _head_bytes(entry: tuple[Any, Any]) -> int:
+    """Bytes of a head's keys and values (a transformers ``Cache``)."""
+    cache = entry[0]
+    return sum(t.numel() * t.element_size() for layer in getattr(cache, "layers", [])
+               for t in (getattr(layer, "keys", None), getattr(layer, "values", None)) if t is not None)
 
 
 class VisionReuse:
     """Per-process memo of processed media and vision-tower outputs (see the module docstring)."""
 
-    def __init__(self, capacity: int = 128) -> None:
+    def __init__(self, capacity: int = 128, head_bytes: int = 2 << 30) -> None:
         self._processed = _Lru(capacity)
         self._encoded = _Lru(capacity)
-        self.stats = {"processed": 0, "processed_reused": 0, "encoded": 0, "encoded_reused": 0}
+        # a 7B model's head over 32 frames at 256*28*28 is ~0.25 GB: a handful; the tiny model's: every video
+        self._heads = _Lru(head_bytes, size=_head_bytes)
+        self.stats = {"processed": 0, "processed_reused": 0, "encoded": 0, "encoded_reused": 0,
+                      "heads": 0, "heads_reused": 0}
 
     def install(self, processor: Any, model: Any) -> None:
         for kind in ("videos", "images"):
@@ -129,6 +160,98 @@ class VisionReuse:
         # generate() picks the encoder's arguments by name from its signature: keep the original's names
         encode.__signature__ = signature  # type: ignore[attr-defined]
         return encode
+
+
+    # -- the language model's prefill over the medium -------------------------------------------------------
+    def generate_on_heads(self, model: Any, inputs: Any, pad_id: int, **generate_kwargs: Any) -> Any | None:
+        """New tokens (one row per prompt, padded after EOS) for ``inputs``, a left-padded processor batch of
+        prompts with one medium each, each row's head (its prompt up to the end of its medium) prefilled once
+        per medium and reused. None when a row has no medium or more than one, or the attention kernel is not
+        SDPA or eager (flash attention's handling of the masked holes is untested here): the caller then
+        generates the batch the plain way.
+
+        Same text as ``model.generate(**inputs)``: a head's keys and values are the ones the full prefill
+        computes for those positions (causal attention); rows are laid out as ``[pad][head][pad][question]``
+        with every pad masked out, and the text positions come from the attention mask plus each head's rope
+        offset, as in plain generation.
+        """
+        import torch
+        from transformers import DynamicCache
+
+        if getattr(model.config, "_attn_implementation", "sdpa") not in ("sdpa", "eager"):
+            return None  # masks with holes in the middle are proven (tested) with these two kernels only
+        end_id = getattr(model.config, "vision_end_token_id", None)
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        rows = [row[m.bool()] for row, m in zip(ids, mask, strict=True)]
+        grid = inputs.get("video_grid_thw", inputs.get("image_grid_thw"))
+        pixels = inputs.get("pixel_values_videos", inputs.get("pixel_values"))
+        if end_id is None or grid is None or pixels is None or len(grid) != len(rows) or (
+                "video_grid_thw" in inputs and "image_grid_thw" in inputs):
+            return None  # not exactly one medium per row
+        ends = [(row == end_id).nonzero() for row in rows]
+        if any(len(e) != 1 for e in ends):
+            return None
+        head_lens = [int(e[0]) + 1 for e in ends]
+        if any(len(r) <= h for r, h in zip(rows, head_lens, strict=True)):
+            return None
+        sizes = grid.prod(-1).tolist()
+        chunks = torch.split(pixels, sizes)
+        offsets = [0, *np.cumsum(sizes).tolist()]
+        entries = []
+        for b, (row, head_len) in enumerate(zip(rows, head_lens, strict=True)):
+            head = row[:head_len]
+            key = _digest(head, chunks[b], grid[b])
+            entry = self._heads.get_fresh(key)
+            if entry is None:
+                entry = self._prefill_head(model, inputs, b, head, offsets[b], offsets[b + 1])
+                self._heads.put(key, entry)
+                self.stats["heads"] += 1
+            else:
+                self.stats["heads_reused"] += 1
+            entries.append(entry)
+        width_head, width_tail = max(head_lens), max(len(r) - h for r, h in zip(rows, head_lens, strict=True))
+        full = torch.full((len(rows), width_head + width_tail), pad_id, dtype=ids.dtype, device=ids.device)
+        attention = torch.zeros_like(full, dtype=mask.dtype)
+        for b, (row, head_len) in enumerate(zip(rows, head_lens, strict=True)):
+            tail = row[head_len:]
+            full[b, width_head - head_len:width_head] = row[:head_len]
+            full[b, full.shape[1] - len(tail):] = tail
+            attention[b, width_head - head_len:width_head] = 1
+            attention[b, full.shape[1] - len(tail):] = 1
+        layers = []
+        for layer in range(len(entries[0][0].layers)):
+            keys, values = [], []
+            for (cache, _), head_len in zip(entries, head_lens, strict=True):
+                pad = (0, 0, width_head - head_len, 0)  # left-pad the sequence axis of (1, heads, seq, dim)
+                keys.append(torch.nn.functional.pad(cache.layers[layer].keys, pad))
+                values.append(torch.nn.functional.pad(cache.layers[layer].values, pad))
+            layers.append((torch.cat(keys), torch.cat(values)))
+        batched = DynamicCache(ddp_cache_data=layers, config=model.config)  # new tensors: the stored heads stay
+        base = getattr(model, "model", model)
+        base.rope_deltas = torch.cat([delta for _, delta in entries])  # each row's offset after its medium
+        with torch.inference_mode():
+            out = model.generate(input_ids=full, attention_mask=attention, cache=batched, **generate_kwargs)
+        return out[:, full.shape[1]:]
+
+    @staticmethod
+    def _prefill_head(model: Any, inputs: Any, row: int, head: Any, start: int, stop: int) -> tuple[Any, Any]:
+        """Keys, values and rope offset of one row's head: the language model run once over it."""
+        import torch
+
+        head_inputs = {"input_ids": head[None], "attention_mask": torch.ones_like(head)[None]}
+        for name in ("pixel_values_videos", "pixel_values"):
+            if name in inputs:
+                head_inputs[name] = inputs[name][start:stop]
+        for name in ("video_grid_thw", "image_grid_thw", "second_per_grid_ts"):
+            if name in inputs:
+                head_inputs[name] = inputs[name][row:row + 1]
+        if "mm_token_type_ids" in inputs:  # the 3-D positions of the medium's tokens need them
+            kept = inputs["attention_mask"][row].bool()
+            head_inputs["mm_token_type_ids"] = inputs["mm_token_type_ids"][row][kept][:len(head)][None]
+        with torch.inference_mode():
+            out = model(**head_inputs, use_cache=True)
+        cache = getattr(out, "cache", None)
+        return (cache if cache is not None else out.past_key_values), getattr(model, "model", model).rope_deltas
 
 
 def _merge(parts: list[Any]) -> Any:

@@ -94,21 +94,85 @@ def test_lm_eval_end_to_end_on_all_six_benchmarks_and_rescore_agrees(fixtures, t
     assert json.loads((out / "scores.json").read_text())["settings"]["greedy"] is True
 
 
-def test_every_answer_is_the_same_with_and_without_reusing_a_videos_pixels_and_vision_output(fixtures, tmp_path):
+@pytest.fixture(scope="module")
+def talkative_model(tmp_path_factory) -> str:
+    """tiny-random with its language weights scaled up: greedy text that depends on the question and the video
+    (the plain random model repeats one token whatever it is asked, which would make any two runs agree)."""
+    import torch
+
+    from training.model import load_model_and_processor
+
+    model, processor = load_model_and_processor("tiny-random")
+    with torch.no_grad():
+        for weight in model.model.language_model.parameters():
+            if weight.dim() == 2:
+                weight.mul_(8)
+    folder = tmp_path_factory.mktemp("talkative")
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return str(folder)
+
+
+def test_every_answer_is_the_same_with_and_without_reusing_a_videos_pixels_vision_output_and_prefill(
+        fixtures, talkative_model, tmp_path):
     sources = {name: fixtures[name] for name in ("vsi_bench", "mvbench")}
-    settings = {**SETTINGS, "chunk_size": 4, "batch_size": 3}
-    reused = run_evaluation("tiny-random", sources, str(tmp_path / "reuse"), **settings)
-    plain = run_evaluation("tiny-random", sources, str(tmp_path / "plain"), reuse_vision=False, **settings)
-    videos = set()
+    settings = {**SETTINGS, "chunk_size": 4, "batch_size": 3, "max_new_tokens": 24}
+    reused = run_evaluation(talkative_model, sources, str(tmp_path / "reuse"), **settings)
+    plain = run_evaluation(talkative_model, sources, str(tmp_path / "plain"), reuse_vision=False, **settings)
+    videos, predictions = set(), []
     for name in sources:
         a, b = (read_log(str(tmp_path / run / f"samples_{name}.jsonl")) for run in ("reuse", "plain"))
         assert [r["prediction"] for r in a] == [r["prediction"] for r in b] and len(a) == 4
         videos |= {r["video"] for r in a}
+        predictions += [r["prediction"] for r in a]
+    assert len(set(predictions)) > 4  # the answers differ by question: agreeing means something
     stats = reused["vision_reuse"]
     assert plain["vision_reuse"] is None
-    # each video processed and encoded once; every other question on it reused both
-    assert stats["encoded"] == stats["processed"] == len(videos)
-    assert stats["encoded"] + stats["encoded_reused"] == 8 and stats["encoded_reused"] > 0
+    # each video processed, encoded and prefilled once; every other question on it reused all three
+    assert stats["encoded"] == stats["processed"] == stats["heads"] == len(videos)
+    assert stats["heads"] + stats["heads_reused"] == 8
+
+
+def test_a_batch_over_two_videos_generates_from_one_prefill_per_video_what_each_question_would_alone(
+        talkative_model):
+    import numpy as np
+    import torch
+
+    from evaluation.vision_reuse import VisionReuse
+    from training.model import load_model_and_processor
+    from videorft.frames import media_part
+
+    model, processor = load_model_and_processor(talkative_model)
+    processor.tokenizer.padding_side = "left"
+    model.eval()
+    rng = np.random.default_rng(0)
+    # two sizes: two head lengths, so heads are padded as well as questions
+    wide, small = ((rng.random(shape) * 255).astype(np.uint8) for shape in ((4, 112, 112, 3), (4, 56, 84, 3)))
+    batch = [(wide, "What colour is the background?"), (small, "How many circles are there in the video, in all?"),
+             (wide, "Which shape touches the left edge first, and when?"), (wide, "Why?")]
+
+    def inputs(rows: list) -> object:
+        convs = [[{"role": "user", "content": ([media_part("video", v)] if v is not None else [])
+                   + [{"type": "text", "text": q}]}] for v, q in rows]
+        return processor.apply_chat_template(convs, tokenize=True, return_dict=True, add_generation_prompt=True,
+                                             return_tensors="pt", processor_kwargs={"padding": True})
+
+    greedy = {"max_new_tokens": 16, "do_sample": False}
+    pad = processor.tokenizer.pad_token_id
+    alone = []
+    for row in batch:
+        one = inputs([row])
+        with torch.inference_mode():
+            alone.append([t for t in model.generate(**one, **greedy)[0, one["input_ids"].shape[1]:].tolist()
+                          if t != pad])
+    assert len({tuple(a) for a in alone}) == 4  # the answers differ: agreeing means something
+    reuse = VisionReuse()
+    for _ in range(2):  # the second time every head is a stored one
+        shared = reuse.generate_on_heads(model, inputs(batch), pad, **greedy)
+        assert [[t for t in row.tolist() if t != pad] for row in shared] == alone
+    assert reuse.stats["heads"] == 2 and reuse.stats["heads_reused"] == 6
+    # a prompt without a medium has no head: the caller generates the batch the plain way
+    assert reuse.generate_on_heads(model, inputs([(None, "Why?"), batch[0]]), pad, **greedy) is None
 
 
 def test_a_video_shared_by_two_benchmarks_is_encoded_once_in_the_process(fixtures, tmp_path):
