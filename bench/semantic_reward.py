@@ -45,6 +45,8 @@ def official_group(completions: list[str], video: str, model_name: str, frames: 
     from videorft.media import load_frames
 
     model, tokenizer, preprocess = load_clip(model_name, None, 64)
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # where ours runs too (VideoEmbeddingCache)
+    model.to(device)
     size = image_side(model)
     out = []
     for text in completions:
@@ -53,8 +55,8 @@ def official_group(completions: list[str], video: str, model_name: str, frames: 
         arrays = load_frames(video, frames=frames, max_pixels=max(size * size, 3136)).array  # re-decoded
         batch = torch.stack([preprocess(Image.fromarray(a)) for a in arrays])
         with torch.inference_mode():
-            image = model.encode_image(batch, normalize=True)
-            txt = model.encode_text(tokenizer([span]), normalize=True)
+            image = model.encode_image(batch.to(device), normalize=True)
+            txt = model.encode_text(tokenizer([span]).to(device), normalize=True)
         per_frame = (image @ txt.T).squeeze(-1).clamp(min=0)
         out.append(min(1.0, weight * float(per_frame.mean())))
     return out

@@ -129,7 +129,7 @@ def semantic_scores(spans: list[str], video_embeddings: Any, text_embed: Callabl
     if not idx:
         return out
     text = torch.nn.functional.normalize(text_embed([spans[i] for i in idx]).float(), dim=-1)
-    video = torch.nn.functional.normalize(video_embeddings[idx].float(), dim=-1)
+    video = torch.nn.functional.normalize(video_embeddings[idx].float().to(text.device), dim=-1)
     cos = (text * video).sum(dim=-1)
     for i, value in zip(idx, torch.clamp(weight * torch.clamp(cos, min=0.0), max=1.0).tolist(), strict=True):
         out[i] = float(value)

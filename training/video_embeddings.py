@@ -76,10 +76,11 @@ class PrecomputeReport:
 class VideoEmbeddingCache:
     def __init__(self, model: str, pretrained: str | None, frames: int, span_tokens: int,
                  cache_root: str | None = None, media_cache_dir: str | None = None, compile: bool = False,
-                 max_pixels: int | None = None) -> None:
+                 max_pixels: int | None = None, device: str | None = None) -> None:
         self.model_name, self.pretrained, self.frames, self.span_tokens = model, pretrained, frames, span_tokens
         self.max_pixels = max_pixels
         self.compile = compile
+        self.device = device  # None: the GPU when there is one (the reward and the precompute run on the GPU pool)
         self._image_tower: Any = None
         self._text_tower: Any = None
         self.cache_root = cache_root
@@ -103,7 +104,16 @@ class VideoEmbeddingCache:
     def _clip(self) -> tuple[Any, Any, Any]:
         from videorft.clip_models import load_clip
 
-        return load_clip(self.model_name, self.pretrained, self.span_tokens)
+        model, tokenizer, preprocess = load_clip(self.model_name, self.pretrained, self.span_tokens)
+        model.to(self._device())  # the process's one shared copy; a no-op once it is there
+        return model, tokenizer, preprocess
+
+    def _device(self) -> str:
+        if self.device is None:
+            from training.runtime import has_cuda
+
+            self.device = "cuda" if has_cuda() else "cpu"
+        return self.device
 
     def image_embeddings(self, batch: Any) -> Any:
         """Normalised SigLIP image embeddings of a preprocessed ``(N, 3, H, W)`` batch."""
@@ -115,7 +125,7 @@ class VideoEmbeddingCache:
             # compiled separately from the shared (cached) model, which other callers use eagerly
             self._image_tower = torch.compile(model.visual, dynamic=False) if self.compile else model.visual
         with torch.inference_mode():
-            return F.normalize(self._image_tower(batch), dim=-1)
+            return F.normalize(self._image_tower(batch.to(self._device(), non_blocking=True)), dim=-1)
 
     def text_embeddings(self, texts: list[str]) -> Any:
         """SigLIP text embeddings of ``texts``, each truncated to the first ``span_tokens`` tokens (M)."""
@@ -127,7 +137,7 @@ class VideoEmbeddingCache:
             tower = model.text if hasattr(model, "text") else model.encode_text  # SigLIP: a separate text tower
             self._text_tower = torch.compile(tower, dynamic=False) if self.compile else tower
         with torch.inference_mode():
-            return F.normalize(self._text_tower(tokenizer(texts)), dim=-1)
+            return F.normalize(self._text_tower(tokenizer(texts).to(self._device())), dim=-1)
 
     # -- the store -----------------------------------------------------------------------------------------
     def folder(self) -> Any:
@@ -177,7 +187,7 @@ class VideoEmbeddingCache:
         return torch.stack([preprocess(Image.fromarray(a)) for a in arrays])
 
     def _compute(self, uri: str) -> np.ndarray:
-        return self.image_embeddings(self.decoded(uri)).mean(dim=0).float().numpy()
+        return self.image_embeddings(self.decoded(uri)).mean(dim=0).float().cpu().numpy()
 
     def media_embedding(self, uri: str, sha256: str | None = None) -> np.ndarray:
         key = media_key(uri, sha256)
@@ -273,7 +283,7 @@ def precompute(media: Iterable[tuple[str, str | None]], cache: VideoEmbeddingCac
                 embedded = cache.image_embeddings(torch.cat([frames for _, frames in ok]))
                 offset = 0
                 for key, frames in ok:
-                    cache._store(key, embedded[offset:offset + len(frames)].mean(dim=0).float().numpy())
+                    cache._store(key, embedded[offset:offset + len(frames)].mean(dim=0).float().cpu().numpy())
                     offset += len(frames)
                 report.encode_seconds += time.perf_counter() - t0
                 report.computed += len(ok)
