@@ -19,6 +19,7 @@ from typing import Any
 
 import dagster as dg
 
+from videorft.lifetime import wrap
 from videorft.pipes import QUIET_CHILD_ENV
 from videorft.profile import K8sLaunchConfig, LauncherConfig, Profile, project_root
 
@@ -203,6 +204,7 @@ class LauncherResource(dg.ConfigurableResource):
         command = entry_command(cfg, module, args)
         child_env = {k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ}
         child_env.setdefault("VIDEORFT_PROJECT_ROOT", str(project_root()))
+        command = wrap(command)  # killing this step, even with SIGKILL, takes the launch and its ranks with it
         context.log.info(f"launching: {shlex.join(command)}")
         return dg.PipesSubprocessClient(cwd=str(project_root())).run(
             command=command, context=context, env={**child_env, **env}, extras=extras)

@@ -3,11 +3,13 @@ entry points (run, resume, DeepSpeed ZeRO-2), and proof that GRPO's loss sees th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -217,7 +219,6 @@ def test_a_killed_two_process_sft_run_resumes_from_its_checkpoint_and_counts_eac
     """torchrun, 2 CPU ranks over gloo: SIGKILL the whole process group once checkpoint-2 is written; the rerun
     resumes from the last checkpoint, trains only the steps after it, and logs each step once."""
     import signal
-    import time
 
     run_dir = tmp_path / "sft2"
     args = ["--config", str(_recipe(tmp_path, "sft", save_steps=2, save_total_limit=None,
@@ -259,6 +260,90 @@ def test_a_killed_two_process_sft_run_resumes_from_its_checkpoint_and_counts_eac
         batches = (run_dir / "loss_media" / f"rank-{rank}.jsonl").read_text().splitlines()
         assert len(batches) >= total, rank
     assert (run_dir / "final" / "model.safetensors").exists()
+
+
+# a stand-in for the Dagster step (the parent to kill): starts its arguments, wrapped as the launcher wraps them
+# when the first is "wrap"
+_STEP = ("import subprocess, sys; from videorft.lifetime import wrap; "
+         "subprocess.Popen(wrap(sys.argv[2:]) if sys.argv[1] == 'wrap' else sys.argv[2:]); sys.stdin.read()")
+
+
+def _sigkill_and_wait(parent: subprocess.Popen, victim: str, timeout: float) -> list[object]:
+    """SIGKILL one process of ``parent``'s tree (``step``: ``parent`` itself, as the OOM killer would a Dagster
+    step; ``agent``: its child), and no other; what is still alive of the tree after ``timeout`` s (then killed,
+    so that a failing test leaves nothing running)."""
+    import psutil
+
+    tree = psutil.Process(parent.pid).children(recursive=True)
+    if victim == "step":
+        parent.kill()
+    else:
+        psutil.Process(parent.pid).children()[0].kill()
+
+    def running() -> list[psutil.Process]:  # a zombie has exited: its new parent (maybe no init here) never reaps it
+        out = []
+        for proc in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    out.append(proc)
+        return out
+
+    deadline = time.monotonic() + timeout
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = running()
+    for proc in left:
+        proc.kill()
+    parent.kill()
+    parent.wait()
+    return left
+
+
+def test_a_wrapped_command_dies_with_its_parent_and_a_plain_one_does_not():
+
+    import psutil
+
+    sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
+    survivors = {}
+    for name in ("plain", "wrap"):
+        parent = subprocess.Popen([sys.executable, "-c", _STEP, name, *sleeper], cwd=ROOT, stdin=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while not psutil.Process(parent.pid).children() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # killed at once: the wrapper may not have asked the kernel yet, and must notice that its parent is gone
+        survivors[name] = len(_sigkill_and_wait(parent, "step", timeout=3 if name == "plain" else 20))
+    assert survivors == {"plain": 1, "wrap": 0}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("victim", ["step", "agent"])
+def test_a_killed_step_or_elastic_agent_takes_the_ranks_with_it(sft_file, tmp_path, victim):
+    """The launcher's command for a 2-process run, started by a stand-in for the Dagster step; once training is
+    under way SIGKILL the step (the agent then stops its ranks) or the torchrun agent itself (nothing can forward
+    that: each rank, in a session of its own, must notice): every process of the launch exits."""
+
+    from resources.launchers import entry_command
+    from videorft.profile import LauncherConfig
+
+    run_dir = tmp_path / "sft"
+    args = ["--config", str(_recipe(tmp_path, "sft", save_steps=2, per_device_train_batch_size=2)), "--model",
+            "tiny-random", "--data", str(sft_file), "--output-dir", str(run_dir), "--max-steps", "400"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VIDEORFT_STORAGE_ROOT": str(tmp_path / "storage"),
+           "VIDEORFT_PROJECT_ROOT": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env.pop("MLFLOW_RUN_ID", None)
+    command = entry_command(LauncherConfig(num_processes=2), "training.sft", args)
+    log = tmp_path / "launch.log"
+    with open(log, "w") as out:
+        step = subprocess.Popen([sys.executable, "-c", _STEP, "wrap", *command], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not (run_dir / "checkpoint-2" / "trainer_state.json").exists():
+        assert step.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "no checkpoint-2 in 300 s"
+        time.sleep(0.05)
+    alive = _sigkill_and_wait(step, victim, timeout=60)
+    assert alive == [], f"still running 60 s after the {victim} was killed: {alive}"
+    assert not (run_dir / "result.json").exists()
 
 
 @pytest.mark.slow

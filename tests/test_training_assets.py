@@ -4,6 +4,7 @@ pod specs, and the rule that GPU assets never start on their own."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -161,8 +162,10 @@ def test_two_cpu_processes_train_sft_and_grpo_through_the_launcher(isolated_env,
     import yaml
 
     raw = yaml.safe_load(SMALL.read_text())
-    raw["training"].update({"launcher": {"num_processes": 2}, "run_variants": ["full"],
-                            "variants": {v: None for v in TABLE2 if v not in ("full", "sft_only", "base")}})
+    variants = {v: None for v in TABLE2 if v not in ("full", "sft_only", "base")}
+    # ungated, so that the semantic reward is paid on every completion of both ranks: 2 steps x 4 x 2 ranks
+    variants["full"] = {"sft": "cot_sft_set", "rl": {"semantic_mode": "ungated"}}
+    raw["training"].update({"launcher": {"num_processes": 2}, "run_variants": ["full"], "variants": variants})
     profile = tmp_path / "two-processes.yaml"
     profile.write_text(yaml.safe_dump(raw))
     defs = build_definitions(load_profile(str(profile)), str(profile))
@@ -174,6 +177,7 @@ def test_two_cpu_processes_train_sft_and_grpo_through_the_launcher(isolated_env,
         launches = [m for m in logs if m.startswith("launching:")]
         assert len(launches) == 2 and all("torch.distributed.run --standalone --nproc_per_node 2" in m
                                           for m in launches)
+        assert all(f"-m videorft.lifetime --parent {os.getpid()} -- " in m for m in launches)  # dies with the step
         steps = [m.split(":")[0] for m in logs if re.match(r"step \d+/\d+: ", m) and "train_runtime" not in m]
         for asset, total in (("sft_checkpoint", 4), ("rl_checkpoint", 2)):  # the fast recipes' max_steps
             meta = _metadata(instance, asset, "full")
@@ -181,6 +185,8 @@ def test_two_cpu_processes_train_sft_and_grpo_through_the_launcher(isolated_env,
             # one checkpoint, written by rank 0 only
             published = list((Path(isolated_env["VIDEORFT_STORAGE_ROOT"]) / "training" / asset).glob("v-*"))
             assert [p.name for p in published] == [Path(meta["checkpoint_uri"]).name], asset
+        # counts over both ranks, not rank 0's share
+        assert _metadata(instance, "rl_checkpoint", "full")["semantic_paid_rows"] == 2 * 4 * 2
         # each step reported once (rank 0), not once per rank
         assert steps == [f"step {i}/4" for i in range(1, 5)] + [f"step {i}/2" for i in range(1, 3)]
     # each rank fed its own share of the videos to the loss forward (DDP's sampler), in SFT and in GRPO

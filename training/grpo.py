@@ -24,6 +24,7 @@ from training.runtime import (
     make_callbacks,
     record_loss_media,
     run_main,
+    summed_over_ranks,
     train_and_finish,
     trainer_arguments,
 )
@@ -255,7 +256,7 @@ def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
         tallies = [f.tally() for f in semantic if isinstance(f, SemanticConsistencyReward)]
         return {"reward_functions": [getattr(f, "__name__", str(f)) for f in trainer.reward_funcs],
                 "semantic_mode": spec.recipe.reward.semantic.mode, "temporal": spec.recipe.reward.temporal.enabled,
-                **(tallies[0] if tallies else {})}
+                **(summed_over_ranks(tallies[0]) if tallies else {})}
 
     return train_and_finish(spec, trainer, processor, data, frames, pipes, "GRPO", summary)
 

@@ -30,6 +30,7 @@ from training.checks import run_checks
 from training.config import Method, Recipe, RecipeError, load_recipe
 from training.data import DataError
 from training.model import ModelLoadError
+from videorft.lifetime import guard_elastic_rank
 from videorft.pipes import pipes_session
 from videorft.profile import ProfileError, resolve_frames
 from videorft.storage import as_path
@@ -396,6 +397,18 @@ def quiet_trainer(trainer: Any) -> None:
         trainer.remove_callback(callback)
 
 
+def summed_over_ranks(counts: dict[str, int]) -> dict[str, int]:
+    """``counts`` added up over the ranks of a distributed run (each rank counts what it saw: its share of the
+    batches); as they are in a single process. Every rank must call it."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return dict(counts)
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, dict(counts))  # objects, not tensors: the same call under gloo and NCCL
+    return {key: sum(int(rank[key]) for rank in gathered) for key in counts}
+
+
 def train_and_finish(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: Any, pipes: Any, what: str,
                      extra_metadata: dict[str, Any] | Callable[[], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Train from the run folder's last checkpoint (none: step 0), then ``finish_run``; ``extra_metadata`` may be
@@ -427,7 +440,8 @@ def train_and_finish(spec: RunSpec, trainer: Any, processor: Any, data: Any, fra
             callback.close()
     extra = extra_metadata() if callable(extra_metadata) else (extra_metadata or {})
     return finish_run(spec, trainer, processor, data, frames, pipes,
-                      {"resumed_from": resume or "", "frames_decoded": frames.decoded, **extra})
+                      {"resumed_from": resume or "", **summed_over_ranks({"frames_decoded": frames.decoded}),
+                       **extra})
 
 
 def finish_run(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: Any, pipes: Any,
@@ -509,6 +523,7 @@ def _close_process_group() -> None:
 def run_main(method: Method, train: Any, argv: list[str] | None = None) -> int:
     """The entry points' ``main``: parse, train (under Dagster Pipes when launched by Dagster), report.
     A user error (bad recipe, data, profile or model) exits 2 with its message and no traceback."""
+    guard_elastic_rank()  # a rank of torchrun / accelerate launch ends with its agent, however the agent ends
     try:
         spec = resolve_run(build_parser(method).parse_args(argv), method)
         with pipes_session() as pipes:
