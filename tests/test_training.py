@@ -263,8 +263,9 @@ def test_a_killed_two_process_sft_run_resumes_from_its_checkpoint_and_counts_eac
 
 
 # a stand-in for the Dagster step (the parent to kill): starts its arguments, wrapped as the launcher wraps them
-# when the first is "wrap"
-_STEP = ("import subprocess, sys; from videorft.lifetime import wrap; "
+# when the first is "wrap"; it holds SIGTERM ignored and blocked, which its children inherit (seen in this suite)
+_STEP = ("import signal, subprocess, sys; from videorft.lifetime import wrap; "
+         "signal.signal(signal.SIGTERM, signal.SIG_IGN); signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}); "
          "subprocess.Popen(wrap(sys.argv[2:]) if sys.argv[1] == 'wrap' else sys.argv[2:]); sys.stdin.read()")
 
 

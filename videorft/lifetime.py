@@ -30,6 +30,12 @@ def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> boo
     the parent changed during the call. False where the platform has no such call."""
     if not sys.platform.startswith("linux"):
         return False
+    # ignored and blocked signals are inherited through fork and exec (a Dagster or pytest process may hold
+    # SIGTERM so): the kernel's signal must land
+    if sig != signal.SIGKILL:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_DFL)
     before = os.getppid()
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
@@ -40,9 +46,11 @@ def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> boo
 
 
 def guard_elastic_rank() -> None:
-    """In a rank that torch elastic (``torchrun``, ``accelerate launch``) started: die with the agent."""
+    """In a rank that torch elastic (``torchrun``, ``accelerate launch``) started: die with the agent. SIGKILL,
+    which no library's handler can catch: a rank without its agent has nothing to finish (the run resumes from
+    its last checkpoint)."""
     if "TORCHELASTIC_RUN_ID" in os.environ:
-        die_with_parent()
+        die_with_parent(signal.SIGKILL)
 
 
 def wrap(command: list[str]) -> list[str]:
@@ -59,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         args = args[1:]
     if not args:
         sys.exit("usage: python -m videorft.lifetime [--parent PID] -- COMMAND [ARGS...]")
-    die_with_parent(parent=parent)
+    die_with_parent(parent=parent)  # SIGTERM: torchrun's agent then stops its ranks itself
     os.execvp(args[0], args)
 
 
