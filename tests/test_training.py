@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -263,9 +264,11 @@ def test_a_killed_two_process_sft_run_resumes_from_its_checkpoint_and_counts_eac
 
 
 # a stand-in for the Dagster step (the parent to kill): starts its arguments, wrapped as the launcher wraps them
-# when the first is "wrap"; it holds SIGTERM ignored and blocked, which its children inherit (seen in this suite)
+# when the first is "wrap"; it holds SIGTERM ignored and blocked (seen in this suite) and SIGINT ignored (as a
+# process started from a non-interactive shell's background job does), which its children inherit
 _STEP = ("import signal, subprocess, sys; from videorft.lifetime import wrap; "
          "signal.signal(signal.SIGTERM, signal.SIG_IGN); signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM}); "
+         "signal.signal(signal.SIGINT, signal.SIG_IGN); "
          "subprocess.Popen(wrap(sys.argv[2:]) if sys.argv[1] == 'wrap' else sys.argv[2:]); sys.stdin.read()")
 
 
@@ -314,6 +317,42 @@ def test_a_wrapped_command_dies_with_its_parent_and_a_plain_one_does_not():
         # killed at once: the wrapper may not have asked the kernel yet, and must notice that its parent is gone
         survivors[name] = len(_sigkill_and_wait(parent, "step", timeout=3 if name == "plain" else 20))
     assert survivors == {"plain": 1, "wrap": 0}
+
+
+def test_a_wrapped_command_stops_on_the_interrupt_a_cancelled_run_forwards():
+    """A Dagster run's cancel reaches the launch as SIGINT (PipesSubprocessClient forwards it). A step that holds
+    SIGINT ignored passes that on to a plain child, which goes on running; the wrapped one stops."""
+    import psutil
+
+    sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
+    stopped = {}
+    for name in ("plain", "wrap"):
+        parent = subprocess.Popen([sys.executable, "-c", _STEP, name, *sleeper], cwd=ROOT, stdin=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 30
+            child = None
+            while time.monotonic() < deadline:  # the wrapper has become the command (exec) and Python is up
+                kids = psutil.Process(parent.pid).children()
+                if kids and kids[0].cmdline()[1:2] == ["-c"]:
+                    child = kids[0]
+                    break
+                time.sleep(0.05)
+            assert child is not None
+            time.sleep(1.0)  # the interpreter has installed (or, inheriting SIG_IGN, not installed) its handler
+            child.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + (3 if name == "plain" else 20)
+            while time.monotonic() < deadline and not stopped.get(name):
+                try:  # the stand-in never reaps its child: exited is a zombie
+                    stopped[name] = child.status() == psutil.STATUS_ZOMBIE
+                except psutil.NoSuchProcess:
+                    stopped[name] = True
+                time.sleep(0.1)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+        finally:
+            parent.kill()
+            parent.wait()
+    assert stopped == {"plain": False, "wrap": True}
 
 
 @pytest.mark.slow

@@ -30,12 +30,8 @@ def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> boo
     the parent changed during the call. False where the platform has no such call."""
     if not sys.platform.startswith("linux"):
         return False
-    # ignored and blocked signals are inherited through fork and exec (a Dagster or pytest process may hold
-    # SIGTERM so): the kernel's signal must land
     if sig != signal.SIGKILL:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
-        if signal.getsignal(sig) == signal.SIG_IGN:
-            signal.signal(sig, signal.SIG_DFL)
+        restore_default(sig)  # the kernel's signal must land
     before = os.getppid()
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
@@ -43,6 +39,16 @@ def die_with_parent(sig: int = signal.SIGTERM, parent: int | None = None) -> boo
     if os.getppid() != (before if parent is None else parent):  # gone before the kernel could be asked
         os.kill(os.getpid(), sig)
     return True
+
+
+def restore_default(*sigs: int) -> None:
+    """Undo an inherited ignore or block of ``sigs``: both survive fork and exec, and a process started from a
+    non-interactive shell's background job (``make run &``, a CI script) holds SIGINT ignored, as the full test
+    suite's pytest process holds SIGTERM. A stop signal sent to the command would then do nothing."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(sigs))
+    for sig in sigs:
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, signal.SIG_DFL)
 
 
 def guard_elastic_rank() -> None:
@@ -67,6 +73,9 @@ def main(argv: list[str] | None = None) -> None:
         args = args[1:]
     if not args:
         sys.exit("usage: python -m videorft.lifetime [--parent PID] -- COMMAND [ARGS...]")
+    # SIGINT is how a Dagster run's cancel reaches the launch (PipesSubprocessClient forwards it): it must stop
+    # the command, not be ignored as the step's process may ignore it
+    restore_default(signal.SIGINT)
     die_with_parent(parent=parent)  # SIGTERM: torchrun's agent then stops its ranks itself
     os.execvp(args[0], args)
 
