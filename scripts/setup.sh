@@ -29,16 +29,17 @@ if [ ! -x /usr/bin/chromium ] && [ -z "${VIDEORFT_SKIP_BROWSER:-}" ] && [ "$(id 
 fi
 
 # PyPI's torchvision is a CUDA build that cannot load its ops next to the CPU torch pinned here: where plain
-# `import torchvision` fails, install a hook every interpreter of the venv loads (scripts/torchvision_cpu_hook.py
-# says how it works), so `accelerate launch` and anything else that imports torchvision first works too.
+# `import torchvision` fails, install videorft/compat.py's hook (its docstring says how it works) where every
+# interpreter of the venv loads it, so `accelerate launch` and anything else that imports torchvision first works too.
 torchvision_hook() {
   local site
   site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   if "$VENV/bin/python" -c "import torchvision" 2>/dev/null && [ ! -f "$site/videorft_torchvision_cpu.pth" ]; then
     return 0  # a matching torchvision (or the hook already there): nothing to do
   fi
-  cp scripts/torchvision_cpu_hook.py "$site/videorft_torchvision_cpu.py"
-  echo "import videorft_torchvision_cpu" > "$site/videorft_torchvision_cpu.pth"
+  cp videorft/compat.py "$site/videorft_torchvision_cpu.py"  # a copy: the venv must not depend on where the repo is
+  echo "import videorft_torchvision_cpu; videorft_torchvision_cpu.make_torchvision_importable()" \
+    > "$site/videorft_torchvision_cpu.pth"
   if ! "$VENV/bin/python" -c "import torchvision" 2>/dev/null; then
     echo "setup: torchvision does not import even with the CPU hook; see README 'GPU install'" >&2
     return 1

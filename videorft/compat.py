@@ -7,8 +7,10 @@ parts import; where a matching torchvision is installed (GPU images) this is a n
 
 The declaration waits for the first lookup of ``torchvision`` (an import, or transformers' availability probe):
 importing torch costs seconds, and a process that only loads the Dagster definitions (every run worker, the
-code server) never needs it. ``scripts/torchvision_cpu_hook.py`` installs the same hook venv-wide; this one
-covers installs made without ``scripts/setup.sh``.
+code server) never needs it. Our packages call ``make_torchvision_importable`` before they need torchvision;
+``scripts/setup.sh`` also installs a copy of this module with a ``.pth`` line that calls it in every interpreter
+of the venv, where plain ``import torchvision`` fails, so processes our code never runs in first (``accelerate
+launch`` imports torchvision itself) get it too.
 """
 
 from __future__ import annotations
