@@ -30,7 +30,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.metadata import curve_markdown, markdown_table, ownership, rounded, versions_table
-from resources.core import MlflowResource, ProfileResource, StorageResource
+from resources.core import MlflowResource, ProfileResource, StorageResource, TrackedRun
 from resources.launchers import LauncherResource
 from training.checks import CHECK_DESCRIPTIONS, curve_summary
 from training.rewards import REWARD_NAMES
@@ -135,9 +135,27 @@ def _record_uri(storage: StorageResource, asset: str, key: str) -> str:
     return storage.uri(TRAINING_FOLDER, asset, "runs", f"{key}.json")
 
 
-def _reused(context: dg.AssetExecutionContext, storage: StorageResource, asset: str, key: str
-            ) -> dg.MaterializeResult | None:
-    """A finished run with the same key (another variant that shares this stage): its checkpoint, no launch."""
+def _register(run: TrackedRun, mlflow: MlflowResource, name: str, variant: VariantConfig, manifest: dict[str, Any]
+              ) -> str | None:
+    """Where ``manifest`` is the variant's final model (its GRPO, or its SFT when it has no RL): a version of
+    the registered model ``<experiment>-<variant>``, tagged with what it trained on. Returns ``"<name> v<n>"``."""
+    if manifest["method"] != "grpo" and variant.rl is not None:
+        return None
+    model_name = f"{mlflow.experiment}-{name}"
+    version = run.register_model(
+        model_name, manifest["uri"], manifest["content_hash"],
+        tags={"variant": name, "stages": variant.stages, "trained_on": manifest["trained_on"],
+              "rewards": ",".join(manifest["rewards"]), "start_model": manifest["base_model"],
+              **manifest["lineage"]},
+        description=f"{name}: {variant.description}")
+    return f"{model_name} v{version}"
+
+
+def _reused(context: dg.AssetExecutionContext, storage: StorageResource, mlflow: MlflowResource, asset: str,
+            key: str, variant: VariantConfig) -> dg.MaterializeResult | None:
+    """A finished run with the same key (another variant that shares this stage): its checkpoint, no launch;
+    registered under this variant's name too where it is this variant's final model (linked to the run that
+    trained it), so ``models:/<experiment>-<variant>@current`` resolves for every variant."""
     from videorft.storage import as_path
 
     path = as_path(_record_uri(storage, asset, key))
@@ -153,11 +171,14 @@ def _reused(context: dg.AssetExecutionContext, storage: StorageResource, asset: 
                                   severity=dg.AssetCheckSeverity(c["severity"]),
                                   metadata={"reused_from_variant": record["variant"], "variant": context.partition_key})
               for c in record["checks"]]
-    manifest = {**record["manifest"], "variant": context.partition_key}
+    manifest = {**record["manifest"], "variant": context.partition_key, "stages": variant.stages}
+    registered = _register(mlflow.tracked(record["manifest"]["mlflow_run_id"]), mlflow, context.partition_key,
+                           variant, manifest)
     return dg.MaterializeResult(value=manifest, data_version=dg.DataVersion(manifest["content_hash"]),
                                 metadata={**_manifest_metadata(manifest), **_presented(record["metadata"]),
                                           "checkpoint_uri": dg.MetadataValue.path(manifest["uri"]),
-                                          "reused_from_variant": record["variant"]},
+                                          "reused_from_variant": record["variant"],
+                                          **({"mlflow_registered_model": registered} if registered else {})},
                                 check_results=checks)
 
 
@@ -190,7 +211,7 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
     video = prof.video.train  # the one owner of training's frames/pixels, passed explicitly to the child
     key = stable_hash({"recipe": recipe.read_text(), "overrides": overrides, "data": data["content_hash"],
                        "model": start, "video": video.key()})
-    reused = _reused(context, storage, asset, key)
+    reused = _reused(context, storage, mlflow, asset, key, variant)
     if reused is not None:
         return reused
     runs = launcher.runs_dir_in_child or prof.training.runs_dir or str(local_state_dir() / "runs")
@@ -224,20 +245,12 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
             run.log_figure(figure, f"{asset}/curves.png")
             plot = markdown_image(figure, f"{asset}[{name}] training curves")
         run.log_dict(result, f"{asset}/result.json")
-        registered = None
-        if method == "grpo" or variant.rl is None:  # the variant's final model: a version of its registered model
-            model_name = f"{mlflow.experiment}-{name}"
-            version = run.register_model(
-                model_name, result["checkpoint_uri"], result["checkpoint_version"],
-                tags={"variant": name, "stages": variant.stages, "trained_on": data_name, "rewards": ",".join(rewards),
-                      "start_model": start, **lineage},
-                description=f"{name}: {prof.training.variants[name].description}")
-            registered = f"{model_name} v{version}"
+        manifest = {"uri": result["checkpoint_uri"], "content_hash": result["checkpoint_version"], "variant": name,
+                    "stages": variant.stages, "method": method, "base_model": start, "trained_on": data_name,
+                    "rewards": rewards, "global_step": result["global_step"], "run_key": key,
+                    "mlflow_run_id": run.run_id, "lineage": lineage}
+        registered = _register(run, mlflow, name, variant, manifest)
     materialization = invocation.get_materialize_result()
-    manifest = {"uri": result["checkpoint_uri"], "content_hash": result["checkpoint_version"], "variant": name,
-                "stages": variant.stages, "method": method, "base_model": start, "trained_on": data_name,
-                "rewards": rewards, "global_step": result["global_step"], "run_key": key,
-                "mlflow_run_id": run.run_id, "lineage": lineage}
     logged = [m for m in steps if "train_runtime" not in m]  # the logged steps, not the closing summary
     summary = {k: rounded(v) for k, v in curve_summary(logged, SUMMARY_METRICS[method]).items()}
     recorded = {

@@ -200,6 +200,11 @@ class MlflowResource(dg.ConfigurableResource):
         except Exception:  # created concurrently by another step
             return client.get_experiment_by_name(self.experiment).experiment_id
 
+    def tracked(self, run_id: str) -> TrackedRun:
+        """An existing run of this experiment (one that finished earlier), to add to what it recorded."""
+        experiment_id = self._experiment_id()
+        return TrackedRun(self._get_client(), run_id, experiment_id, self.run_url(experiment_id, run_id))
+
     def run_url(self, experiment_id: str, run_id: str) -> str:
         return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 

@@ -15,7 +15,7 @@ from graph_helpers import latest_metadata as _metadata
 
 from dagster_project.definitions import build_definitions
 from resources.launchers import entry_command, pod_spec
-from videorft.profile import load_profile
+from videorft.profile import DEFAULT_VARIANTS, load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ROOT / "tests" / "fixtures" / "small-profile.yaml"
@@ -24,13 +24,19 @@ TABLE2 = ["base", "sft_only", "rl_only", "full", "no_refinement", "format_accura
 
 @pytest.mark.slow
 def test_every_variant_trains_on_its_data_with_its_rewards_from_its_model_through_pipes(isolated_env, tmp_path):
+    import yaml
     from mlflow import MlflowClient
 
-    defs = build_definitions(load_profile(str(SMALL)), str(SMALL))
+    # a variant configured as `full` under another name (after it): it trains nothing, and still has its model
+    raw = yaml.safe_load(SMALL.read_text())
+    raw["training"]["variants"] = {"full_twin": {**DEFAULT_VARIANTS["full"], "description": "full, another name"}}
+    profile = tmp_path / "with-twin.yaml"
+    profile.write_text(yaml.safe_dump(raw))
+    defs = build_definitions(load_profile(str(profile)), str(profile))
     with dg.instance_for_test() as instance:
         assert all(r.success for r in materialize_all(defs, instance))  # curation first
-        results = materialize_all(defs, instance, "group:training")  # every Table 2 variant
-        assert len(results) == 8 and all(r.success for r in results)
+        results = materialize_all(defs, instance, "group:training")  # every Table 2 variant and the twin
+        assert len(results) == 9 and all(r.success for r in results)
         sft = {v: _metadata(instance, "sft_checkpoint", v) for v in TABLE2}
         rl = {v: _metadata(instance, "rl_checkpoint", v) for v in TABLE2}
         checks = {(e.asset_key.to_user_string(), e.check_name): e.passed
@@ -61,6 +67,10 @@ def test_every_variant_trains_on_its_data_with_its_rewards_from_its_model_throug
             assert rl[v]["trained_on"] == "rl_set" and rl[v]["global_step"] == 2, v
         assert rl["sft_only"]["checkpoint_uri"] == sft["sft_only"]["checkpoint_uri"]  # no RL: SFT is final
         assert rl["sft_only"]["skipped_stage"] == "RL" and rl["base"]["stages"] == "none"
+        twin_rl = _metadata(instance, "rl_checkpoint", "full_twin")
+        assert twin_rl["reused_from_variant"] == "full" and twin_rl["checkpoint_uri"] == rl["full"]["checkpoint_uri"]
+        assert twin_rl["mlflow_registered_model"] == "videorft-tests-full_twin v1"
+        assert "mlflow_registered_model" not in sft["full"]  # reused, but not full's final model
         # rewards
         everything = "format_reward, accuracy_reward, semantic_consistency_reward"
         assert {v: rl[v]["rewards"] for v in ("rl_only", "full", "no_refinement", "format_accuracy", "t_grpo")} == {
@@ -114,6 +124,9 @@ def test_every_variant_trains_on_its_data_with_its_rewards_from_its_model_throug
     assert version.run_id == rl_run.info.run_id and version.tags["rl_set"] and version.tags["start_checkpoint"]
     assert version.tags["prompt.cot_generation"] and version.tags["rewards"].startswith("format_reward")
     assert client.search_model_versions("name = 'videorft-tests-sft_only'")  # SFT is sft_only's final model
+    [twin] = client.search_model_versions("name = 'videorft-tests-full_twin'")  # linked to the run that trained it
+    assert twin.run_id == rl_run.info.run_id and twin.source == version.source and twin.tags["variant"] == "full_twin"
+    assert ("rl_checkpoint", "full_twin") not in runs  # nothing trained, so no training run
     artifacts = {a.path for a in client.list_artifacts(rl_run.info.run_id, "rl_checkpoint")}
     assert "rl_checkpoint/curves.png" in artifacts
 
