@@ -45,7 +45,8 @@ def restore_default(*sigs: int) -> None:
     """Undo an inherited ignore or block of ``sigs``: both survive fork and exec, and a process started from a
     non-interactive shell's background job (``make run &``, a CI script) holds SIGINT ignored, as the full test
     suite's pytest process holds SIGTERM. A stop signal sent to the command would then do nothing."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(sigs))
+    if hasattr(signal, "pthread_sigmask"):  # not on Windows, which has no signal masks
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, set(sigs))
     for sig in sigs:
         if signal.getsignal(sig) == signal.SIG_IGN:
             signal.signal(sig, signal.SIG_DFL)
