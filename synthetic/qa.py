@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -88,13 +89,11 @@ def color_at_end(script: dict[str, Any], rng: np.random.Generator) -> list[Quest
 
 
 def background_colour(script: dict[str, Any], rng: np.random.Generator) -> list[Question]:
-    """The options keep one order (the world's four backgrounds): a 4-way question answered by the video alone,
-    the letter uniform over videos, so neither the text nor a letter habit beats chance."""
-    names = list(BACKGROUNDS)
-    correct = script["background_name"]
-    options = [f"{LETTERS[i]}. {name}" for i, name in enumerate(names)]
-    return [_q("What colour is the background of the video?", "multiple choice", "general",
-               LETTERS[names.index(correct)], "background_colour", options)]
+    """The world's four backgrounds in a shuffled order, as every other multiple-choice template: a 4-way question
+    answered by the video alone, with no fixed letter for a colour to be learned instead of looking."""
+    options, letter = _mc(rng, script["background_name"], list(BACKGROUNDS))
+    return [_q("What colour is the background of the video?", "multiple choice", "general", letter,
+               "background_colour", options)]
 
 
 def appears_last(script: dict[str, Any], rng: np.random.Generator) -> list[Question]:
@@ -109,19 +108,28 @@ def appears_last(script: dict[str, Any], rng: np.random.Generator) -> list[Quest
                letter, "appears_last", options)]
 
 
+def first_second_direction(script: dict[str, Any], obj: dict[str, Any]) -> tuple[str, int, int] | None:
+    """``(direction, start_frame, end_frame)`` of an object's net displacement over its first second on screen,
+    when one axis clearly wins (else None): the one rule of "which way it moves", for questions and captions."""
+    start = obj["appear_frame"]
+    end = min(obj["disappear_frame"] - 1, start + script["fps"])
+    if end - start < 3:
+        return None
+    (x0, y0), (x1, y1) = position(obj, start), position(obj, end)
+    dx, dy = x1 - x0, y1 - y0
+    if max(abs(dx), abs(dy)) < 6 or min(abs(dx), abs(dy)) * 2 > max(abs(dx), abs(dy)):
+        return None
+    direction = ("right" if dx > 0 else "left") if abs(dx) > abs(dy) else ("down" if dy > 0 else "up")
+    return direction, start, end
+
+
 def main_direction(script: dict[str, Any], rng: np.random.Generator) -> list[Question]:
-    """Net displacement over the object's first second on screen, asked only when one axis clearly wins."""
     out = []
     for o in script["objects"]:
-        start = o["appear_frame"]
-        end = min(o["disappear_frame"] - 1, start + script["fps"])
-        if end - start < 3:
+        moved = first_second_direction(script, o)
+        if moved is None:
             continue
-        (x0, y0), (x1, y1) = position(o, start), position(o, end)
-        dx, dy = x1 - x0, y1 - y0
-        if max(abs(dx), abs(dy)) < 6 or min(abs(dx), abs(dy)) * 2 > max(abs(dx), abs(dy)):
-            continue
-        direction = ("right" if dx > 0 else "left") if abs(dx) > abs(dy) else ("down" if dy > 0 else "up")
+        direction, start, end = moved
         options, letter = _mc(rng, direction, ["left", "right", "up", "down"])
         out.append(_q(f"In which direction does the {object_name(o)} mainly move during its first second "
                       "on screen?", "multiple choice", "spatiotemporal", letter, "main_direction", options,
@@ -263,6 +271,36 @@ IMAGE_TEMPLATES: dict[str, Callable[[dict[str, Any], np.random.Generator], list[
     f.__name__: f for f in (image_count_shape, image_sum_numbers, image_title, image_largest_color,
                             image_lowest_shape)
 }
+
+
+# How each template asks, so a question read back from any benchmark format names its template (the controls'
+# per-template baselines; tests/test_world.py checks every generated question maps back to its own template).
+TEMPLATE_QUESTIONS: dict[str, re.Pattern[str]] = {name: re.compile(pattern) for name, pattern in {
+    "count_total": r"How many different shapes appear in the video in total\?",
+    "count_at_end": r"How many shapes are visible in the last frame of the video\?",
+    "count_color_changes": r"How many times does the .+ change colour during the video\?",
+    "color_at_end": r"What colour is the .+ the last time it is seen in the video\?",
+    "background_colour": r"What colour is the background of the video\?",
+    "appears_last": r"Which shape is the last one to appear in the video\?",
+    "main_direction": r"In which direction does the .+ mainly move during its first second on screen\?",
+    "first_collision_partner": r"Which shape does the .+ collide with first\?",
+    "read_text": r"What text is written in the top-left corner of the video\?",
+    "appear_time": r"At what time, in seconds, does the .+ first appear\?",
+    "path_speed": r"What is the average speed of the .+, in pixels per second, while it is visible\?",
+    "describe_object": r"Describe what happens to the .+ in the video\.",
+    "collision_effect": r"What happens to the motion of the .+ and the .+ when they touch\?",
+    "image_count_shape": r"How many \w+s are there in the image\?",
+    "image_sum_numbers": r"What is the sum of the numbers listed under the title of the image\?",
+    "image_title": r"What is the title written at the top of the image\?",
+    "image_largest_color": r"What colour is the largest shape in the image\?",
+    "image_lowest_shape": r"Which shape is closest to the bottom edge of the image\?",
+}.items()}
+
+
+def template_of(problem: str) -> str | None:
+    """The template a question text was generated from (None: not one of the synthetic world's)."""
+    text = problem.strip()
+    return next((name for name, pattern in TEMPLATE_QUESTIONS.items() if pattern.fullmatch(text)), None)
 
 
 def candidate_questions(script: dict[str, Any], rng: np.random.Generator) -> list[Question]:

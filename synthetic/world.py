@@ -28,7 +28,7 @@ from synthetic.scene import draw_video_spec, make_image_script, make_video_scrip
 from videorft.profile import WorldConfig
 from videorft.storage import as_path
 
-WORLD_SCHEMA_VERSION = 2  # 2: per-video background colours
+WORLD_SCHEMA_VERSION = 3  # 2: per-video background colours; 3: background options shuffled
 DATA_SOURCE = "synthetic-world"
 
 

@@ -185,3 +185,58 @@ def test_template_shares_reserve_their_share_of_the_questions_and_unknown_templa
         build_questions(cfg.model_copy(update={"template_shares": {"backgrnd": 0.1}}), videos, images)
     with pytest.raises(ValueError, match="at most 1"):
         WorldConfig(template_shares={"background_colour": 0.7, "read_text": 0.6})
+
+
+def test_every_generated_question_names_its_own_template():
+    from synthetic.qa import candidate_questions, template_of
+    from synthetic.world import build_scripts
+    from videorft.profile import WorldConfig
+
+    videos, images = build_scripts(WorldConfig(seed=3, videos=30, images=10, questions=0))
+    asked = [q for s in [*videos, *images] for q in candidate_questions(s, np.random.default_rng(0))]
+    assert {q["meta"]["template"] for q in asked} >= {"background_colour", "main_direction", "read_text"}
+    assert [template_of(q["problem"]) for q in asked] == [q["meta"]["template"] for q in asked]
+    assert template_of("What is the capital of France?") is None
+
+
+def test_every_multiple_choice_template_shuffles_its_options():
+    """No template keeps one order: an answer's text must not always sit at one letter (the old background
+    question's did, so its letter could be learned as a colour code)."""
+    from synthetic.qa import candidate_questions
+    from synthetic.world import build_scripts
+    from videorft.profile import WorldConfig
+
+    videos, _ = build_scripts(WorldConfig(seed=5, videos=80, images=0, questions=0))
+    letters_of: dict[str, dict[str, set[str]]] = {}
+    for s in videos:
+        for q in candidate_questions(s, np.random.default_rng([5, int(s["id"][1:])])):
+            if q["problem_type"] == "multiple choice":
+                letter = extract_answer(q["solution"])
+                text = next(o.split(". ", 1)[1] for o in q["options"] if o.startswith(letter + "."))
+                letters_of.setdefault(q["meta"]["template"], {}).setdefault(text, set()).add(letter)
+    assert "background_colour" in letters_of
+    for template, by_text in letters_of.items():
+        assert max(len(letters) for letters in by_text.values()) >= 3, (template, by_text)
+
+
+def test_a_caption_states_every_fact_of_its_script():
+    from synthetic.captions import caption, caption_variant, facts
+    from synthetic.scene import object_name
+    from synthetic.world import build_scripts
+    from videorft.profile import WorldConfig
+
+    videos, _ = build_scripts(WorldConfig(seed=9, videos=20, images=0, questions=0))
+    for script in videos:
+        text = caption(script)
+        assert text.startswith(f"The background is {script['background_name']}.")
+        for o in script["objects"]:
+            assert f"The {object_name(o)} " in text
+            for _, colour in o["colors"][1:]:
+                assert f"turns {colour}" in text
+        collisions = {tuple(e["objects"]) for e in script["events"] if e["type"] == "collision"}
+        assert text.count(" collide at ") == len(collisions)
+        assert all(f"'{t['text']}'" in text for t in script["texts"])
+        variant = caption_variant(script, np.random.default_rng(0), max_facts=3, min_facts=2)
+        sentences = [f for f in facts(script) if f in variant]
+        assert sentences or variant.split(". ", 1)[-1].startswith(("In the video", "The video shows", "There is")), \
+            variant
