@@ -40,6 +40,7 @@ from videorft.media import MIN_PIXELS, media_cache_dir
 from videorft.profile import FrameSpec
 
 FAILED_PREFIX = "\x00videorft-failed: "
+BLANK_LEVEL = 128  # the grey of the "blank" video control
 LOG = logging.getLogger("videorft.evaluation")
 
 
@@ -50,6 +51,10 @@ def is_failure(output: str | None) -> bool:
 def model_identity(name_or_path: str) -> str:
     """What makes a checkpoint's outputs what they are, cheaply: a hub id as is; a folder by its files'
     names, sizes and modification times (hashing gigabytes of weights per evaluation would cost minutes)."""
+    from videorft.shipped import is_shipped, weights_tag
+
+    if is_shipped(name_or_path):  # the shipped weights, by their card's file hashes
+        return f"{name_or_path}-{weights_tag(name_or_path)}"
     path = Path(name_or_path)
     if not path.is_dir():
         return name_or_path
@@ -113,7 +118,7 @@ class VideoLM(LM):
                  media_cache: str | None = None,
                  dtype: str = "auto", attn_implementation: str | None = None, backend: str = "hf",
                  model_version: str | None = None, device: str | None = None, reuse_vision: bool = True,
-                 progress: Callable[[int, int], None] | None = None, **_: Any) -> None:
+                 video_control: str = "none", progress: Callable[[int, int], None] | None = None, **_: Any) -> None:
         super().__init__()
         self.pretrained, self.backend = pretrained, backend
         self.spec = FrameSpec(frames=int(frames), max_pixels=int(max_pixels), min_pixels=int(min_pixels))
@@ -122,8 +127,15 @@ class VideoLM(LM):
         media_cache = media_cache or media_cache_dir()
         self.frames = FrameCache(self.spec, disk_dir=frame_cache_dir or str(Path(media_cache) / "eval_frames"),
                                  media_cache_dir=media_cache)
+        from evaluation.run import VIDEO_CONTROLS
+
+        if video_control not in VIDEO_CONTROLS:
+            raise ValueError(f"video_control {video_control!r}: expected one of {VIDEO_CONTROLS}")
+        self.video_control = video_control
+        control = "" if video_control == "none" else f"|{video_control}"
         self.model_key = hashlib.sha256(
-            f"{model_version or model_identity(pretrained)}|{backend}|{self.spec.key()}".encode()).hexdigest()[:24]
+            f"{model_version or model_identity(pretrained)}|{backend}|{self.spec.key()}{control}".encode()
+        ).hexdigest()[:24]
         self.cache = ChunkCache(cache_dir, self.model_key)
         self.progress = progress
         self.generated = 0
@@ -172,7 +184,7 @@ class VideoLM(LM):
         decoded: list[Any] = []
         for _, video in chunk:
             try:
-                decoded.append(self.frames.get(video))
+                decoded.append(self._frames(video))
             except Exception as exc:  # a broken or missing video fails its own sample only
                 decoded.append(f"{FAILED_PREFIX}cannot decode {video}: {type(exc).__name__}: {exc}")
         outputs: list[str | None] = [d if isinstance(d, str) else None for d in decoded]
@@ -193,6 +205,16 @@ class VideoLM(LM):
                 outputs[i] = text
                 self.generated += 1
         return [o if o is not None else f"{FAILED_PREFIX}no output" for o in outputs]
+
+    def _frames(self, video: str) -> Any:
+        """The decoded frames the model sees: the video's, or under the ``blank`` control a uniform grey of the
+        same shape (the question and the frame count stay; what the video shows is gone)."""
+        frames = self.frames.get(video)
+        if self.video_control == "blank":
+            import numpy as np
+
+            return np.full_like(frames, BLANK_LEVEL)
+        return frames
 
     def _generate(self, prompts: list[str], frames: list[Any], max_new: int) -> list[str]:
         if self.backend == "vllm":

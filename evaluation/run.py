@@ -42,6 +42,9 @@ from videorft.storage import as_path
 
 make_torchvision_importable()  # before transformers loads (CPU torch with PyPI's torchvision)
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
+# what the model sees of each video: "none" (the video), "blank" (a uniform grey of the same frames: the no-video
+# control, which leaves only what the question text tells)
+VIDEO_CONTROLS = ("none", "blank")
 LOG = logging.getLogger("videorft.evaluation")
 
 
@@ -118,7 +121,7 @@ def run_evaluation(model: str, sources: dict[str, dict[str, Any]], output: str, 
                    max_new_tokens: int, min_pixels: int = MIN_PIXELS, batch_size: int = 4, chunk_size: int = 16,
                    backend: str = "hf", dtype: str = "auto", bootstrap: int = 1000, cache_dir: str | None = None,
                    frame_cache_dir: str | None = None, media_cache: str | None = None,
-                   model_version: str | None = None, reuse_vision: bool = True,
+                   model_version: str | None = None, reuse_vision: bool = True, video_control: str = "none",
                    progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Evaluate ``model`` on ``sources`` ({benchmark: {questions, video_root, limit}}); write and return scores.
     One model for all the benchmarks: a video's pixels and vision output are paid once across them."""
@@ -135,13 +138,14 @@ def run_evaluation(model: str, sources: dict[str, dict[str, Any]], output: str, 
     lm = VideoLM(pretrained=model, frames=frames, max_pixels=max_pixels, min_pixels=min_pixels,
                  max_new_tokens=max_new_tokens, batch_size=batch_size, chunk_size=chunk_size, backend=backend,
                  dtype=dtype, cache_dir=cache_dir or str(scratch / "cache"), frame_cache_dir=frame_cache_dir,
-                 media_cache=media_cache, model_version=model_version, reuse_vision=reuse_vision)
+                 media_cache=media_cache, model_version=model_version, reuse_vision=reuse_vision,
+                 video_control=video_control)
     manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"benchmarks": sources})
     result: dict[str, Any] = {"model": model, "model_key": lm.model_key, "benchmarks": {},
                               "settings": {"frames": frames, "max_pixels": max_pixels, "min_pixels": min_pixels,
                                            "max_new_tokens": max_new_tokens,
                                            "batch_size": batch_size, "chunk_size": chunk_size, "backend": backend,
-                                           "greedy": True}}
+                                           "greedy": True, "video_control": video_control}}
     with environment_described_once():
         for name in sources:  # one benchmark at a time: its progress and its result are reported as it finishes
             started = time.perf_counter()
@@ -171,7 +175,8 @@ def run_evaluation(model: str, sources: dict[str, dict[str, Any]], output: str, 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m evaluation.run", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="checkpoint folder, hub id or tiny-random")
+    parser.add_argument("--model", required=True,
+                        help="checkpoint folder, hub id, tiny-pretrained (the shipped base) or tiny-random")
     parser.add_argument("--benchmarks", default=",".join(BENCHMARKS), help="comma-separated (default: all six)")
     parser.add_argument("--output", required=True, help="folder for scores.json and the per-sample logs")
     parser.add_argument("--profile", help="profile name or file (default: $VIDEORFT_PROFILE or tiny)")
@@ -189,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-version", help="identity of the checkpoint for the cache key (default: "
                                                 "derived from the folder's files)")
     parser.add_argument("--bootstrap", type=int)
+    parser.add_argument("--video-control", choices=VIDEO_CONTROLS, default="none",
+                        help="blank: every frame a uniform grey (the no-video control: what the answers owe the video)")
     return parser
 
 
@@ -238,7 +245,7 @@ def resolve_job(argv: list[str]) -> EvaluationJob:
         "batch_size": args.batch_size or cfg.batch_size, "chunk_size": args.chunk_size or cfg.chunk_size,
         "backend": args.backend or cfg.backend, "dtype": cfg.dtype,
         "bootstrap": cfg.bootstrap if args.bootstrap is None else args.bootstrap, "cache_dir": args.cache_dir,
-        "model_version": args.model_version})
+        "model_version": args.model_version, "video_control": args.video_control})
 
 
 def main(argv: list[str] | None = None) -> int:

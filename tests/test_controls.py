@@ -1,0 +1,78 @@
+"""The controls beside every learning claim: chance, the text-only baseline (best fixed answer per template),
+the no-video run, and intervals clustered by the real video."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+BACKGROUND = "What colour is the background of the video?"
+COUNT = "How many different shapes appear in the video in total?"
+
+
+def _mc(i: int, options: list[str], answer: str, prediction: str, video: str) -> dict:
+    return {"sample_id": f"b/{i}", "problem": BACKGROUND, "problem_type": "multiple choice", "options": options,
+            "answer": answer, "prediction": prediction, "video": video, "category": "general"}
+
+
+def _samples() -> list[dict]:
+    """Four background questions: "navy" is the answer three times at three letters, "A" is right twice."""
+    return [
+        _mc(0, ["A. navy", "B. black", "C. olive", "D. maroon"], "A", "A", "v0"),
+        _mc(1, ["A. black", "B. navy", "C. olive", "D. maroon"], "B", "B", "v1"),
+        _mc(2, ["A. olive", "B. black", "C. navy", "D. maroon"], "C", "A", "v2"),
+        _mc(3, ["A. black", "B. olive", "C. navy", "D. maroon"], "A", "A", "v3"),
+        {"sample_id": "c/0", "problem": COUNT, "problem_type": "numerical", "options": [], "answer": "3",
+         "prediction": "3", "video": "v0", "category": "mathematics"},
+        {"sample_id": "c/1", "problem": COUNT, "problem_type": "numerical", "options": [], "answer": "3",
+         "prediction": "2", "video": "v1", "category": "mathematics"},
+        {"sample_id": "c/2", "problem": COUNT, "problem_type": "numerical", "options": [], "answer": "4",
+         "prediction": "4", "video": "v2", "category": "mathematics"},
+    ]
+
+
+def test_the_text_only_baseline_is_the_best_fixed_answer_per_template():
+    from evaluation.controls import text_only
+
+    baseline = text_only(_samples())
+    # "always navy" (2 of the 3 navy answers are offered... all 3 are) beats "always A" (2 of 4)
+    assert [b["prediction"] for b in baseline[:4]] == ["A", "B", "C", "C"]
+    assert [b["prediction"] for b in baseline[4:]] == ["3", "3", "3"]  # the most frequent count
+
+
+def test_the_control_table_reports_chance_text_only_the_model_and_the_blank_run_per_template():
+    from evaluation.controls import ALL_MC, control_table
+
+    model = _samples()
+    blank = [{**s, "prediction": "A" if s["problem_type"] == "multiple choice" else "3"} for s in model]
+    table = control_table(model, blank, iterations=200).set_index("group")
+    background = table.loc["background_colour"]
+    assert background["questions"] == 4 and background["videos"] == 4
+    assert background["chance"] == 25.0
+    assert background["text_only"] == 75.0  # always "navy"
+    assert background["accuracy"] == 75.0  # right on 0, 1, 3
+    assert background["minus_text_only"] == 0.0
+    assert background["blank"] == 50.0  # always "A"
+    assert background["blank_minus_text_only"] == -25.0
+    count = table.loc["count_total"]
+    assert count["text_only"] == pytest.approx(200 / 3, abs=0.01) and count["accuracy"] == pytest.approx(200 / 3,
+                                                                                                       abs=0.01)
+    assert np.isnan(count["chance"]) or count["chance"] is None
+    assert table.loc[ALL_MC, "questions"] == 4
+
+
+def test_the_blank_video_control_hands_the_model_grey_frames_of_the_same_shape(tmp_path):
+    from evaluation.lm import BLANK_LEVEL, VideoLM
+
+    frames = np.random.default_rng(0).integers(0, 255, (4, 28, 28, 3), dtype=np.uint8)
+    plain = VideoLM(pretrained="tiny-random", frames=4, max_pixels=12544, cache_dir=str(tmp_path / "c"))
+    blank = VideoLM(pretrained="tiny-random", frames=4, max_pixels=12544, cache_dir=str(tmp_path / "c"),
+                    video_control="blank")
+    for lm in (plain, blank):
+        lm.frames.get = lambda uri, sha=None: frames  # type: ignore[method-assign]
+    assert (plain._frames("v.mp4") == frames).all()
+    grey = blank._frames("v.mp4")
+    assert grey.shape == frames.shape and grey.dtype == frames.dtype and (grey == BLANK_LEVEL).all()
+    assert plain.model_key != blank.model_key  # their cached generations never mix
+    with pytest.raises(ValueError, match="video_control"):
+        VideoLM(pretrained="tiny-random", video_control="black")
