@@ -7,7 +7,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export DO_NOT_TRACK ?= 1
 
-.PHONY: setup run table2 test test-fast lint ui mlflow-ui bench clean
+.PHONY: setup run table2 pretrain test test-fast lint ui mlflow-ui bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -18,6 +18,11 @@ run: setup
 # every Table 2 variant (base, sft_only, rl_only, full, no_refinement, format_accuracy, ungated, t_grpo)
 table2: setup
 	$(PY) -m dagster_project materialize --variants all
+
+# rebuild the shipped tiny models (videorft/models/tiny-siglip, tiny-pretrained) from their recipe
+# (configs/tiny/pretrain.yaml): about 25 minutes on 2 cores, resumable; commit videorft/models/ afterwards
+pretrain: setup
+	$(PY) -m pretraining $(PRETRAIN_ARGS)
 
 test: setup
 	$(PY) -m ruff check .
@@ -47,6 +52,7 @@ bench: setup
 	$(PY) bench/evaluation_throughput.py
 	$(PY) bench/reference_agreement.py
 	$(PY) bench/tiny_learning_probe.py
+	$(PY) bench/pretrained_models.py
 
 clean:
 	rm -rf .videorft

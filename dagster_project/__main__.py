@@ -1,6 +1,7 @@
 """``python -m dagster_project materialize [--select SELECTION]`` — the main job's command line (a contract).
 
-Materializes a selection (Dagster's asset-selection syntax; default: everything) across all partitions,
+Materializes a selection (Dagster's asset-selection syntax; default: everything but the ``pretraining`` group,
+which rebuilds the shipped models and runs only when selected) across all partitions,
 recording runs in the instance at ``DAGSTER_HOME`` (default ``.videorft/dagster_home``) so they show in the UI.
 Assets with different partitioning run as separate runs in dependency order; partitioned batches run once
 per partition key; ``--parallel N`` runs up to N partitions of a batch at once (curation shards, benchmarks;
@@ -76,6 +77,7 @@ def materialize(selection: str | None, variants: list[str] | None = None, log_le
     from dagster import AssetSelection, DagsterInstance
     from dagster._core.definitions.reconstruct import ReconstructableRepository
 
+    from assets.pretraining import PRETRAINING_GROUP
     from dagster_project.instance import ensure_dagster_home
     from resources.core import default_dagster_home
 
@@ -84,7 +86,9 @@ def materialize(selection: str | None, variants: list[str] | None = None, log_le
 
     graph = definitions.defs.resolve_asset_graph()
     try:
-        asset_selection = AssetSelection.from_string(selection) if selection else AssetSelection.all()
+        # everything but the shipped models' pretraining, which runs only when selected (`make pretrain`)
+        asset_selection = (AssetSelection.from_string(selection) if selection
+                           else AssetSelection.all() - AssetSelection.groups(PRETRAINING_GROUP))
         selected = set(asset_selection.resolve(graph))
     except Exception as exc:  # Dagster raises several error types for a bad selection string
         print(f"error: bad selection {selection!r}: {exc}", file=sys.stderr)

@@ -12,6 +12,7 @@ import dagster as dg
 
 from assets.curation import build_curation_assets, build_prompt_assets
 from assets.evaluation import build_evaluation_assets
+from assets.pretraining import build_pretraining_assets
 from assets.sources import build_raw_qa_pool, synthetic_world
 from assets.training import build_training_assets
 from dagster_project.executors import build_executor
@@ -31,10 +32,12 @@ def build_definitions(profile: Profile, profile_ref: str) -> dg.Definitions:
     assets += build_curation_assets(profile)
     assets += build_training_assets(profile)
     assets += build_evaluation_assets(profile)
+    pretraining = build_pretraining_assets(profile)
     jobs, schedules, sensors = build_reevaluation(profile)
     executor = build_executor(profile.dagster)
     return dg.Definitions(
-        assets=assets,
+        assets=[*assets, *(a for a in pretraining if isinstance(a, dg.AssetsDefinition))],
+        asset_checks=[c for c in pretraining if not isinstance(c, dg.AssetsDefinition)],
         resources=build_resources(profile, profile_ref),
         executor=executor,
         jobs=jobs,

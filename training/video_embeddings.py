@@ -39,8 +39,10 @@ STORE_FOLDER = "reward_cache"
 def embedding_version(model: str, pretrained: str | None, frames: int, max_pixels: int | None) -> str:
     """The store folder of one embedding setting: a different SigLIP, weights, frame count or decode size is a
     different version (``max_pixels`` None: SigLIP's own input size, so the model name fixes it)."""
-    tag = f"{model}-{pretrained or 'random'}-f{frames}-p{max_pixels or 'native'}"
-    return tag.replace("/", "_")
+    from videorft.clip_models import weights_label
+
+    tag = f"{model}-{weights_label(model, pretrained)}-f{frames}-p{max_pixels or 'native'}"
+    return tag.replace("/", "_").replace(":", "_")
 
 
 def media_key(uri: str, sha256: str | None) -> str:
@@ -171,20 +173,8 @@ class VideoEmbeddingCache:
     # -- videos --------------------------------------------------------------------------------------------
     def decoded(self, uri: str) -> Any:
         """The preprocessed ``(F, 3, H, W)`` frames of a video, or ``(1, 3, H, W)`` for an image."""
-        import torch
-        from PIL import Image
-
-        from videorft.clip_models import image_side
-        from videorft.media import load_frames, load_image, media_kind
-
         model, _, preprocess = self._clip()
-        pixels = self.max_pixels or max(image_side(model) ** 2, MIN_PIXELS)
-        if media_kind(uri) == "image":
-            arrays = [load_image(uri, max_pixels=pixels, cache_dir=self.media_cache_dir)]
-        else:
-            arrays = list(load_frames(uri, frames=self.frames, max_pixels=pixels,
-                                      cache_dir=self.media_cache_dir).array)
-        return torch.stack([preprocess(Image.fromarray(a)) for a in arrays])
+        return clip_frames(uri, self.frames, model, preprocess, self.max_pixels, self.media_cache_dir)
 
     def _compute(self, uri: str) -> np.ndarray:
         return self.image_embeddings(self.decoded(uri)).mean(dim=0).float().cpu().numpy()
@@ -217,6 +207,25 @@ class VideoEmbeddingCache:
             if (uri, sha) not in rows:
                 rows[(uri, sha)] = self.media_embedding(uri, sha)
         return torch.from_numpy(np.stack([rows[(u, s)] for u, s in zip(uris, shas, strict=True)]))
+
+
+def clip_frames(uri: str, frames: int, model: Any, preprocess: Any, max_pixels: int | None = None,
+                media_cache_dir: str | None = None) -> Any:
+    """A video's ``frames`` uniformly sampled frames (an image: itself) as SigLIP sees them: decoded at
+    ``max_pixels`` (None: the model's input side squared) and run through its ``preprocess``; ``(F, 3, H, W)``.
+    The reward, the precompute and SigLIP's own pretraining (``pretraining.siglip``) all decode this way."""
+    import torch
+    from PIL import Image
+
+    from videorft.clip_models import image_side
+    from videorft.media import load_frames, load_image, media_kind
+
+    pixels = max_pixels or max(image_side(model) ** 2, MIN_PIXELS)
+    if media_kind(uri) == "image":
+        arrays = [load_image(uri, max_pixels=pixels, cache_dir=media_cache_dir)]
+    else:
+        arrays = list(load_frames(uri, frames=frames, max_pixels=pixels, cache_dir=media_cache_dir).array)
+    return torch.stack([preprocess(Image.fromarray(a)) for a in arrays])
 
 
 # -- the precompute (the video_embeddings asset) ------------------------------------------------------------

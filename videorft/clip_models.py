@@ -1,11 +1,16 @@
 """open_clip models (CLIP for the CoT filter, SigLIP for the semantic-consistency reward), loaded lazily,
 once per process and thread-safely.
 
-A name is an open_clip model name (production: ``ViT-L-14`` / ``openai``, ``ViT-SO400M-14-SigLIP-384`` /
-``webli``) or one of the configs shipped in ``videorft/models/``: ``tiny-clip`` and ``tiny-siglip`` (tiny,
-randomly initialised from a fixed seed, for the tiny profile and tests) and ``bench-siglip-b16`` (SigLIP
-ViT-B-16's architecture with a tokenizer that works offline, for benchmarks). Shipped configs use open_clip's
-offline ``SimpleTokenizer``; hub models use their own tokenizer.
+A name is one of:
+
+* an open_clip model name (production: ``ViT-L-14`` / ``openai``, ``ViT-SO400M-14-SigLIP-384`` / ``webli``);
+* ``tiny-siglip``: the embedded profile's SigLIP, pretrained by the project (``pretraining``) and shipped in
+  ``videorft/models/tiny-siglip/`` as an open_clip folder (config, weights, the project's tokenizer), checked
+  against its model card before it loads;
+* ``local-dir:/path``: any open_clip folder of that layout (open_clip's own schema);
+* one of the random-weight configs in ``videorft/models/*.json``: ``tiny-clip`` (tiny, seeded: the tiny
+  profile's CoT filter) and ``bench-siglip-b16`` (SigLIP ViT-B-16's architecture with an offline tokenizer, for
+  benchmarks). They use open_clip's offline ``SimpleTokenizer``.
 """
 
 from __future__ import annotations
@@ -19,13 +24,34 @@ from pathlib import Path
 from typing import Any
 
 from videorft.compat import make_torchvision_importable
+from videorft.shipped import is_shipped, verified_dir, weights_tag
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 _LOCK = threading.Lock()
 
 
+LOCAL_DIR = "local-dir:"
+
+
 def shipped_models() -> list[str]:
+    """The random-weight configs (``*.json``) in ``videorft/models/``."""
     return sorted(p.stem for p in MODELS_DIR.glob("*.json"))
+
+
+def clip_source(model_name: str) -> str:
+    """What open_clip is asked to load: a shipped pretrained model as ``local-dir:<its verified folder>``, any
+    other name as given. A missing or corrupt shipped file is a ``ShippedModelError`` naming it."""
+    if is_shipped(model_name):
+        return LOCAL_DIR + str(verified_dir(model_name))
+    return model_name
+
+
+def weights_label(model_name: str, pretrained: str | None) -> str:
+    """Which weights a model name loads, for cache keys: a shipped model's weight hash, the pretrained tag of a
+    hub model, ``random`` for a seeded config."""
+    if is_shipped(model_name):
+        return f"shipped-{weights_tag(model_name)}"
+    return pretrained or "random"
 
 
 def image_side(model: Any) -> int:
@@ -60,9 +86,13 @@ def load_clip(model_name: str, pretrained: str | None = None, context_length: in
     import open_clip
     import torch
 
+    source = clip_source(model_name)
     with _LOCK:
         config = MODELS_DIR / f"{model_name}.json"
-        if config.is_file():
+        if source.startswith(LOCAL_DIR):
+            model, _, preprocess = open_clip.create_model_and_transforms(source)
+            tokenizer = open_clip.get_tokenizer(source, context_length=context_length)
+        elif config.is_file():
             open_clip.add_model_config(config)
             with torch.random.fork_rng(), _no_random_weights_warning():
                 torch.manual_seed(0)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from videorft.media import MIN_PIXELS, media_cache_dir
 from videorft.schema import PROBLEM_TYPES
+from videorft.shipped import TINY_PRETRAINED, ShippedModelError, read_card, verified_dir
 
 PROFILE_ENV = "VIDEORFT_PROFILE"
 STORAGE_ROOT_ENV = "VIDEORFT_STORAGE_ROOT"
@@ -503,6 +504,25 @@ class Profile(_Strict):
             raise ValueError("a 'synthetic' source needs the 'world' section")
         if not self.sources:
             raise ValueError(f"no QA sources: list some under 'sources' or set {QA_SOURCES_ENV}")
+        return self
+
+    @model_validator(mode="after")
+    def _shipped_base_fits(self) -> Profile:
+        """``tiny-pretrained`` only with the files its card lists (its tokenizer included) and with worlds other
+        than the one it was pretrained on (a shared seed would put its pretraining videos in the training set or
+        the benchmarks)."""
+        if self.training.base_model != TINY_PRETRAINED:
+            return self
+        try:
+            verified_dir(TINY_PRETRAINED)
+            seed = int(read_card(TINY_PRETRAINED)["pretraining_world"]["seed"])
+        except ShippedModelError as exc:
+            raise ValueError(f"training.base_model: {exc}") from None
+        for key, world in (("world", self.world), ("evaluation.fixtures.world", self.evaluation.fixtures.world)):
+            if world is not None and world.seed == seed:
+                raise ValueError(f"{key}.seed: {seed} is the seed of {TINY_PRETRAINED}'s pretraining world "
+                                 f"(configs/tiny/pretrain.yaml); training or evaluating on it would reuse the "
+                                 "videos the base was pretrained on: choose another seed")
         return self
 
     @cached_property

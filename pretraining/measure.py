@@ -1,0 +1,48 @@
+"""What the model cards report and ``bench/pretrained_models.py`` re-measures: the base on the benchmarks'
+held-out fixtures at their natural template mix, with and without its video, against chance and the text-only
+baseline (``evaluation.controls``), through the real evaluation (``evaluation.run``: lm-eval, both protocols).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evaluation.benchmarks import BENCHMARKS
+from evaluation.controls import ALL_MC, control_table
+from evaluation.run import benchmark_sources, run_evaluation
+from videorft.profile import Profile
+
+
+def read_samples(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for path in sorted(folder.glob("samples_*.jsonl"))
+            for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def evaluate_fixtures(model: str, profile: Profile, work: Path, video_control: str = "none") -> list[dict[str, Any]]:
+    """Every benchmark's fixture questions answered by ``model`` as the graph's ``benchmark_scores`` would."""
+    video, cfg = profile.video.eval, profile.evaluation
+    out = work / video_control
+    run_evaluation(model, benchmark_sources(profile, list(BENCHMARKS)), str(out), frames=video.frames,
+                   max_pixels=video.max_pixels, min_pixels=video.min_pixels, max_new_tokens=cfg.max_new_tokens,
+                   batch_size=cfg.batch_size, chunk_size=cfg.chunk_size, media_cache=profile.media_cache_dir(),
+                   bootstrap=0, video_control=video_control)
+    return read_samples(out)
+
+
+def fixture_controls(model: str, profile: Profile, work: Path, iterations: int = 1000) -> pd.DataFrame:
+    """The control table (``evaluation.controls.control_table``) of ``model`` on the fixtures, blank frames too."""
+    return control_table(evaluate_fixtures(model, profile, work), evaluate_fixtures(model, profile, work, "blank"),
+                         iterations)
+
+
+def summary(table: pd.DataFrame) -> dict[str, Any]:
+    """The card's view of a control table: the pooled multiple-choice row and every template's accuracy."""
+    pooled = table.set_index("group").loc[ALL_MC].to_dict()
+    return {"pooled_multiple_choice": {k: v for k, v in pooled.items() if not pd.isna(v)},
+            "per_template": {row["group"]: {k: row[k] for k in ("questions", "chance", "text_only", "accuracy",
+                                                                "blank") if k in row and not pd.isna(row[k])}
+                             for row in table.to_dict("records") if row["group"] != ALL_MC}}
