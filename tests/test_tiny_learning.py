@@ -1,38 +1,54 @@
-"""The embedded graph shows learning (issue 15, part 3, first criterion): on the tiny profile, with its fixed
-seeds, SFT on the curated CoT set takes the tiny Qwen2.5-VL above chance and above the base model on held-out
-multiple-choice questions of all six benchmarks, pooled. A broken vision path (video not reaching the loss
-forward, frames misaligned with rows, a processor resizing them away) sends the background question, and with
-it the pool, back to chance."""
+"""The embedded miniature starts from a base that perceives (issue 29): the shipped ``tiny-pretrained`` on the
+benchmarks' held-out fixtures at their natural template mix, with its video and on blank frames, against uniform
+chance and the text-only baseline (the best fixed answer per template). A broken vision path, a frame misaligned
+with its question or weights that do not load send it back to the blank-frames score.
+
+What holds is asserted; the issue's criterion that does not hold yet (pooled over every multiple-choice template,
+the base beats the text-only baseline) is a strict expected failure with the measurement that says why, so it
+turns red the day it holds and the mark must go."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
+from typing import Any
 
-import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1800)  # about 5 minutes on 2 idle cores: curation, one SFT, 12 evaluations
-def test_sft_only_beats_chance_and_base_on_the_pooled_held_out_multiple_choice_questions(isolated_env):
-    env = {**os.environ, **isolated_env, "VIDEORFT_PROFILE": "tiny"}
-    # one run at a time: two evaluations at once on 2 cores were slower (each torch process wants both)
-    out = subprocess.run([sys.executable, "-m", "dagster_project", "materialize", "--variants", "base,sft_only"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=1700, env=env)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    pooled = pd.read_csv(Path(isolated_env["VIDEORFT_STORAGE_ROOT"]) / "evaluation" / "scoreboard"
-                         / "pooled_multiple_choice.csv").set_index(["variant", "subset"])
-    sft = pooled.loc[("sft_only", "all")]
-    assert sft["questions"] == 352, sft
-    # the 95% interval (bootstrap over videos) of the accuracy above chance (the mean of 1 / options), and the
-    # paired-bootstrap interval of sft_only - base above 0
-    assert sft["ci95_low"] > sft["chance"], sft
-    assert sft["delta_vs_base_ci95_low"] > 0, sft
-    # the skill it learned is the one a 0.4 M-parameter model can: the background colour, read from the video
-    background = pooled.loc[("sft_only", "background")]
-    assert background["ci95_low"] > background["chance"], background
+@pytest.fixture(scope="module")
+def controls(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from pretraining.measure import fixture_controls
+    from videorft.profile import load_profile
+
+    tmp = tmp_path_factory.mktemp("controls")
+    profile = load_profile("tiny", env={"VIDEORFT_STORAGE_ROOT": str(tmp / "storage"),
+                                         "VIDEORFT_MEDIA_CACHE": str(tmp / "media")})
+    assert not profile.evaluation.fixtures.world.template_shares  # the natural mix
+    return fixture_controls("tiny-pretrained", profile, tmp / "eval", iterations=1000).set_index("group")
+
+
+def _shown(table: Any) -> str:
+    return table[["questions", "chance", "text_only", "accuracy", "ci95_low", "minus_text_only_ci95_low", "blank",
+                  "blank_minus_text_only_ci95_low"]].to_string()
+
+
+def test_the_shipped_base_answers_from_its_video_and_falls_on_blank_frames(controls):
+    from evaluation.controls import ALL_MC
+
+    pooled, background = controls.loc[ALL_MC], controls.loc["background_colour"]
+    assert pooled["questions"] >= 300, _shown(controls)
+    assert pooled["blank"] < pooled["ci95_low"], _shown(controls)  # blank frames: below its interval with video
+    assert pooled["blank_minus_text_only_ci95_low"] <= 0, _shown(controls)  # and no better than the baseline
+    # the skill it learned from the video: far above the text-only baseline with it, back to it without
+    assert background["minus_text_only_ci95_low"] > 0, _shown(controls)
+    assert background["blank_minus_text_only_ci95_low"] <= 0, _shown(controls)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 29, not met: pooled minus text-only is -3.4 [-8.5, 1.9] (card). The "
+                   "base perceives the background (100% vs 34% text-only) but answers colour, shape and order "
+                   "questions with texts outside the options (color_at_end 14%, appears_last 4%, chance 25-34%)")
+def test_the_shipped_base_beats_the_text_only_baseline_pooled_over_every_multiple_choice_template(controls):
+    from evaluation.controls import ALL_MC
+
+    assert controls.loc[ALL_MC]["minus_text_only_ci95_low"] > 0, _shown(controls)

@@ -406,6 +406,29 @@ def test_grpo_entry_point_runs_two_steps_and_resumes_without_repeating_them(smal
 
 
 @pytest.mark.slow
+def test_tiny_pretrained_is_a_model_name_of_sft_grpo_and_evaluation(sft_file, small_world, tmp_path):
+    """The shipped base loads from the package wherever a model is named, and its outputs are cached under
+    its weights' identity."""
+    for method, data in (("sft", sft_file), ("grpo", Path(small_world.root) / "qa_videos.json")):
+        run_dir = tmp_path / method
+        out = _run(f"training.{method}", ["--config", str(_recipe(tmp_path, method, max_completion_length=12)
+                                                         if method == "grpo" else _recipe(tmp_path, method)),
+                                          "--model", "tiny-pretrained", "--data", str(data), "--output-dir",
+                                          str(run_dir), "--max-steps", "1"], tmp_path)
+        assert out.returncode == 0, out.stderr[-3000:]
+        result = json.loads((run_dir / "result.json").read_text())
+        assert result["model"] == "tiny-pretrained" and result["global_step"] == 1
+        config = json.loads((run_dir / "final" / "config.json").read_text())
+        assert config["text_config"]["hidden_size"] == 128  # the shipped base's sizes, not tiny-random's
+    out = _run("evaluation.run", ["--model", "tiny-pretrained", "--benchmarks", "mmvu", "--limit", "2",
+                                  "--profile", str(ROOT / "tests" / "fixtures" / "small-profile.yaml"),
+                                  "--output", str(tmp_path / "eval")], tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    scores = json.loads((tmp_path / "eval" / "scores.json").read_text())
+    assert scores["model"] == "tiny-pretrained" and scores["model_key"]
+
+
+@pytest.mark.slow
 def test_entry_points_explain_bad_input_without_a_traceback(tmp_path):
     out = _run("training.sft", ["--config", str(ROOT / "configs/tiny/sft.yaml"), "--data",
                                 str(tmp_path / "missing.jsonl"), "--output-dir", str(tmp_path / "o")], tmp_path)
