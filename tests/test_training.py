@@ -56,9 +56,12 @@ def test_semantic_scores_follow_eq5_clip_and_scale():
 
 
 def test_semantic_reward_is_gated_by_the_accuracy_reward_by_name(small_world, tmp_path):
+    from synthetic.captions import caption
+
     video = str(Path(small_world.root) / "videos" / "v0000.mp4")
-    completions = [_completion("Let me see. A red circle moves left across the screen.", "B"),
-                   _completion("Let me see. A red circle moves left across the screen.", "C")]
+    # what the video shows, so the pretrained SigLIP's Eq. 5 score is above 0 and the gate has something to cut
+    seen = caption(json.loads((Path(small_world.root) / "videos" / "v0000.json").read_text()))
+    completions = [_completion(f"Let me see. {seen}", "B"), _completion(f"Let me see. {seen}", "C")]
     columns = {"path": [video, video], "solution": ["<answer>B</answer>"] * 2,
                "problem_type": ["multiple choice"] * 2, "options": [["A. x", "B. y", "C. z"]] * 2}
     ungated = SemanticConsistencyReward(TINY_SEMANTIC.model_copy(update={"mode": "ungated"}), str(tmp_path))

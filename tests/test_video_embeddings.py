@@ -31,7 +31,7 @@ def _media(world_root: str, videos: int = 5, images: int = 2) -> list[tuple[str,
 def test_a_different_siglip_weights_frame_count_or_decode_size_is_a_different_version():
     base = embedding_version("tiny-siglip", None, 4, None)
     assert base == embedding_version("tiny-siglip", None, 4, None)
-    others = {embedding_version("bench-siglip-b16", None, 4, None), embedding_version("tiny-siglip", "webli", 4, None),
+    others = {embedding_version("bench-siglip-b16", None, 4, None), embedding_version("tiny-clip", None, 4, None),
               embedding_version("tiny-siglip", None, 16, None), embedding_version("tiny-siglip", None, 4, 50176)}
     assert base not in others and len(others) == 4
     cache = VideoEmbeddingCache.from_config(TINY.model_copy(update={"frames": 8}), "/tmp/x")
@@ -105,7 +105,10 @@ def test_the_cli_embeds_one_shard_of_an_rl_set_into_the_store_grpo_reads(small_w
     assert report["version"] == embedding_version("tiny-siglip", None, 2, None)
     assert report["media"] == len(expected) and report["computed"] == len(expected)
     assert {p.stem for p in Path(report["store"]).glob("*.npy")} == expected
-    assert np.load(next(Path(report["store"]).glob("*.npy"))).shape == (64,)  # tiny-siglip's embed_dim
+    from pretraining.config import load_pretrain_recipe
+
+    embed_dim = load_pretrain_recipe().siglip.embed_dim  # the shipped tiny-siglip's
+    assert np.load(next(Path(report["store"]).glob("*.npy"))).shape == (embed_dim,)
     assert main(["--config", str(recipe), "--data", str(tmp_path / "missing.parquet")]) == 2
     assert "missing.parquet" in capsys.readouterr().err
 
