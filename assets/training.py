@@ -195,6 +195,14 @@ def _presented(recorded: dict[str, Any]) -> dict[str, Any]:
     return {k: dg.MetadataValue.md(v) if k in ("curve", "curves_plot") else v for k, v in recorded.items()}
 
 
+def shipped_weights() -> dict[str, str]:
+    """The shipped models' weight tags: a run's key changes when ``make pretrain`` rebuilds the base it starts from
+    or the SigLIP its reward reads, though the names in the recipe stay the same."""
+    from videorft.shipped import SHIPPED_MODELS, weights_tag
+
+    return {name: weights_tag(name) for name in SHIPPED_MODELS}
+
+
 def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data: dict[str, Any], start: str,
            variant: VariantConfig, profile: ProfileResource, storage: StorageResource, mlflow: MlflowResource,
            launcher: LauncherResource, lineage: dict[str, Any]) -> dg.MaterializeResult:
@@ -210,7 +218,7 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
         if method == "grpo" else []
     video = prof.video.train  # the one owner of training's frames/pixels, passed explicitly to the child
     key = stable_hash({"recipe": recipe.read_text(), "overrides": overrides, "data": data["content_hash"],
-                       "model": start, "video": video.key()})
+                       "model": start, "video": video.key(), "shipped": shipped_weights()})
     reused = _reused(context, storage, mlflow, asset, key, variant)
     if reused is not None:
         return reused

@@ -125,6 +125,20 @@ def shipped_copy(tmp_path, monkeypatch):
     return models
 
 
+def test_a_rebuilt_shipped_model_changes_the_key_of_every_training_run(shipped_copy):
+    """Training runs are reused by key; the recipe names `tiny-pretrained` before and after `make pretrain`, so the
+    key must carry the shipped weights themselves (else SFT would hand back the old base's run)."""
+    from assets.training import shipped_weights
+
+    before = shipped_weights()
+    card_file = shipped_copy / "tiny-pretrained" / "card.json"
+    card = json.loads(card_file.read_text())
+    card["files"]["model.safetensors"] = "0" * 64  # what a rebuild changes: the weights' hash in the card
+    card_file.write_text(json.dumps(card))
+    after = shipped_weights()
+    assert after["tiny-pretrained"] != before["tiny-pretrained"] and after["tiny-siglip"] == before["tiny-siglip"]
+
+
 @pytest.mark.parametrize("damage", ["corrupt", "missing"])
 def test_a_corrupt_or_missing_shipped_weight_file_is_an_error_naming_it_and_the_rebuild_command(shipped_copy,
                                                                                                 damage):
