@@ -78,15 +78,15 @@ def build_table(logs: Mapping[tuple[str, str], Samples], reference: str, iterati
 
 
 def pooled_multiple_choice(logs: Mapping[tuple[str, str], Samples]) -> dict[str, list[dict[str, Any]]]:
-    """Per variant, the multiple-choice samples of every benchmark, with ids made unique across benchmarks."""
+    """Per variant, the multiple-choice samples of every benchmark, with ids made unique across benchmarks. The
+    video stays as it is: questions on one video are one cluster of the bootstrap, whichever benchmark asks them."""
     pooled: dict[str, list[dict[str, Any]]] = {}
     for (variant, benchmark), samples in sorted(logs.items()):
         for i, s in enumerate(samples):
             if s.get("problem_type") != "multiple choice":
                 continue
             ident = s.get("sample_id", s.get("doc_id", i))
-            pooled.setdefault(variant, []).append({**s, "sample_id": f"{benchmark}:{ident}",
-                                                   "video": f"{benchmark}:{s.get('video')}"})
+            pooled.setdefault(variant, []).append({**s, "sample_id": f"{benchmark}:{ident}"})
     return pooled
 
 
@@ -112,8 +112,8 @@ def build_pooled(logs: Mapping[tuple[str, str], Samples], reference: str, baseli
                  iterations: int = 1000, seed: int = 0, protocol: str = "official",
                  subsets: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Pooled multiple-choice accuracy per variant (and per ``subsets``, see ``split_subsets``), its interval,
-    chance, and paired differences from ``baseline`` and ``reference`` (videos of different benchmarks are
-    different clusters)."""
+    chance, and paired differences from ``baseline`` and ``reference`` (bootstrap clusters are the real videos,
+    one video in two benchmarks is one cluster)."""
     pooled = pooled_multiple_choice(logs)
     split = {variant: split_subsets(samples, subsets or {}) for variant, samples in pooled.items()}
     rows = []

@@ -172,6 +172,17 @@ def test_pooled_multiple_choice_counts_each_benchmark_question_once_against_chan
     assert isinstance(pooled, pd.DataFrame)
 
 
+def test_pooled_bootstrap_counts_one_video_asked_in_two_benchmarks_as_one_cluster():
+    from evaluation.scoring import bootstrap, score_samples
+    from evaluation.table2 import POOLED, pooled_multiple_choice
+
+    logs = {("base", "mvbench"): _log([1, 0], ["v1", "v2"]), ("base", "mmvu"): _log([1, 0], ["v1", "v2"])}
+    scored = score_samples(pooled_multiple_choice(logs)["base"], "official")
+    # two clusters (v1: both right, v2: both wrong): a resample scores 1, 0.5 or 0 with chances 1/4, 1/2, 1/4,
+    # so its standard error is sqrt(1/8) = 0.354; four clusters (one per benchmark and video) would give 0.25
+    assert abs(bootstrap(POOLED, scored, "official", iterations=4000)["stderr"] - 0.125 ** 0.5) < 0.02
+
+
 def test_pooled_subsets_split_the_questions_by_a_phrase_and_compare_like_with_like():
     def asked(log: list[dict[str, object]], questions: list[str]) -> list[dict[str, object]]:
         return [{**s, "problem": q} for s, q in zip(log, questions, strict=True)]
