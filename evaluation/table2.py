@@ -29,8 +29,8 @@ from evaluation.scoring import PROTOCOLS, aggregate, bootstrap, failed, paired_b
 
 Samples = Sequence[Mapping[str, Any]]
 POOLED = "multiple_choice_pooled"
-TABLE_COLUMNS = ["variant", "benchmark", "samples", "failed", "videorft", "videorft_ci95_low", "videorft_ci95_high",
-                 "official", "official_ci95_low", "official_ci95_high"]
+TABLE_COLUMNS = ["variant", "benchmark", "samples", "failed", "chance", "videorft", "videorft_ci95_low",
+                 "videorft_ci95_high", "official", "official_ci95_low", "official_ci95_high"]
 
 
 def _pct(value: float | None) -> float | None:
@@ -63,7 +63,7 @@ def build_table(logs: Mapping[tuple[str, str], Samples], reference: str, iterati
     rows = []
     for (variant, benchmark), samples in sorted(logs.items()):
         row: dict[str, Any] = {"variant": variant, "benchmark": benchmark, "samples": len(samples),
-                               "failed": sum(failed(s) for s in samples)}
+                               "failed": sum(failed(s) for s in samples), "chance": benchmark_chance(samples)}
         ref = logs.get((reference, benchmark))
         for protocol in PROTOCOLS:
             s = score_with_interval(benchmark, samples, protocol, iterations, seed)
@@ -95,6 +95,14 @@ def chance_level(samples: Samples) -> float | None:
     sizes = [len(s.get("options") or []) for s in samples]
     sizes = [n for n in sizes if n > 0]
     return _pct(sum(1 / n for n in sizes) / len(sizes)) if sizes else None
+
+
+def benchmark_chance(samples: Samples) -> float | None:
+    """A benchmark's uniform-chance score in percent: 1 / options on a multiple-choice question, 0 on an open one
+    (no guess of a number or a text is uniform), averaged over the questions. The chance line of the figure."""
+    if not samples:
+        return None
+    return _pct(sum(1 / len(s["options"]) for s in samples if s.get("options")) / len(samples))
 
 
 def split_subsets(samples: Samples, subsets: Mapping[str, str]) -> dict[str, list[Mapping[str, Any]]]:

@@ -156,9 +156,10 @@ def test_scoreboard_differences_match_values_worked_out_by_hand():
     # (number of v1 draws) / (questions drawn), never negative, and 0 when v1 is not drawn
     assert table.at["sft_only", "delta_official_ci95_low"] == 0.0
     assert 25.0 < table.at["sft_only", "delta_official_ci95_high"] <= 100.0
-    assert list(table.reset_index().columns[:10]) == ["variant", "benchmark", "samples", "failed", "videorft",
-                                                     "videorft_ci95_low", "videorft_ci95_high", "official",
-                                                     "official_ci95_low", "official_ci95_high"]
+    assert list(table.reset_index().columns[:11]) == ["variant", "benchmark", "samples", "failed", "chance",
+                                                     "videorft", "videorft_ci95_low", "videorft_ci95_high",
+                                                     "official", "official_ci95_low", "official_ci95_high"]
+    assert table.at["full", "chance"] == 25.0  # four options each
 
 
 def test_pooled_multiple_choice_counts_each_benchmark_question_once_against_chance():
@@ -198,3 +199,17 @@ def test_pooled_subsets_split_the_questions_by_a_phrase_and_compare_like_with_li
     assert rows.at[("full", "not_background"), "accuracy"] == 0.0
     assert rows.at[("full", "background"), "delta_vs_base"] == 100.0  # both background questions, paired
     assert rows.at[("full", "not_background"), "delta_vs_base"] == -100.0
+
+
+def test_the_table2_figure_draws_a_chance_line_and_keeps_the_papers_numbers_in_their_own_table():
+    from assets.evaluation import _table2_figure, paper_table
+
+    logs = {("full", "mvbench"): _log([1, 0, 1, 0], ["v1", "v1", "v2", "v3"])}
+    figure = _table2_figure(build_table(logs, reference="full", iterations=50), ["base", "full"])
+    axis = figure.axes[0]
+    labels = axis.get_legend_handles_labels()[1]
+    assert sorted(labels) == ["full", "uniform chance"]  # no paper bars beside the miniature's
+    chance = [c for c in axis.collections if c.get_label() == "uniform chance"][0]
+    assert chance.get_segments()[0][0][1] == 25.0  # four options each
+    assert set(paper_table()["benchmark"]) == {"vsi_bench", "videommmu", "mmvu", "mvbench", "tempcompass",
+                                               "videomme"}

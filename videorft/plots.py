@@ -100,9 +100,11 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, xlabel:
 
 
 def grouped_bars(groups: list[str], series: dict[str, list[float | None]], title: str, ylabel: str,
-                 errors: dict[str, list[tuple[float, float] | None]] | None = None) -> Any:
-    """One group of bars per benchmark, one bar per series (variants, the paper's numbers); None = no bar.
-    ``errors`` (per series, per group: an interval (low, high)) draws error bars."""
+                 errors: dict[str, list[tuple[float, float] | None]] | None = None,
+                 levels: dict[str, list[float | None]] | None = None) -> Any:
+    """One group of bars per benchmark, one bar per series (variants); None = no bar. ``errors`` (per series, per
+    group: an interval (low, high)) draws error bars; ``levels`` (per name, per group: a value) a dashed line
+    across each group's bars, e.g. uniform chance."""
     plt = _pyplot()
     import numpy as np
 
@@ -125,6 +127,11 @@ def grouped_bars(groups: list[str], series: dict[str, list[float | None]], title
             if v is not None:
                 ax.annotate(f"{v:.1f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
                             va="bottom", fontsize=7)
+    for style, (name, values) in zip(("--", ":", "-."), (levels or {}).items(), strict=False):
+        drawn = [(i, v) for i, v in enumerate(values) if v is not None]
+        for j, (i, v) in enumerate(drawn):
+            ax.hlines(v, x[i] - 0.45, x[i] + 0.45, colors="black", linestyles=style, linewidth=1.0,
+                      label=name if j == 0 else None)
     ax.set_xticks(x, groups, rotation=20, ha="right")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
