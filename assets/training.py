@@ -42,8 +42,9 @@ TRAINING_FOLDER = "training"
 SMOKE_CHECK = ("checkpoint_loads_and_generates", "the published checkpoint loads as production loads it and generates")
 CURVES = {
     "sft": ("loss", "learning_rate", "mean_token_accuracy", "grad_norm"),
-    "grpo": ("reward", *(f"rewards/{name}/mean" for name in (*REWARD_NAMES, "temporal_reward")), "kl",
-             "completions/mean_length", "loss", "learning_rate"),
+    "grpo": ("probe/accuracy_reward", "reward", *(f"rewards/{name}/mean" for name in (*REWARD_NAMES,
+                                                                                       "temporal_reward")),
+             "kl", "completions/mean_length", "probe/format_reward", "loss", "learning_rate"),
 }
 
 # Reported as final_<name> / change_<name> (last tenth of the logged steps, and minus the first tenth)
@@ -205,7 +206,8 @@ def shipped_weights() -> dict[str, str]:
 
 def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data: dict[str, Any], start: str,
            variant: VariantConfig, profile: ProfileResource, storage: StorageResource, mlflow: MlflowResource,
-           launcher: LauncherResource, lineage: dict[str, Any]) -> dg.MaterializeResult:
+           launcher: LauncherResource, lineage: dict[str, Any], probe: dict[str, Any] | None = None
+           ) -> dg.MaterializeResult:
     from training.config import load_recipe
 
     prof = profile.profile
@@ -218,7 +220,8 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
         if method == "grpo" else []
     video = prof.video.train  # the one owner of training's frames/pixels, passed explicitly to the child
     key = stable_hash({"recipe": recipe.read_text(), "overrides": overrides, "data": data["content_hash"],
-                       "model": start, "video": video.key(), "shipped": shipped_weights()})
+                       "model": start, "video": video.key(), "shipped": shipped_weights(),
+                       **({"probe": probe["content_hash"]} if probe and probe.get("uri") else {})})
     reused = _reused(context, storage, mlflow, asset, key, variant)
     if reused is not None:
         return reused
@@ -229,6 +232,8 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
             "--max-pixels", str(video.max_pixels), "--min-pixels", str(video.min_pixels)]
     for item in overrides:
         args += ["--set", item]
+    if probe and probe.get("uri"):
+        args += ["--probe", probe["uri"]]
     with mlflow.start_run(context, extra_tags={"videorft.run_key": key, "videorft.variant": name}) as run:
         run.log_params({"variant": name, "recipe": str(recipe), "start_model": start, "data": data_name,
                         "data_uri": data["uri"], "data_version": data["content_hash"], "rewards": ",".join(rewards),
@@ -359,7 +364,8 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                    **{f"prompt.{prompt}": ", ".join(hashes) for prompt, hashes in sorted(by_prompt.items())}}
         return _train(context, "sft", variant.sft, data, model, variant, profile, storage, mlflow, launcher, lineage)
 
-    @dg.asset(name="rl_checkpoint", **common, ins={"rl_set": dg.AssetIn(), "sft_checkpoint": dg.AssetIn()},
+    @dg.asset(name="rl_checkpoint", **common,
+              ins={"rl_set": dg.AssetIn(), "sft_checkpoint": dg.AssetIn(), "rl_probe_set": dg.AssetIn()},
               deps=[dg.AssetDep("video_embeddings", partition_mapping=dg.AllPartitionMapping())],
               check_specs=_check_specs("rl_checkpoint", "grpo"),
               description="Each Table 2 variant's final model: GRPO (paper 3.3) from sft_checkpoint of the same "
@@ -367,17 +373,47 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
               "model; ablations and T-GRPO per training.variants), the video passed into the loss forward; a "
               "variant without RL passes its SFT checkpoint (or the base model) on.")
     def rl_checkpoint(context: dg.AssetExecutionContext, rl_set: dict[str, Any], sft_checkpoint: dict[str, Any],
-                      profile: ProfileResource, storage: StorageResource, mlflow: MlflowResource,
-                      launcher: LauncherResource):
+                      rl_probe_set: dict[str, Any], profile: ProfileResource, storage: StorageResource,
+                      mlflow: MlflowResource, launcher: LauncherResource):
         variant = profile.profile.training.variants[context.partition_key]
         if variant.rl is None:
             return _passthrough(context, sft_checkpoint, variant, "RL", rl_checks)
         lineage = {**sft_checkpoint.get("lineage", {}), "rl_set": rl_set["content_hash"],
-                   "start_checkpoint": sft_checkpoint["content_hash"]}
+                   "start_checkpoint": sft_checkpoint["content_hash"],
+                   **({"rl_probe_set": rl_probe_set["content_hash"]} if rl_probe_set.get("uri") else {})}
         return _train(context, "grpo", "rl_set", rl_set, sft_checkpoint["uri"], variant, profile, storage, mlflow,
-                      launcher, lineage)
+                      launcher, lineage, rl_probe_set)
 
-    return [build_video_embeddings(profile), sft_checkpoint, rl_checkpoint]
+    return [build_video_embeddings(profile), rl_probe_set, sft_checkpoint, rl_checkpoint]
+
+
+@dg.asset(name="rl_probe_set", group_name="training", **ownership("training"), code_version="1", kinds={"python"},
+          description="GRPO's held-out probe: the questions of a world of its own seed (profile "
+          "training.probe_world, drawn over the templates as the training world's are), which no training set or "
+          "benchmark holds. rl_checkpoint answers it greedily before the first step and every probe.every steps "
+          "(training.probe): the curve of whether RL learns, paired question by question. Empty when the profile "
+          "names no probe world.")
+def rl_probe_set(context: dg.AssetExecutionContext, profile: ProfileResource, storage: StorageResource):
+    from collections import Counter
+
+    from assets.metadata import counts_table
+
+    cfg = profile.profile.training.probe_world
+    if cfg is None:
+        return dg.MaterializeResult(value={"uri": None, "content_hash": "none"}, data_version=dg.DataVersion("none"),
+                                    metadata={"questions": 0, "note": "no training.probe_world: GRPO runs unprobed"})
+    from synthetic.qa import template_of
+    from synthetic.world import build_world
+
+    manifest = build_world(cfg, storage.uri(TRAINING_FOLDER, "probe_world"))
+    uri = str(Path(manifest.root) / "qa_videos.json")
+    rows = json.loads(Path(uri).read_text(encoding="utf-8"))
+    templates = Counter(template_of(r["problem"]) or "other" for r in rows)
+    return dg.MaterializeResult(
+        value={"uri": uri, "content_hash": manifest.content_hash}, data_version=dg.DataVersion(manifest.content_hash),
+        metadata={"questions": len(rows), "videos": manifest.videos, "world_seed": cfg.seed,
+                  "by_template": counts_table(dict(templates.most_common()), "template"),
+                  "uri": dg.MetadataValue.path(uri), "content_hash": manifest.content_hash})
 
 
 def build_video_embeddings(profile: Profile) -> dg.AssetsDefinition:

@@ -85,3 +85,13 @@ def test_mlflow_links_point_at_the_ui_in_use():
     chosen = load_profile("tiny", env={"MLFLOW_TRACKING_URI": "http://mlflow:5000",
                                        "MLFLOW_UI_URL": "https://mlflow.example.org/"})
     assert chosen.resolved_mlflow_ui_url(env={}) == "https://mlflow.example.org"  # what the user configured
+
+
+def test_a_probe_world_sharing_a_seed_with_the_training_world_or_the_fixtures_is_refused(tmp_path):
+    for clash in ("world: {seed: 5}\n", "evaluation: {fixtures: {world: {seed: 5}}}\n"):
+        bad = tmp_path / "p.yaml"
+        bad.write_text("name: x\nsources: [{name: a, uri: /tmp/a.json}]\n" + clash
+                       + "training: {probe_world: {seed: 5}}\n")
+        with pytest.raises(ProfileError, match=r"training\.probe_world\.seed: 5 is also"):
+            load_profile(str(bad), env={})
+    assert load_profile("tiny", env={}).training.probe_world.seed == 3001

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -180,6 +181,10 @@ def _run(module: str, args: list[str], tmp_path: Path, env: dict[str, str] | Non
     full_env.pop("MLFLOW_RUN_ID", None)
     return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=900, env=full_env)
+
+
+def _records(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
 def _steps(run_dir: Path) -> list[int]:
@@ -390,22 +395,31 @@ def test_a_killed_step_or_elastic_agent_takes_the_ranks_with_it(sft_file, tmp_pa
 
 
 @pytest.mark.slow
-def test_grpo_entry_point_runs_two_steps_and_resumes_without_repeating_them(small_world, tmp_path):
+def test_grpo_entry_point_runs_two_steps_and_resumes_without_repeating_them_or_their_probes(small_world, tmp_path):
     run_dir = tmp_path / "grpo"
     recipe = _recipe(tmp_path, "grpo", max_completion_length=12)
+    probe = tmp_path / "probe.json"
+    rows = json.loads((Path(small_world.root) / "qa_videos.json").read_text())[:5]
+    probe.write_text(json.dumps([{**r, "path": str(Path(small_world.root) / r["path"])} for r in rows]))
     args = ["--config", str(recipe), "--model", "tiny-random", "--data",
-            str(Path(small_world.root) / "qa_videos.json"), "--output-dir", str(run_dir)]
+            str(Path(small_world.root) / "qa_videos.json"), "--output-dir", str(run_dir), "--probe", str(probe),
+            "--set", "probe.every=2", "--set", "probe.max_new_tokens=6"]
     first = _run("training.grpo", [*args, "--max-steps", "2"], tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    logged = records[0]
+    logged = next(r for r in _records(run_dir) if "loss" in r)
     for key in ("rewards/format_reward/mean", "rewards/accuracy_reward/mean",
                 "rewards/semantic_consistency_reward/mean", "kl", "completions/mean_length", "learning_rate"):
         assert key in logged, key
     second = _run("training.grpo", [*args, "--max-steps", "3"], tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert _steps(run_dir) == [1, 2, 3]
-    assert json.loads((run_dir / "result.json").read_text())["resumed_from"].endswith("checkpoint-2")
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["resumed_from"].endswith("checkpoint-2")
+    # the probe: before step 1, every 2 steps and at the last; a resumed run does not ask step 2 again
+    asked = [json.loads(line) for line in (run_dir / "probe.jsonl").read_text().splitlines()]
+    assert Counter(r["step"] for r in asked) == {0: 5, 2: 5, 3: 5}
+    assert [r["step"] for r in _records(run_dir) if "probe/accuracy_reward" in r] == [0, 2, 3]
+    assert result["checks"]["probe_accuracy_rose"]["questions"] == 5
 
 
 @pytest.mark.slow

@@ -209,7 +209,7 @@ def test_the_table2_figure_draws_a_chance_line_and_keeps_the_papers_numbers_in_t
     axis = figure.axes[0]
     labels = axis.get_legend_handles_labels()[1]
     assert sorted(labels) == ["full", "uniform chance"]  # no paper bars beside the miniature's
-    chance = [c for c in axis.collections if c.get_label() == "uniform chance"][0]
+    chance = next(c for c in axis.collections if c.get_label() == "uniform chance")
     assert chance.get_segments()[0][0][1] == 25.0  # four options each
     assert set(paper_table()["benchmark"]) == {"vsi_bench", "videommmu", "mmvu", "mvbench", "tempcompass",
                                                "videomme"}

@@ -130,5 +130,8 @@ CHECK_DESCRIPTIONS = {
         "no_dead_reward": "every reward component took more than one value over the run (an error; a warning when "
                           "the format reward was 0 throughout: the policy never produced a scorable answer)",
         "kl_within_bound": "KL to the reference model stayed <= the recipe's checks.max_kl at every logged step",
+        "probe_accuracy_rose": "accuracy on the held-out probe set (training.probe), answered greedily: last probe "
+                               "minus first on the same questions, 95% interval over videos above 0 (a warning; "
+                               "passed as not applicable when the run has no probe)",
     },
 }

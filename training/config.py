@@ -102,12 +102,23 @@ class ChecksConfig(_Strict):
     min_steps: Annotated[int, Field(ge=2)] = 10
 
 
+class ProbeConfig(_Strict):
+    """GRPO's held-out probe (``training.probe``): questions no training set holds, answered greedily before the
+    first step and every ``every`` steps; ``uri`` (or ``--probe``) is a file or folder in the RL set's schema."""
+
+    uri: str | None = None  # None: no probe (the rl_checkpoint asset passes the profile's probe set)
+    every: Annotated[int, Field(gt=0)] = 10
+    max_new_tokens: Annotated[int, Field(gt=0)] = 256
+    batch_size: Annotated[int, Field(gt=0)] = 16
+
+
 class Recipe(_Strict):
     method: Method
     model: ModelSpec = ModelSpec()
     data: DataSpec = DataSpec()
     reward: RewardConfig = RewardConfig()
     checks: ChecksConfig = ChecksConfig()
+    probe: ProbeConfig = ProbeConfig()
     trainer: dict[str, Any] = Field(default_factory=dict)
     deepspeed: str | None = None  # a DeepSpeed JSON under configs/deepspeed/ (relative to the project root)
 

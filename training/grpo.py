@@ -18,9 +18,12 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from training.probe import Probe, generate_greedy, probe_callback
 from training.runtime import (
     RunSpec,
+    checkpoint_step,
     has_cuda,
+    last_checkpoint,
     make_callbacks,
     record_loss_media,
     run_main,
@@ -212,6 +215,42 @@ def build_trainer_class() -> type:
     return VideoGRPOTrainer
 
 
+def report_metrics(pipes: Any) -> Any:
+    """Where a probe step's means go besides ``metrics.jsonl``: the asset (a Pipes metrics message, so its curves
+    show the probe) and the asset's MLflow run."""
+    import os
+
+    def report(line: dict[str, Any]) -> None:
+        if pipes is not None:
+            pipes.report_custom_message({"kind": "metrics", **line})
+        if os.environ.get("MLFLOW_RUN_ID") and os.environ.get("MLFLOW_TRACKING_URI"):
+            from mlflow import MlflowClient
+            from mlflow.entities import Metric
+
+            now = int(line["time"] * 1000)
+            MlflowClient(os.environ["MLFLOW_TRACKING_URI"]).log_batch(os.environ["MLFLOW_RUN_ID"], metrics=[
+                Metric(k, float(v), now, int(line["step"])) for k, v in line.items() if k.startswith("probe/")])
+
+    return report
+
+
+def held_out_probe(spec: RunSpec, processor: Any, frames: FrameCache, suppress: list[int], pipes: Any) -> Probe:
+    """The recipe's probe set (``training.probe``), its records cut back to the step this run resumes from."""
+    from synthetic.qa import template_of
+    from training.data import load_training_data
+
+    cfg = spec.recipe.probe
+    rows = [{**r, "template": template_of(r["problem"])}
+            for r in load_training_data(str(cfg.uri), require_process=False, media_cache_dir=media_cache_dir(
+                spec.storage_root)).rows]
+    log = pipes.log.info if pipes is not None else print
+    probe = Probe(rows, spec.output_dir, cfg.every, lambda model, asked: generate_greedy(
+        model, processor, frames, asked, cfg.max_new_tokens, cfg.batch_size, suppress), log, report_metrics(pipes))
+    resume = last_checkpoint(spec.output_dir) if spec.resume else None
+    probe.forget_after(checkpoint_step(resume) if resume else -1)
+    return probe
+
+
 def reward_functions(spec: RunSpec) -> list[Any]:
     from training.rewards import build_reward_funcs
 
@@ -236,11 +275,11 @@ def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
         **({"reward_weights": [*spec.recipe.reward.weights, *([1.0] if spec.recipe.reward.temporal.enabled else [])]}
            if spec.recipe.reward.weights is not None else {}),
     })
+    # a sampled vision placeholder in a completion would be taken for a video token by the loss forward
+    tok = processor.tokenizer
+    banned = [tok.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>",
+                                                      "<|vision_end|>")]
     if not args.use_vllm:
-        # a sampled vision placeholder in a completion would be taken for a video token by the loss forward
-        tok = processor.tokenizer
-        banned = [tok.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>",
-                                                          "<|vision_end|>")]
         args.generation_kwargs = {"suppress_tokens": banned, **(args.generation_kwargs or {})}
     rows = [{**r, "prompt": [{"role": "user", "content": r["question"]}]} for r in data.rows]
     spec.output_dir.mkdir(parents=True, exist_ok=True)
@@ -249,6 +288,9 @@ def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
                           train_dataset=Dataset.from_list(rows), processing_class=processor,
                           callbacks=make_callbacks(spec.output_dir, pipes))
     trainer.frames = frames
+    if spec.recipe.probe.uri:
+        trainer.add_callback(probe_callback(held_out_probe(spec, processor, frames, banned, pipes)))
+
     def summary() -> dict[str, Any]:
         from training.rewards import SemanticConsistencyReward
 

@@ -30,6 +30,7 @@ from training.checks import run_checks
 from training.config import Method, Recipe, RecipeError, load_recipe
 from training.data import DataError
 from training.model import ModelLoadError
+from training.probe import probe_checks
 from videorft.lifetime import guard_elastic_rank
 from videorft.pipes import pipes_session
 from videorft.profile import ProfileError, resolve_frames
@@ -60,6 +61,9 @@ def build_parser(method: Method) -> argparse.ArgumentParser:
     parser.add_argument("--min-pixels", type=int, help="smallest frame in pixels (default: video.train)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe value, e.g. --set reward.semantic.mode=ungated (repeatable)")
+    if method == "grpo":
+        parser.add_argument("--probe", help="held-out probe set (RL set schema) answered greedily every probe.every "
+                            "steps (overrides the recipe's probe.uri; training.probe)")
     return parser
 
 
@@ -82,7 +86,8 @@ class RunSpec:
 def resolve_run(args: argparse.Namespace, method: Method) -> RunSpec:
     from videorft.profile import load_profile, project_root
 
-    recipe = load_recipe(args.config, method, args.set)
+    probe = [f"probe.uri={args.probe}"] if getattr(args, "probe", None) else []
+    recipe = load_recipe(args.config, method, [*args.set, *probe])
     profile = load_profile(args.profile)
     data_uri = args.data or recipe.data.uri
     if not data_uri:
@@ -457,6 +462,7 @@ def finish_run(spec: RunSpec, trainer: Any, processor: Any, data: Any, frames: A
     records = read_metrics(spec.output_dir)
     cfg = spec.recipe.checks
     checks = run_checks(spec.method, records, max_kl=cfg.max_kl, window=cfg.window, min_steps=cfg.min_steps)
+    checks.update(probe_checks(spec.output_dir, spec.method))
     try:
         smoke = smoke_generate(uri if spec.publish_to and not uri.startswith("s3://") else str(final),
                                data.rows[0], frames)

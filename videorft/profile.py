@@ -356,6 +356,9 @@ class TrainingConfig(_Strict):
     reference_variant: str = "full"  # the scoreboard's paired differences are against this one
     runs_dir: str | None = None  # local run folders (None: .videorft/runs)
     launcher: LauncherConfig = LauncherConfig()
+    # GRPO's held-out probe (training.probe): the questions of a world of its own seed, drawn over the templates
+    # as the training world's are, answered greedily every probe.every steps; None: no probe
+    probe_world: WorldConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -507,6 +510,16 @@ class Profile(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _probe_held_out(self) -> Profile:
+        """The probe world shares no seed (so no video) with the training world or the benchmark fixtures."""
+        probe = self.training.probe_world
+        for key, world in (("world", self.world), ("evaluation.fixtures.world", self.evaluation.fixtures.world)):
+            if probe is not None and world is not None and world.seed == probe.seed:
+                raise ValueError(f"training.probe_world.seed: {probe.seed} is also {key}.seed; the probe must be "
+                                 "held out from training and evaluation: choose another seed")
+        return self
+
+    @model_validator(mode="after")
     def _shipped_base_fits(self) -> Profile:
         """``tiny-pretrained`` only with the files its card lists (its tokenizer included) and with worlds other
         than the one it was pretrained on (a shared seed would put its pretraining videos in the training set or
@@ -518,7 +531,8 @@ class Profile(_Strict):
             seed = int(read_card(TINY_PRETRAINED)["pretraining_world"]["seed"])
         except ShippedModelError as exc:
             raise ValueError(f"training.base_model: {exc}") from None
-        for key, world in (("world", self.world), ("evaluation.fixtures.world", self.evaluation.fixtures.world)):
+        for key, world in (("world", self.world), ("evaluation.fixtures.world", self.evaluation.fixtures.world),
+                           ("training.probe_world", self.training.probe_world)):
             if world is not None and world.seed == seed:
                 raise ValueError(f"{key}.seed: {seed} is the seed of {TINY_PRETRAINED}'s pretraining world "
                                  f"(configs/tiny/pretrain.yaml); training or evaluating on it would reuse the "
