@@ -308,6 +308,7 @@ def _build_sft_set(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any
 
 
 def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
+    cot.check_rl_only_templates(profile.curation.filter.rl_only_templates)  # a typo fails when the code loads
     parts = shard_partitions(profile)
 
     @dg.asset(

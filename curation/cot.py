@@ -286,6 +286,25 @@ def unrefined_as_final(initial: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def check_rl_only_templates(names: list[str]) -> None:
+    """``curation.filter.rl_only_templates`` names known question templates (``synthetic.qa``)."""
+    from synthetic.qa import IMAGE_TEMPLATES, VIDEO_TEMPLATES
+
+    unknown = sorted(set(names) - {*VIDEO_TEMPLATES, *IMAGE_TEMPLATES})
+    if unknown:
+        raise ValueError(f"curation.filter.rl_only_templates: unknown templates {unknown}; known: "
+                         f"{sorted({*VIDEO_TEMPLATES, *IMAGE_TEMPLATES})}")
+
+
+def held_for_rl(problems: pd.Series, templates: list[str]) -> pd.Series:
+    """Per question, the template that keeps it out of the CoT sets (``rl_only_templates``), else ''."""
+    from synthetic.qa import template_of
+
+    wanted = set(templates)
+    return problems.map(lambda p: (template_of(str(p)) or "") if wanted else "").map(
+        lambda t: t if t in wanted else "")
+
+
 def filter_cots(pool: pd.DataFrame, representations: pd.DataFrame, initial: pd.DataFrame,
                 refined: pd.DataFrame | None, cfg: FilterConfig,
                 similarity: Callable[[list[str], list[str]], np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -311,9 +330,15 @@ def filter_cots(pool: pd.DataFrame, representations: pd.DataFrame, initial: pd.D
     if open_mask.any():
         values = similarity(merged.loc[open_mask, "r_answer"].tolist(), merged.loc[open_mask, "answer"].tolist())
         sims.loc[open_mask] = np.round(values.astype("float64"), 4)
+    check_rl_only_templates(cfg.rl_only_templates)
     kept_rows, dropped_rows = [], []
+    held = held_for_rl(merged["problem"], cfg.rl_only_templates)
     for i, row in merged.iterrows():
         sid = row["sample_id"]
+        if held[i]:
+            dropped_rows.append({"sample_id": sid, "stage": "filter", "problem_type": row["problem_type"],
+                                 "reason": f"template {held[i]} is held for RL (curation.filter.rl_only_templates)"})
+            continue
         if row["r_status"] != "ok":
             reason = str(row["r_reason"])
             stage = next((s for s in ("structured_video_representations", "initial_cots") if f"{s}:" in reason),

@@ -213,6 +213,9 @@ class FilterConfig(_Strict):
     clip_pretrained: str | None = "openai"
     clip_threshold: Annotated[float, Field(ge=-1, le=1)] = 0.85
     regression_tolerance: Annotated[float, Field(ge=0)] = 0.05
+    # synthetic-world question templates kept out of the CoT sets but not the RL set: skills SFT does not teach and
+    # RL may (the miniature's room for RL); names checked against synthetic.qa when the definitions load
+    rl_only_templates: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _types_disjoint(self) -> FilterConfig:
