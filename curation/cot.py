@@ -288,6 +288,8 @@ def unrefined_as_final(initial: pd.DataFrame) -> pd.DataFrame:
 
 def check_rl_only_templates(names: list[str]) -> None:
     """``curation.filter.rl_only_templates`` names known question templates (``synthetic.qa``)."""
+    if not names:
+        return  # production profiles name none and never import the synthetic world
     from synthetic.qa import IMAGE_TEMPLATES, VIDEO_TEMPLATES
 
     unknown = sorted(set(names) - {*VIDEO_TEMPLATES, *IMAGE_TEMPLATES})
@@ -298,11 +300,12 @@ def check_rl_only_templates(names: list[str]) -> None:
 
 def held_for_rl(problems: pd.Series, templates: list[str]) -> pd.Series:
     """Per question, the template that keeps it out of the CoT sets (``rl_only_templates``), else ''."""
+    wanted = set(templates)
+    if not wanted:
+        return problems.map(lambda p: "")
     from synthetic.qa import template_of
 
-    wanted = set(templates)
-    return problems.map(lambda p: (template_of(str(p)) or "") if wanted else "").map(
-        lambda t: t if t in wanted else "")
+    return problems.map(lambda p: template_of(str(p)) or "").map(lambda t: t if t in wanted else "")
 
 
 def filter_cots(pool: pd.DataFrame, representations: pd.DataFrame, initial: pd.DataFrame,

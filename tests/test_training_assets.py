@@ -47,9 +47,10 @@ def test_every_variant_trains_on_its_data_with_its_rewards_from_its_model_throug
         assert ("sft_checkpoint", "training_loss_fell") in checks
         # GRPO is checked on what it is for (a 2-step run is too short to judge: those fail as warnings)
         assert {name for asset, name in checks if asset == "rl_checkpoint"} == {
-            "reward_rose", "accuracy_reward_rose", "no_dead_reward", "kl_within_bound",
+            "reward_rose", "accuracy_reward_rose", "no_dead_reward", "kl_within_bound", "probe_accuracy_rose",
             "checkpoint_loads_and_generates"}
         assert checks[("rl_checkpoint", "kl_within_bound")]
+        assert checks[("rl_checkpoint", "probe_accuracy_rose")]  # no probe world in this profile: not applicable
 
         # data: the refined CoTs, the blind ones for "w/o CoT refinement", nothing for base and RL only
         assert {v: sft[v]["trained_on"] for v in TABLE2} == {

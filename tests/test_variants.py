@@ -47,7 +47,7 @@ def test_the_paper_variants_partition_training_and_evaluation():
     parents = {k: {p.to_user_string() for p in graph.get(dg.AssetKey(k)).parent_keys}
                for k in ("sft_checkpoint", "rl_checkpoint", "benchmark_scores")}
     assert parents == {"sft_checkpoint": {"cot_sft_set", "unrefined_cot_sft_set"},
-                       "rl_checkpoint": {"rl_set", "sft_checkpoint", "video_embeddings"},
+                       "rl_checkpoint": {"rl_set", "rl_probe_set", "sft_checkpoint", "video_embeddings"},
                        "benchmark_scores": {"rl_checkpoint"}}
     assert graph.get(dg.AssetKey("video_embeddings")).partitions_def == \
         graph.get(dg.AssetKey("initial_cots")).partitions_def  # partitioned like the curation stages
