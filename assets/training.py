@@ -387,7 +387,7 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
     return [build_video_embeddings(profile), rl_probe_set, sft_checkpoint, rl_checkpoint]
 
 
-@dg.asset(name="rl_probe_set", group_name="curation", **ownership("training"), code_version="1", kinds={"python"},
+@dg.asset(name="rl_probe_set", group_name="curation", **ownership("curation"), code_version="1", kinds={"python"},
           description="GRPO's held-out probe: the questions of a world of its own seed (profile "
           "training.probe_world, drawn over the templates as the training world's are), which no training set or "
           "benchmark holds. rl_checkpoint answers it greedily before the first step and every probe.every steps "
