@@ -25,6 +25,7 @@ from training.runtime import (
     has_cuda,
     last_checkpoint,
     make_callbacks,
+    mlflow_sender,
     record_loss_media,
     run_main,
     summed_over_ranks,
@@ -220,16 +221,14 @@ def report_metrics(pipes: Any) -> Any:
     show the probe) and the asset's MLflow run."""
     import os
 
+    send = (mlflow_sender(os.environ["MLFLOW_RUN_ID"], os.environ["MLFLOW_TRACKING_URI"])
+            if os.environ.get("MLFLOW_RUN_ID") and os.environ.get("MLFLOW_TRACKING_URI") else None)
+
     def report(line: dict[str, Any]) -> None:
         if pipes is not None:
             pipes.report_custom_message({"kind": "metrics", **line})
-        if os.environ.get("MLFLOW_RUN_ID") and os.environ.get("MLFLOW_TRACKING_URI"):
-            from mlflow import MlflowClient
-            from mlflow.entities import Metric
-
-            now = int(line["time"] * 1000)
-            MlflowClient(os.environ["MLFLOW_TRACKING_URI"]).log_batch(os.environ["MLFLOW_RUN_ID"], metrics=[
-                Metric(k, float(v), now, int(line["step"])) for k, v in line.items() if k.startswith("probe/")])
+        if send is not None:
+            send({k: float(v) for k, v in line.items() if k.startswith("probe/")}, int(line["step"]))
 
     return report
 

@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 PROBE_FILE = "probe.jsonl"
-PROBE_METRICS = ("probe/accuracy_reward", "probe/format_reward")
 
 
 def generate_greedy(model: Any, processor: Any, frames: Any, rows: Sequence[dict[str, Any]], max_new_tokens: int,

@@ -259,18 +259,28 @@ def make_callbacks(output_dir: Path, pipes: Any) -> list[Any]:
     return callbacks
 
 
-def mlflow_callback(run_id: str, tracking_uri: str) -> Any:
-    """The asset's MLflow run gets the step metrics (``MetricStream``) and, when
-    ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING`` is set, system metrics, from rank 0 only."""
+def mlflow_sender(run_id: str, tracking_uri: str) -> Callable[[dict[str, float], int], None]:
+    """``send(metrics, step)``: one batch of step metrics into the asset's MLflow run."""
     from mlflow import MlflowClient
     from mlflow.entities import Metric
-    from transformers import TrainerCallback
 
     client = MlflowClient(tracking_uri)
 
     def send(metrics: dict[str, float], step: int) -> None:
         now = int(time.time() * 1000)
         client.log_batch(run_id, metrics=[Metric(k, v, now, step) for k, v in metrics.items()])
+
+    return send
+
+
+def mlflow_callback(run_id: str, tracking_uri: str) -> Any:
+    """The asset's MLflow run gets the step metrics (``MetricStream``) and, when
+    ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING`` is set, system metrics, from rank 0 only."""
+    from mlflow import MlflowClient
+    from transformers import TrainerCallback
+
+    client = MlflowClient(tracking_uri)
+    send = mlflow_sender(run_id, tracking_uri)
 
     def constant(tags: dict[str, str]) -> None:
         for key, value in tags.items():
