@@ -31,13 +31,26 @@ def _samples() -> list[dict]:
     ]
 
 
-def test_the_text_only_baseline_is_the_best_fixed_answer_per_template():
+def test_the_text_only_baseline_is_the_best_fixed_answer_chosen_on_the_other_videos():
     from evaluation.controls import text_only
 
-    baseline = text_only(_samples())
-    # "always navy" (2 of the 3 navy answers are offered... all 3 are) beats "always A" (2 of 4)
-    assert [b["prediction"] for b in baseline[:4]] == ["A", "B", "C", "C"]
-    assert [b["prediction"] for b in baseline[4:]] == ["3", "3", "3"]  # the most frequent count
+    # in-sample "always navy" (3 of 4) wins; chosen without each video's own question, "A" ties "navy" on
+    # videos 1 and 2 (letters first) and "navy" is wrong on video 3
+    assert [b["prediction"] for b in text_only(_samples(), held_out=False)[:4]] == ["A", "B", "C", "C"]
+    assert [b["prediction"] for b in text_only(_samples())[:4]] == ["A", "A", "A", "C"]
+    assert [b["prediction"] for b in text_only(_samples())[4:]] == ["3", "3", "3"]  # the most frequent count
+
+
+def test_a_videos_own_answers_never_choose_its_text_only_rule():
+    from evaluation.controls import text_only
+
+    changed = _samples()
+    changed[0]["answer"] = "B"  # video 0's answer moves from navy to black
+    # in-sample, the changed answer changes the rule it is scored by ("always black" now ties "always navy")
+    assert text_only(changed, held_out=False)[0]["prediction"] == "B"
+    assert text_only(_samples(), held_out=False)[0]["prediction"] == "A"
+    # held out, video 0 is answered by the rule the other videos choose, whatever its own answer
+    assert text_only(changed)[0]["prediction"] == text_only(_samples())[0]["prediction"] == "A"
 
 
 def test_the_control_table_reports_chance_text_only_the_model_and_the_blank_run_per_template():
@@ -49,11 +62,12 @@ def test_the_control_table_reports_chance_text_only_the_model_and_the_blank_run_
     background = table.loc["background_colour"]
     assert background["questions"] == 4 and background["videos"] == 4
     assert background["chance"] == 25.0
-    assert background["text_only"] == 75.0  # always "navy"
+    assert background["text_only"] == 25.0  # chosen without each video (see above)
+    assert background["text_only_in_sample"] == 75.0  # always "navy"
     assert background["accuracy"] == 75.0  # right on 0, 1, 3
-    assert background["minus_text_only"] == 0.0
+    assert background["minus_text_only"] == 50.0
     assert background["blank"] == 50.0  # always "A"
-    assert background["blank_minus_text_only"] == -25.0
+    assert background["blank_minus_text_only"] == 25.0
     count = table.loc["count_total"]
     assert count["text_only"] == pytest.approx(200 / 3, abs=0.01) and count["accuracy"] == pytest.approx(200 / 3,
                                                                                                        abs=0.01)
