@@ -146,37 +146,83 @@ class VideoLM(LM):
 
     # -- lm-eval interface ----------------------------------------------------------------------------------
     def loglikelihood(self, requests: list[Any]) -> list[tuple[float, bool]]:
-        raise NotImplementedError("videorft tasks are generative (output_type: generate_until)")
+        """Each request's continuation scored as the whole assistant reply to its context and video: the sum of
+        its tokens' log-probabilities, the end-of-turn token included (so "white" is not credited with the
+        start of "white triangle"), and whether greedy decoding would write exactly it."""
+        items = [(req.args[0], _visual(req.args), req.args[1]) for req in requests]
+        return [(float(ll), bool(greedy)) for ll, greedy in
+                self._chunked(items, "loglikelihood", lambda chunk: self._score_chunk(chunk))]
 
     def loglikelihood_rolling(self, requests: list[Any]) -> list[float]:
         raise NotImplementedError("videorft tasks are generative (output_type: generate_until)")
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         items = [(req.args[0], _visual(req.args), dict(req.args[1] or {})) for req in requests]
-        # the questions on a video side by side, so one prefill of it serves them all (lm-eval's order otherwise)
+        max_new = {int(kw.get("max_gen_toks", self.max_new_tokens)) for _, _, kw in items}
+        if len(max_new) > 1:
+            raise ValueError(f"one generation length per call, got {sorted(max_new)}")
+        length = max_new.pop() if max_new else self.max_new_tokens
+        return self._chunked([(c, v, "") for c, v, _ in items], length,
+                             lambda chunk: self._generate_chunk([(c, v) for c, v, _ in chunk], length))
+
+    def _chunked(self, items: list[tuple[str, str, str]], kind: int | str,
+                 compute: Callable[[list[tuple[str, str, str]]], list[Any]]) -> list[Any]:
+        """``compute`` over ``(context, video, continuation)`` items in cached chunks, returned in input order.
+        The questions on a video go side by side, so one prefill of it serves them all (lm-eval's order
+        otherwise); ``kind`` (a generation length, or the request type) is part of every chunk's key."""
         order = (sorted(range(len(items)), key=lambda i: items[i][1]) if self.reuse is not None
                  else list(range(len(items))))
-        items = [items[i] for i in order]
-        outputs: list[str] = []
-        done = 0
-        for start in range(0, len(items), self.chunk_size):
-            chunk = items[start:start + self.chunk_size]
-            max_new = int(chunk[0][2].get("max_gen_toks", self.max_new_tokens))
-            key = hashlib.sha256(json.dumps([self.model_key, max_new, [(c, v) for c, v, _ in chunk]]).encode()
-                                 ).hexdigest()[:32]
+        ordered = [items[i] for i in order]
+        outputs: list[Any] = []
+        for start in range(0, len(ordered), self.chunk_size):
+            chunk = ordered[start:start + self.chunk_size]
+            # a generation's chunk key is as it always was (no continuation), so earlier caches stay valid
+            requests = [(c, v, t) if t else (c, v) for c, v, t in chunk]
+            key = hashlib.sha256(json.dumps([self.model_key, kind, requests]).encode()).hexdigest()[:32]
             cached = self.cache.get(key)
             if cached is None:
                 started = time.perf_counter()
-                cached = self._generate_chunk([(c, v) for c, v, _ in chunk], max_new)
-                self.cache.put(key, cached, {"seconds": time.perf_counter() - started, "max_new_tokens": max_new})
+                cached = compute(chunk)
+                self.cache.put(key, cached, {"seconds": time.perf_counter() - started, "kind": kind})
             outputs.extend(cached)
-            done += len(chunk)
             if self.progress is not None:
-                self.progress(done, len(items))
-        restored = [""] * len(outputs)
+                self.progress(len(outputs), len(ordered))
+        restored: list[Any] = [None] * len(outputs)
         for position, original in enumerate(order):
             restored[original] = outputs[position]
         return restored
+
+    # -- scoring a given reply --------------------------------------------------------------------------------
+    def _score_chunk(self, chunk: list[tuple[str, str, str]]) -> list[list[float | bool]]:
+        """``[log-probability, greedy]`` of each item's continuation; ``[nan, False]`` where the video cannot be
+        decoded or the forward pass raises (the task marks the question failed, as a failed generation)."""
+        out: list[list[float | bool]] = []
+        for context, video, reply in chunk:
+            try:
+                out.append(self._score(context, self._frames(video), reply))
+            except Exception as exc:  # one broken video fails its own questions only
+                LOG.warning("no likelihood for a reply on %s: %s: %s", video, type(exc).__name__, exc)
+                out.append([float("nan"), False])
+        return out
+
+    def _score(self, context: str, frames: Any, reply: str) -> list[float | bool]:
+        import torch
+
+        model, processor = self._hf()
+        user = [{"role": "user", "content": [media_part("image" if frames.ndim == 3 else "video", frames),
+                                             {"type": "text", "text": context}]}]
+        prompt = processor.apply_chat_template([user], tokenize=True, return_dict=True, add_generation_prompt=True,
+                                               return_tensors="pt")
+        full = processor.apply_chat_template([[*user, {"role": "assistant", "content": [
+            {"type": "text", "text": reply}]}]], tokenize=True, return_dict=True, return_tensors="pt")
+        ids, start = full["input_ids"][0], prompt["input_ids"].shape[1]
+        end_of_turn = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+        stop = next((i for i in range(start, len(ids)) if int(ids[i]) == end_of_turn), len(ids) - 1)
+        with torch.inference_mode():
+            logits = model(**full.to(model.device)).logits[0, start - 1:stop].float()
+        target = ids[start:stop + 1].to(logits.device)
+        logprobs = torch.log_softmax(logits, dim=-1).gather(1, target[:, None])[:, 0]
+        return [float(logprobs.sum()), bool((logits.argmax(dim=-1) == target).all())]
 
     # -- generation -----------------------------------------------------------------------------------------
     def _generate_chunk(self, chunk: list[tuple[str, str]], max_new: int) -> list[str]:

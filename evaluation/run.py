@@ -33,6 +33,7 @@ from typing import Any
 
 from evaluation.benchmarks import BENCHMARKS, BenchmarkDataError, check_names
 from evaluation.scoring import PROTOCOLS, sample_score, score_benchmark
+from evaluation.task_files import ANSWER_MODES, task_name
 from videorft.answers import extract_prediction
 from videorft.compat import make_torchvision_importable
 from videorft.media import MIN_PIXELS
@@ -122,9 +123,12 @@ def run_evaluation(model: str, sources: dict[str, dict[str, Any]], output: str, 
                    backend: str = "hf", dtype: str = "auto", bootstrap: int = 1000, cache_dir: str | None = None,
                    frame_cache_dir: str | None = None, media_cache: str | None = None,
                    model_version: str | None = None, reuse_vision: bool = True, video_control: str = "none",
+                   answer_mode: str = "generate",
                    progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Evaluate ``model`` on ``sources`` ({benchmark: {questions, video_root, limit}}); write and return scores.
-    One model for all the benchmarks: a video's pixels and vision output are paid once across them."""
+    One model for all the benchmarks: a video's pixels and vision output are paid once across them.
+    ``answer_mode`` "choice" scores the multiple-choice questions only, by the likeliest option text
+    (``evaluation.task_files``)."""
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
@@ -145,21 +149,24 @@ def run_evaluation(model: str, sources: dict[str, dict[str, Any]], output: str, 
                               "settings": {"frames": frames, "max_pixels": max_pixels, "min_pixels": min_pixels,
                                            "max_new_tokens": max_new_tokens,
                                            "batch_size": batch_size, "chunk_size": chunk_size, "backend": backend,
-                                           "greedy": True, "video_control": video_control}}
+                                           "greedy": True, "video_control": video_control,
+                                           "answer_mode": answer_mode}}
     with environment_described_once():
         for name in sources:  # one benchmark at a time: its progress and its result are reported as it finishes
             started = time.perf_counter()
             lm.progress = (lambda done, total, n=name: progress(n, done, total)) if progress else None
             hits, misses = lm.cache.hits, lm.cache.misses
             generated = lm.generated
-            evaluated = simple_evaluate(model=lm, tasks=[f"videorft_{name}"], task_manager=manager, log_samples=True,
-                                        gen_kwargs={"max_gen_toks": max_new_tokens}, bootstrap_iters=0,
-                                        random_seed=0, numpy_random_seed=0, torch_random_seed=0)
-            samples = _sample_log(evaluated["samples"][f"videorft_{name}"])
+            task = task_name(name, answer_mode)
+            generation = {"gen_kwargs": {"max_gen_toks": max_new_tokens}} if answer_mode == "generate" else {}
+            evaluated = simple_evaluate(model=lm, tasks=[task], task_manager=manager, log_samples=True,
+                                        bootstrap_iters=0, random_seed=0, numpy_random_seed=0, torch_random_seed=0,
+                                        **generation)
+            samples = _sample_log(evaluated["samples"][task])
             log_path = out / f"samples_{name}.jsonl"
             log_path.write_text("".join(json.dumps(s, default=str) + "\n" for s in samples))
             scores = score_benchmark(name, samples, iterations=bootstrap)
-            harness = {k.split(",")[0]: v for k, v in evaluated["results"][f"videorft_{name}"].items()
+            harness = {k.split(",")[0]: v for k, v in evaluated["results"][task].items()
                        if k.split(",")[0] in (*PROTOCOLS, "failed") and isinstance(v, int | float)}
             result["benchmarks"][name] = {
                 **scores, "lm_eval": harness, "paper_7b": BENCHMARKS[name].paper_7b, "samples_log": str(log_path),
@@ -196,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bootstrap", type=int)
     parser.add_argument("--video-control", choices=VIDEO_CONTROLS, default="none",
                         help="blank: every frame a uniform grey (the no-video control: what the answers owe the video)")
+    parser.add_argument("--answer-mode", choices=sorted(ANSWER_MODES), default="generate",
+                        help="choice: the multiple-choice questions only, answered by the likeliest option text "
+                             "(how a base model is scored on what it perceives, not on whether it writes a letter)")
     return parser
 
 
@@ -245,7 +255,7 @@ def resolve_job(argv: list[str]) -> EvaluationJob:
         "batch_size": args.batch_size or cfg.batch_size, "chunk_size": args.chunk_size or cfg.chunk_size,
         "backend": args.backend or cfg.backend, "dtype": cfg.dtype,
         "bootstrap": cfg.bootstrap if args.bootstrap is None else args.bootstrap, "cache_dir": args.cache_dir,
-        "model_version": args.model_version, "video_control": args.video_control})
+        "model_version": args.model_version, "video_control": args.video_control, "answer_mode": args.answer_mode})
 
 
 def main(argv: list[str] | None = None) -> int:

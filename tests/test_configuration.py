@@ -176,10 +176,13 @@ def test_the_lm_eval_task_files_are_generated_from_the_registry(tmp_path):
 
     assert task_files.differences() == []  # the committed files are what the registry renders
     for name in BENCHMARKS:
-        (tmp_path / f"videorft_{name}.yaml").write_text(task_files.render(name))
+        for mode in task_files.ANSWER_MODES:
+            (tmp_path / f"{task_files.task_name(name, mode)}.yaml").write_text(task_files.render(name, mode))
     (tmp_path / "videorft_gone.yaml").write_text("task: videorft_gone\n")
     (tmp_path / "videorft_mvbench.yaml").write_text("stale\n")
+    (tmp_path / "videorft_mmvu_choice.yaml").unlink()
     assert sorted(task_files.differences(tmp_path)) == ["videorft_gone.yaml: no such benchmark in the registry",
+                                                        "videorft_mmvu_choice.yaml: missing",
                                                         "videorft_mvbench.yaml: stale"]
 
 

@@ -348,3 +348,66 @@ def test_the_sensor_leaves_a_checkpoint_to_the_backfill_that_also_evaluates_it()
         assert _backfill_evaluating(instance, runs["whole"]) == "whole"
         assert _backfill_evaluating(instance, runs["train"]) is None  # training only: the sensor evaluates
         assert _backfill_evaluating(instance, runs[""]) is None
+
+
+def test_choice_mode_answers_each_multiple_choice_question_with_its_likeliest_option(fixtures, tmp_path):
+    import math
+
+    from evaluation.lm import VideoLM
+    from evaluation.tasks.utils import doc_to_text
+
+    source = {"mvbench": fixtures["mvbench"]}
+    run_evaluation("tiny-random", source, str(tmp_path / "out"), answer_mode="choice", **SETTINGS)
+    log = read_log(str(tmp_path / "out" / "samples_mvbench.jsonl"))
+    questions = [s for s in load_samples("mvbench", **source["mvbench"]) if s.problem_type == "multiple choice"]
+    assert len(log) == len(questions) > 0
+    lm = VideoLM(pretrained="tiny-random", frames=4, max_pixels=12544)
+    for row, question in zip(log, questions, strict=True):
+        frames = lm._frames(question.video)
+        scores = [lm._score(doc_to_text(question.to_dict()), frames, o.partition(". ")[2])[0]
+                  for o in question.options]
+        assert all(math.isfinite(x) for x in scores)
+        best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+        assert row["prediction"] == question.options[best].partition(". ")[0]  # the likeliest option's letter
+
+
+def test_a_replys_likelihood_is_what_greedy_generation_assigns_it(fixtures):
+    import torch
+
+    from evaluation.lm import VideoLM
+    from videorft.frames import media_part
+
+    lm = VideoLM(pretrained="tiny-pretrained", frames=4, max_pixels=12544, reuse_vision=False)
+    question = load_samples("mvbench", **fixtures["mvbench"])[0]
+    frames, prompt = lm._frames(question.video), "What colour is the background of the video?"
+    model, processor = lm._hf()
+    conv = [[{"role": "user", "content": [media_part("video", frames), {"type": "text", "text": prompt}]}]]
+    inputs = processor.apply_chat_template(conv, tokenize=True, return_dict=True, add_generation_prompt=True,
+                                           return_tensors="pt")
+    with torch.inference_mode():
+        out = model.generate(**inputs, max_new_tokens=16, do_sample=False, output_scores=True,
+                             return_dict_in_generate=True, temperature=None, top_p=None, top_k=None)
+    new = out.sequences[0, inputs["input_ids"].shape[1]:]
+    end = processor.tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert int(new[-1]) == end, "the shipped base answers the background in a few tokens"
+    expected = sum(float(torch.log_softmax(step[0].float(), -1)[token]) for step, token in zip(out.scores, new,
+                                                                                                strict=True))
+    reply = processor.decode(new[:-1], skip_special_tokens=True)
+    logprob, greedy = lm._score(prompt, frames, reply)
+    assert greedy and logprob == pytest.approx(expected, abs=1e-3)
+    other, other_greedy = lm._score(prompt, frames, reply + " triangle")
+    assert not other_greedy and other < logprob
+
+
+def test_a_broken_video_fails_its_questions_in_choice_mode_too(fixtures, tmp_path):
+    rows = json.loads(Path(fixtures["tempcompass"]["questions"]).read_text())
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    mc = [i for i, r in enumerate(rows) if r.get("options")]
+    rows[mc[0]]["path"] = str(broken)
+    (tmp_path / "tc.json").write_text(json.dumps(rows))
+    source = {"tempcompass": {"questions": str(tmp_path / "tc.json"),
+                              "video_root": fixtures["tempcompass"]["video_root"]}}
+    score = run_evaluation("tiny-random", source, str(tmp_path / "out"), answer_mode="choice",
+                           **SETTINGS)["benchmarks"]["tempcompass"]
+    assert score["failed"] == 1 and score["scored"] == len(mc) - 1

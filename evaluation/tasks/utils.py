@@ -5,11 +5,16 @@
 VideoRFT evaluation does (question, options, reasoning instruction, the problem type's answer format);
 ``doc_to_image`` hands the video URI to the model class, which decodes it lazily; ``process_results`` keeps
 each sample's record so the two aggregations apply the benchmark's protocol rules to the whole set.
+
+The ``_choice`` tasks (answer mode "choice") read the multiple-choice questions only; their choices are the
+options' texts, and ``process_choice_results`` records the letter of the likeliest one as the prediction, so the
+same protocols score it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from evaluation.benchmarks import load_samples
@@ -30,6 +35,26 @@ def load_benchmark(benchmark: str, **metadata: Any) -> Any:
     samples = load_samples(name, source["questions"], source.get("video_root"), source.get("limit"))
     rows = [{**s.to_dict(), "extra": json.dumps(s.extra, sort_keys=True)} for s in samples]
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})
+
+
+def load_multiple_choice(benchmark: str, **metadata: Any) -> Any:
+    """``custom_dataset`` of the ``_choice`` tasks: the benchmark's multiple-choice questions."""
+    dataset = load_benchmark(benchmark, **metadata)
+    return dataset.filter(lambda row: row["problem_type"] == "multiple choice" and bool(row["options"]))
+
+
+def _option_text(option: str) -> str:
+    letter, _, text = option.partition(". ")
+    return text if text else letter
+
+
+def doc_to_choice(doc: dict[str, Any]) -> list[str]:
+    return [_option_text(o) for o in doc["options"]]
+
+
+def doc_to_choice_target(doc: dict[str, Any]) -> int:
+    letters = [o.partition(". ")[0] for o in doc["options"]]
+    return letters.index(doc["answer"]) if doc["answer"] in letters else 0
 
 
 def doc_to_text(doc: dict[str, Any]) -> str:
@@ -53,6 +78,15 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
     else:
         record.update(prediction=output, failed=False)
     return {"videorft": record, "official": record, "failed": float(record["failed"])}
+
+
+def process_choice_results(doc: dict[str, Any], results: list[tuple[float, bool]]) -> dict[str, Any]:
+    """The likeliest option's letter is the prediction (first on a tie, as ``numpy.argmax``)."""
+    likelihoods = [float(ll) for ll, _ in results]
+    if any(math.isnan(ll) for ll in likelihoods):  # the model class could not score it (its log says why)
+        return process_results(doc, [f"{FAILED_PREFIX}no likelihood: the video could not be decoded or scored"])
+    best = max(range(len(likelihoods)), key=lambda i: (likelihoods[i], -i))
+    return process_results(doc, [doc["options"][best].partition(". ")[0]])
 
 
 def _aggregate(records: list[dict[str, Any]], protocol: str) -> float:
