@@ -7,8 +7,9 @@
   mismatched video's, as an AUC (``pretraining.siglip.measure``), loaded through ``videorft.clip_models``.
 * ``tiny-pretrained`` on the tiny profile's benchmark fixtures (a world no training set contains, at its natural
   template mix), through ``evaluation.run`` like ``benchmark_scores``, once with its video and once on blank
-  frames: per template and pooled over the multiple-choice questions, accuracy with its 95% interval (bootstrap
-  over videos), uniform chance, the text-only baseline (best fixed answer per template) and the paired
+  frames, in both answer modes (the generated reply; the likeliest option): per template and pooled over the
+  multiple-choice questions, accuracy with its 95% interval (bootstrap over videos), uniform chance, the
+  text-only baseline (best fixed answer per template, chosen on the other videos; and in-sample) and the paired
   difference from it (``evaluation.controls``).
 
 Writes ``bench/results/pretrained_models.json`` and prints the tables; about 5 minutes on 2 cores (the
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,14 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     siglip = measure(model, tokenizer, preprocess, [v for v in videos if v.held_out], recipe.siglip.frames,
                      recipe.seed, recipe.siglip.context_length)
     print(f"tiny-siglip, {siglip['videos']} held-out videos: {json.dumps(siglip)}")
+    base: dict[str, Any] = {"card_source_hash": read_card(TINY_PRETRAINED)["source_hash"]}
     with tempfile.TemporaryDirectory() as tmp:
-        table = fixture_controls(TINY_PRETRAINED, load_profile("tiny"), Path(tmp), args.bootstrap)
-    print("tiny-pretrained on the tiny profile's fixtures (official protocol, percent):")
-    print(table.to_string(index=False))
+        for mode, key in (("generate", "fixtures"), ("choice", "fixtures_choice")):
+            table = fixture_controls(TINY_PRETRAINED, load_profile("tiny"), Path(tmp), args.bootstrap, mode)
+            print(f"tiny-pretrained on the tiny profile's fixtures, answer mode {mode} (official protocol, percent):")
+            print(table.to_string(index=False))
+            base.update({key: summary(table), f"table_{mode}": table.to_dict("records")})
     result = {"command": "python bench/pretrained_models.py", "seconds": round(time.perf_counter() - started),
               "tiny_siglip": {"held_out": siglip, "card": read_card(TINY_SIGLIP)["metrics"]["held_out"]},
-              "tiny_pretrained": {"fixtures": summary(table), "table": table.to_dict("records"),
-                                  "card_source_hash": read_card(TINY_PRETRAINED)["source_hash"]}}
+              "tiny_pretrained": base}
     Path(args.output).write_text(json.dumps(result, indent=1, default=str) + "\n")
     print(f"written {args.output}")
     return 0

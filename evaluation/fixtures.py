@@ -19,11 +19,14 @@ from upath import UPath
 
 from evaluation.benchmarks import BENCHMARKS, VIDEOMME_DOMAINS, VSI_NUMERICAL, VSI_TASKS
 from synthetic.qa import candidate_questions
-from synthetic.world import build_world
+from synthetic.world import build_scripts, build_world
 from videorft.profile import WorldConfig
 from videorft.storage import as_path
 
 VSI_MC = tuple(t for t in VSI_TASKS if t not in VSI_NUMERICAL)
+# the text-only baseline's world: the fixtures' generator at this far a seed (no seed a profile uses is near)
+BASELINE_SEED_OFFSET = 7_919_000
+BASELINE_VIDEOS = 1000
 
 
 def _video_questions(world_root: Path | UPath, seed: int) -> list[dict[str, Any]]:
@@ -115,3 +118,19 @@ def build_fixtures(root: str, world: WorldConfig, per_benchmark: int) -> dict[st
         video_root = base / "world" / "videos" if name == "videomme" else base / "world"  # as each format names paths
         sources[name] = {"questions": str(target), "video_root": str(video_root)}
     return sources
+
+
+def baseline_questions(world: WorldConfig, videos: int = BASELINE_VIDEOS) -> list[dict[str, Any]]:
+    """Every question of ``videos`` scenes from the fixtures' generator at another seed, as evaluation samples
+    (problem, problem_type, options, answer, video): what the text-only baseline chooses its fixed answers on
+    (``evaluation.controls``), as a text-only model would learn them from training questions. Scripts only:
+    nothing is rendered (about 1 s per 1,000 scenes)."""
+    cfg = world.model_copy(update={"seed": world.seed + BASELINE_SEED_OFFSET, "videos": videos, "images": 0})
+    scripts, _ = build_scripts(cfg)
+    out = []
+    for script in scripts:
+        rng = np.random.default_rng([cfg.seed, int(script["id"][1:])])
+        out += [{"problem": q["problem"], "problem_type": q["problem_type"], "options": q["options"],
+                 "answer": _answer(q), "video": f"baseline/{script['id']}", "category": q["category"]}
+                for q in candidate_questions(script, rng)]
+    return out

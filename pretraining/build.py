@@ -65,15 +65,18 @@ def base_stage(recipe: PretrainRecipe, videos: list[Video], work: Path, target: 
 
 
 def measure_stage(target: Path, profile_name: str, work: Path, log: Log = print) -> Any:
-    """The installed shipped base on the profile's fixtures, with and without its video; into its card."""
+    """The installed shipped base on the profile's fixtures, with and without its video, in both answer modes;
+    into its card."""
     from pretraining.measure import fixture_controls, summary
     from videorft.profile import load_profile
 
     profile = load_profile(profile_name)
-    table = fixture_controls(TINY_PRETRAINED, profile, work / "fixtures")
-    log("base on the fixtures (official protocol, percent):\n" + table.to_string(index=False))
-    card.update_metrics(target, "fixtures", {"profile": profile.name, **summary(table)})
-    return table
+    tables = {}
+    for mode, key in (("generate", "fixtures"), ("choice", "fixtures_choice")):
+        tables[mode] = table = fixture_controls(TINY_PRETRAINED, profile, work / "fixtures", answer_mode=mode)
+        log(f"base on the fixtures, answer mode {mode} (official protocol, percent):\n" + table.to_string(index=False))
+        card.update_metrics(target, key, {"profile": profile.name, "answer_mode": mode, **summary(table)})
+    return tables
 
 
 def build(recipe: PretrainRecipe, work: Path, models_dir: Path, stages: tuple[str, ...], profile_name: str,

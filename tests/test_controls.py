@@ -31,26 +31,35 @@ def _samples() -> list[dict]:
     ]
 
 
-def test_the_text_only_baseline_is_the_best_fixed_answer_chosen_on_the_other_videos():
+def _fit() -> list[dict]:
+    """Questions no model is scored on: there the answer is "olive" (at B, C, A) or "maroon" (once, at D)."""
+    return [_mc(10, ["A. navy", "B. olive", "C. black", "D. maroon"], "B", "", "f0"),
+            _mc(11, ["A. black", "B. navy", "C. olive", "D. maroon"], "C", "", "f1"),
+            _mc(12, ["A. olive", "B. black", "C. navy", "D. maroon"], "A", "", "f2"),
+            _mc(13, ["A. olive", "B. black", "C. navy", "D. maroon"], "D", "", "f3")]
+
+
+def test_the_text_only_baseline_is_the_best_fixed_answer_chosen_on_questions_no_model_is_scored_on():
     from evaluation.controls import text_only
 
-    # in-sample "always navy" (3 of 4) wins; chosen without each video's own question, "A" ties "navy" on
-    # videos 1 and 2 (letters first) and "navy" is wrong on video 3
-    assert [b["prediction"] for b in text_only(_samples(), held_out=False)[:4]] == ["A", "B", "C", "C"]
-    assert [b["prediction"] for b in text_only(_samples())[:4]] == ["A", "A", "A", "C"]
+    # chosen in-sample, "always navy" (3 of 4) wins; chosen on the fit questions, "always olive"
+    assert [b["prediction"] for b in text_only(_samples())[:4]] == ["A", "B", "C", "C"]
+    assert [b["prediction"] for b in text_only(_samples(), fit=_fit())[:4]] == ["C", "C", "A", "B"]
     assert [b["prediction"] for b in text_only(_samples())[4:]] == ["3", "3", "3"]  # the most frequent count
+    # a group the fit questions lack falls back to in-sample
+    assert [b["prediction"] for b in text_only(_samples(), fit=_fit())[4:]] == ["3", "3", "3"]
 
 
-def test_a_videos_own_answers_never_choose_its_text_only_rule():
+def test_a_scored_questions_own_answer_never_chooses_its_text_only_rule():
     from evaluation.controls import text_only
 
     changed = _samples()
     changed[0]["answer"] = "B"  # video 0's answer moves from navy to black
     # in-sample, the changed answer changes the rule it is scored by ("always black" now ties "always navy")
-    assert text_only(changed, held_out=False)[0]["prediction"] == "B"
-    assert text_only(_samples(), held_out=False)[0]["prediction"] == "A"
-    # held out, video 0 is answered by the rule the other videos choose, whatever its own answer
-    assert text_only(changed)[0]["prediction"] == text_only(_samples())[0]["prediction"] == "A"
+    assert text_only(changed)[0]["prediction"] == "B"
+    assert text_only(_samples())[0]["prediction"] == "A"
+    # chosen on other questions, it is answered by the same rule whatever its own answer
+    assert text_only(changed, fit=_fit())[0]["prediction"] == text_only(_samples(), fit=_fit())[0]["prediction"]
 
 
 def test_the_control_table_reports_chance_text_only_the_model_and_the_blank_run_per_template():
@@ -58,16 +67,16 @@ def test_the_control_table_reports_chance_text_only_the_model_and_the_blank_run_
 
     model = _samples()
     blank = [{**s, "prediction": "A" if s["problem_type"] == "multiple choice" else "3"} for s in model]
-    table = control_table(model, blank, iterations=200).set_index("group")
+    table = control_table(model, blank, iterations=200, fit=_fit()).set_index("group")
     background = table.loc["background_colour"]
     assert background["questions"] == 4 and background["videos"] == 4
     assert background["chance"] == 25.0
-    assert background["text_only"] == 25.0  # chosen without each video (see above)
+    assert background["text_only"] == 0.0  # "always olive", chosen on the fit questions: never right here
     assert background["text_only_in_sample"] == 75.0  # always "navy"
     assert background["accuracy"] == 75.0  # right on 0, 1, 3
-    assert background["minus_text_only"] == 50.0
+    assert background["minus_text_only"] == 75.0
     assert background["blank"] == 50.0  # always "A"
-    assert background["blank_minus_text_only"] == 25.0
+    assert background["blank_minus_text_only"] == 50.0
     count = table.loc["count_total"]
     assert count["text_only"] == pytest.approx(200 / 3, abs=0.01) and count["accuracy"] == pytest.approx(200 / 3,
                                                                                                        abs=0.01)

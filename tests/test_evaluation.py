@@ -411,3 +411,19 @@ def test_a_broken_video_fails_its_questions_in_choice_mode_too(fixtures, tmp_pat
     score = run_evaluation("tiny-random", source, str(tmp_path / "out"), answer_mode="choice",
                            **SETTINGS)["benchmarks"]["tempcompass"]
     assert score["failed"] == 1 and score["scored"] == len(mc) - 1
+
+
+def test_the_text_only_baseline_learns_from_scenes_no_fixture_shows_with_every_fixture_template():
+    from evaluation.controls import group_of
+    from evaluation.fixtures import BASELINE_SEED_OFFSET, baseline_questions
+    from synthetic.world import build_scripts
+
+    world = WorldConfig(seed=1007, videos=200, images=0, questions=0)
+    fit = baseline_questions(world, videos=200)
+    assert fit == baseline_questions(world, videos=200)  # deterministic
+    shown = {json.dumps(s["objects"]) for s in build_scripts(world)[0]}
+    baseline = {json.dumps(s["objects"]) for s in build_scripts(
+        world.model_copy(update={"seed": world.seed + BASELINE_SEED_OFFSET}))[0]}
+    assert not shown & baseline
+    assert {"color_at_end", "appears_last", "main_direction", "background_colour",
+            "first_collision_partner"} <= {group_of(q) for q in fit}
