@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for mode, key in (("generate", "fixtures"), ("choice", "fixtures_choice")):
             table = fixture_controls(TINY_PRETRAINED, load_profile("tiny"), Path(tmp), args.bootstrap, mode)
-            print(f"tiny-pretrained on the tiny profile's fixtures, answer mode {mode} (official protocol, percent):")
+            print(f"tiny-pretrained on the tiny profile's fixtures, answer mode {mode} (lenient protocol, percent):")
             print(table.to_string(index=False))
             base.update({key: summary(table), f"table_{mode}": table.to_dict("records")})
     result = {"command": "python bench/pretrained_models.py", "seconds": round(time.perf_counter() - started),

@@ -5,11 +5,15 @@ The references are re-expressed here from their definitions, as their sources st
 (``src/eval_bench.py``: float32 tensors, ``|p - g| / (|g| + 1e-8)``, ``torch.arange(0.5, 0.975, 0.05)``, strict
 ``<``) and lmms-eval's VSI-Bench MRA (float64, ``|p - g| / g``, ``numpy.linspace(0.5, 0.95, 10)``, ``<=``).
 
+Protocols: each benchmark's ``official`` and the ``videorft`` protocol, sample by sample, against the
+references' own code vendored under ``tests/references/`` (lmms-eval v0.7.2's task functions, VideoRFT's
+``eval_bench.py``), on the generated logs of ``tests/references/agreement.py``.
+
 Completions are generated per problem type: well-formed answers (right, near, wrong) and the ill-formed or
 gaming ones the README's table lists. Every disagreement is classified; a disagreement outside the documented
 deviations is a bug (the script exits 1).
 
-    .venv/bin/python bench/reference_agreement.py [--per-type 480] [--vsi-rows 600]
+    .venv/bin/python bench/reference_agreement.py [--per-type 480] [--vsi-rows 600] [--per-case 40]
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ from videorft.compat import make_torchvision_importable  # noqa: E402
 make_torchvision_importable()
 
 import torch  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests" / "references"))
+
+import agreement  # noqa: E402
 
 from evaluation.scoring import sample_score  # noqa: E402
 from training.rewards import accuracy_reward, format_reward  # noqa: E402
@@ -214,7 +222,7 @@ def mra_agreement(n: int, seed: int) -> dict:
              for g in truths]
     result = {"rows": n}
     for protocol, reference in (("official", ref_mra_lmms_eval), ("videorft", ref_mra_videorft)):
-        ours = [sample_score("regression", f"<answer>{p}</answer>", f"{g}", None, protocol)
+        ours = [sample_score("regression", f"<answer>{p}</answer>", f"{g}", None, protocol, "vsi_bench")
                 for p, g in zip(preds, truths, strict=True)]
         ref = [reference(float(p), float(g)) for p, g in zip(preds, truths, strict=True)]
         diff = [abs(a - b) for a, b in zip(ours, ref, strict=True)]
@@ -224,23 +232,53 @@ def mra_agreement(n: int, seed: int) -> dict:
     return result
 
 
+def judge_bound(row: dict) -> bool:
+    """Would lmms-eval ask its GPT judge here? TempCompass: a reply its rules do not match; MMVU: an open answer
+    its rules reject. We score the judge-unavailable outcome (TempCompass 0, MMVU the rules' decision)."""
+    from videorft.answers import extract_prediction
+
+    text = extract_prediction(row["reply"])
+    if row["benchmark"] == "tempcompass" and row["protocol"] == "official":
+        doc = {"answer": row["options"][agreement.LETTERS.index(row["answer"])], "question": "q", "video_id": "v",
+               "dim": "action"}
+        return not agreement.lmms_eval.tempcompass_process_results_multi_choice(doc, [text])["avg_accuracy"][
+            "match_success"]
+    return (row["benchmark"] == "mmvu" and row["protocol"] == "official" and row["problem_type"] != "multiple choice"
+            and row["reference"] == 0.0)
+
+
+def protocol_agreement(per_case: int, seed: int) -> dict:
+    """Both reference protocols against the references' own code (tests/references), per benchmark."""
+    results = list(agreement.compare(agreement.generate(per_case, seed)))
+    table = agreement.table(results)
+    for t in table:
+        t["judge_bound"] = sum(judge_bound(r) for r in results
+                               if r["benchmark"] == t["benchmark"] and r["protocol"] == t["protocol"])
+    unexplained = [r for r in results if not r["agree"] and not r["deviation"]]
+    return {"rows": len(results), "table": table, "unexplained_count": len(unexplained),
+            "unexplained": unexplained[:20]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--per-type", type=int, default=480)
     parser.add_argument("--vsi-rows", type=int, default=600)
+    parser.add_argument("--per-case", type=int, default=40, help="replies per benchmark, problem type and case")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "reference_agreement.json"))
     args = parser.parse_args()
     started = time.perf_counter()
     rewards = reward_agreement(generate(args.per_type, args.seed))
     mra = mra_agreement(args.vsi_rows, args.seed)
+    protocols = protocol_agreement(args.per_case, args.seed)
     report = {"command": " ".join(["bench/reference_agreement.py", *sys.argv[1:]]), "rewards": rewards, "mra": mra,
-              "seconds": time.perf_counter() - started}
+              "protocols": protocols, "seconds": time.perf_counter() - started}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
-    print(json.dumps({k: v for k, v in report.items() if k != "rewards"} | {
-        "rewards": {k: v for k, v in rewards.items() if k != "unexplained"}}, indent=1))
-    return 1 if rewards["unexplained_count"] else 0
+    print(json.dumps({k: v for k, v in report.items() if k not in ("rewards", "protocols")} | {
+        "rewards": {k: v for k, v in rewards.items() if k != "unexplained"},
+        "protocols": {k: v for k, v in protocols.items() if k != "unexplained"}}, indent=1))
+    return 1 if rewards["unexplained_count"] or protocols["unexplained_count"] else 0
 
 
 if __name__ == "__main__":

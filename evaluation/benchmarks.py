@@ -17,7 +17,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from evaluation.protocols import (
+    OfficialRule,
+    mmvu_official,
+    multiple_choice_only,
+    mvbench_official,
+    tempcompass_official,
+    videomme_official,
+    videommmu_official,
+    vsi_bench_official,
+)
 from videorft.answers import extract_prediction, option_letter
+from videorft.profile import Profile, ProfileError
 from videorft.schema import normalize_options
 from videorft.storage import as_path
 
@@ -45,6 +56,7 @@ class Benchmark:
     categories: tuple[str, ...]
     category_fields: tuple[str, ...]  # where the category is in a Video-R1-eval row, first present wins
     paper_7b: float  # VideoRFT-7B's reported score (paper Table 1)
+    official: OfficialRule  # one sample's score under lmms-eval's task for it (evaluation.protocols)
     official_reader: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     description: str = ""
 
@@ -91,17 +103,21 @@ def _mvbench_official(row: dict[str, Any]) -> dict[str, Any]:
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     Benchmark("vsi_bench", "VSI-Bench", VSI_TASKS, ("question_type", "original_question_type", "category"), 36.8,
-              _vsi_official, "visual-spatial intelligence: 8 tasks, 4 of them numerical (scored by MRA)"),
-    Benchmark("videommmu", "VideoMMMU", VIDEOMMMU_TRACKS, ("track", "category"), 51.1,
+              vsi_bench_official, _vsi_official,
+              "visual-spatial intelligence: 8 tasks, 4 of them numerical (scored by MRA)"),
+    Benchmark("videommmu", "VideoMMMU", VIDEOMMMU_TRACKS, ("track", "category"), 51.1, videommmu_official,
               description="knowledge acquisition from lecture videos: perception, comprehension, adaptation"),
-    Benchmark("mmvu", "MMVU (multiple-choice)", MMVU_DISCIPLINES, ("discipline", "category"), 68.5,
+    Benchmark("mmvu", "MMVU (multiple-choice)", MMVU_DISCIPLINES, ("discipline", "category"), 68.5, mmvu_official,
               description="expert-level video understanding, the multiple-choice subset of the validation split"),
-    Benchmark("mvbench", "MVBench", MVBENCH_TASKS, ("task", "category"), 62.1, _mvbench_official,
+    Benchmark("mvbench", "MVBench", MVBENCH_TASKS, ("task", "category"), 62.1,
+              multiple_choice_only(mvbench_official), _mvbench_official,
               "20 temporal tasks, 200 questions each"),
     Benchmark("tempcompass", "TempCompass", TEMPCOMPASS_DIMENSIONS, ("dimension", "category"), 73.7,
+              multiple_choice_only(tempcompass_official),
               description="temporal perception: action, speed, direction, order, attribute change"),
     Benchmark("videomme", "VideoMME (no subtitles)", VIDEOMME_DURATIONS, ("duration", "category"), 59.8,
-              _videomme_official, "general video understanding by duration (short/medium/long) and domain"),
+              multiple_choice_only(videomme_official), _videomme_official,
+              "general video understanding by duration (short/medium/long) and domain"),
 )}
 
 
@@ -119,6 +135,22 @@ def check_names(names: Iterable[str], where: str = "benchmarks") -> list[str]:
     if unknown:
         raise BenchmarkDataError(f"{where}: unknown benchmarks {unknown}; known: {', '.join(BENCHMARKS)}")
     return names
+
+
+def check_sources(profile: Profile) -> list[str]:
+    """The benchmarks ``profile`` evaluates on generated fixtures: those without ``evaluation.benchmarks.<name>``.
+    Only a profile with a synthetic world (``world``) may have any; any other profile is refused, naming the
+    benchmark and the key, so a real run never scores stand-in data without saying so."""
+    check_names(profile.evaluation.benchmarks, f"profile {profile.name}: evaluation.benchmarks")
+    missing = [n for n in BENCHMARKS if n not in profile.evaluation.benchmarks]
+    if missing and profile.world is None:
+        keys = ", ".join(f"evaluation.benchmarks.{n}" for n in missing)
+        raise ProfileError(
+            f"profile {profile.name}: {keys} missing. Only a profile with a synthetic world may evaluate on "
+            f"generated fixtures, and this one has no 'world' section: give each benchmark its data, e.g. "
+            f"evaluation.benchmarks.{missing[0]}: {{questions: s3://.../eval_{missing[0]}.json, video_root: "
+            "s3://...}")
+    return missing
 
 
 def benchmark(name: str) -> Benchmark:

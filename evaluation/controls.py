@@ -31,6 +31,9 @@ from evaluation.scoring import failed, paired_bootstrap, sample_score
 from evaluation.table2 import POOLED, chance_level, score_with_interval
 
 Samples = Sequence[Mapping[str, Any]]
+# The controls ask what a model perceives, not what a leaderboard would print: a base model answers with an
+# option's text, which the reference protocols do not read (evaluation.scoring).
+PROTOCOL = "lenient"
 MULTIPLE_CHOICE = "multiple choice"
 ALL_MC = "all multiple choice"
 
@@ -67,7 +70,7 @@ def _predict(rule: Rule, sample: Mapping[str, Any], fallback: str) -> str:
 
 def _mean_score(rule: Rule, samples: Samples, fallback: str) -> float:
     scores = [sample_score(str(s["problem_type"]), _predict(rule, s, fallback), str(s["answer"]), s.get("options"),
-                           "official") for s in samples]
+                           PROTOCOL) for s in samples]
     return sum(scores) / len(scores)
 
 
@@ -119,7 +122,7 @@ def _split(samples: Samples) -> dict[str, list[Mapping[str, Any]]]:
 def _difference(a: Samples, b: Samples, iterations: int, seed: int) -> dict[str, float | None]:
     """``b - a`` in percent on the questions both scored, paired bootstrap over videos."""
     try:
-        d = paired_bootstrap(POOLED, a, b, "official", iterations, seed)
+        d = paired_bootstrap(POOLED, a, b, PROTOCOL, iterations, seed)
     except ValueError:
         return {"delta": None, "ci95_low": None, "ci95_high": None}
     return {k: round(100 * d[k], 2) for k in ("delta", "ci95_low", "ci95_high")}
@@ -136,20 +139,20 @@ def control_table(model: Samples, blank: Samples | None = None, iterations: int 
     rows = []
     for group in sorted(parts, key=lambda g: (g == ALL_MC, g)):
         samples = parts[group]
-        s = score_with_interval(POOLED, samples, "official", iterations, seed)
-        t = score_with_interval(POOLED, base_parts[group], "official", 0, seed)
+        s = score_with_interval(POOLED, samples, PROTOCOL, iterations, seed)
+        t = score_with_interval(POOLED, base_parts[group], PROTOCOL, 0, seed)
         row: dict[str, Any] = {
             "group": group, "questions": len(samples), "videos": len({x.get("video") for x in samples}),
             "problem_type": samples[0]["problem_type"] if group != ALL_MC else MULTIPLE_CHOICE,
             "chance": chance_level(samples), "text_only": t["score"],
-            "text_only_in_sample": score_with_interval(POOLED, upper_parts[group], "official", 0, seed)["score"],
+            "text_only_in_sample": score_with_interval(POOLED, upper_parts[group], PROTOCOL, 0, seed)["score"],
             "accuracy": s["score"],
             "ci95_low": s["ci95_low"], "ci95_high": s["ci95_high"]}
         d = _difference(base_parts[group], samples, iterations, seed)
         row.update({"minus_text_only": d["delta"], "minus_text_only_ci95_low": d["ci95_low"],
                     "minus_text_only_ci95_high": d["ci95_high"]})
         if group in blank_parts:
-            row["blank"] = score_with_interval(POOLED, blank_parts[group], "official", 0, seed)["score"]
+            row["blank"] = score_with_interval(POOLED, blank_parts[group], PROTOCOL, 0, seed)["score"]
             d = _difference(base_parts[group], blank_parts[group], iterations, seed)
             row.update({"blank_minus_text_only": d["delta"], "blank_minus_text_only_ci95_low": d["ci95_low"],
                         "blank_minus_text_only_ci95_high": d["ci95_high"]})

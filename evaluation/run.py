@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evaluation.benchmarks import BENCHMARKS, BenchmarkDataError, check_names
+from evaluation.benchmarks import BENCHMARKS, BenchmarkDataError, check_names, check_sources
 from evaluation.scoring import PROTOCOLS, sample_score, score_benchmark
 from evaluation.task_files import ANSWER_MODES, task_name
 from videorft.answers import extract_prediction
@@ -65,10 +65,10 @@ for _name in ("lm_eval.evaluator", "lm_eval.api.task"):
 
 
 def benchmark_sources(profile: Profile, names: list[str]) -> dict[str, dict[str, Any]]:
-    """Each benchmark's data: the profile's source, or generated fixtures under the storage root."""
+    """Each benchmark's data, with ``data`` saying which: the profile's ``source``, or ``fixtures`` generated under
+    the storage root from a held-out synthetic world (a profile without a world is refused: ``check_sources``)."""
     cfg = profile.evaluation
-    check_names(cfg.benchmarks, "profile evaluation.benchmarks")
-    missing = [n for n in names if n not in cfg.benchmarks]
+    missing = [n for n in check_sources(profile) if n in names]
     fixtures: dict[str, dict[str, str]] = {}
     if missing:
         from evaluation.fixtures import build_fixtures
@@ -78,7 +78,8 @@ def benchmark_sources(profile: Profile, names: list[str]) -> dict[str, dict[str,
     out = {}
     for name in names:
         source = cfg.benchmarks.get(name)
-        out[name] = source.model_dump() if source is not None else dict(fixtures[name])
+        out[name] = ({**source.model_dump(), "data": "source"} if source is not None
+                     else {**fixtures[name], "data": "fixtures"})
     return out
 
 
@@ -92,7 +93,7 @@ def _sample_log(task_samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not record.get("failed"):
             record["extracted"] = extract_prediction(record["prediction"])
             record["scores"] = {p: sample_score(record["problem_type"], record["prediction"], record["answer"],
-                                                record.get("options"), p) for p in PROTOCOLS}
+                                                record.get("options"), p, record["benchmark"]) for p in PROTOCOLS}
         rows.append(record)
     return rows
 
@@ -172,7 +173,7 @@ def run_evaluation(model: str, sources: dict[str, dict[str, Any]], output: str, 
                 **scores, "lm_eval": harness, "paper_7b": BENCHMARKS[name].paper_7b, "samples_log": str(log_path),
                 "seconds": time.perf_counter() - started, "generated": lm.generated - generated,
                 "chunks_cached": lm.cache.hits - hits, "chunks_generated": lm.cache.misses - misses,
-                "source": sources[name],
+                "source": sources[name], "data": sources[name].get("data", "source"),
             }
     # media processed and encoded by the vision tower, and how many times each was reused instead
     result["vision_reuse"] = dict(lm.reuse.stats) if lm.reuse is not None else None

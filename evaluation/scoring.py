@@ -1,27 +1,22 @@
-"""Benchmark scoring: answer extraction, the two protocols, and the statistics around a score.
+"""Benchmark scoring: the protocols, and the statistics around a score.
 
-Two protocols, computed side by side from the same logged samples:
+Three protocols, computed side by side from the same logged samples; the first two are the headline:
 
-* ``videorft`` — the paper's evaluation script (Video-R1 / VideoRFT ``eval_bench.py``): exact option-letter match,
-  numerical answers exact after rounding to 2 decimals (and with the script's decimal-presence rule),
-  VSI-Bench's numerical questions by mean relative accuracy (MRA) computed as the script computes it
-  (``mra_videorft``: float32, strict ``<``), and VSI-Bench's overall score ``(mean accuracy of its
-  multiple-choice questions + mean MRA of its numerical questions) / 2``. Every other benchmark: the mean over
-  its questions.
-* ``official`` — each benchmark's own rules, as lmms-eval computes them. VSI-Bench: the unweighted mean of its
-  8 task scores, relative direction's easy/medium/hard averaged into one task first, MRA as lmms-eval computes
-  it (``mra_official``: float64, ``<=``). MVBench: the mean of its 20 task accuracies, a task's empty
-  predictions left out of its denominator. VideoMME, VideoMMMU, MMVU and TempCompass: accuracy over all
-  questions (their official overall numbers), categories reported alongside.
+* ``videorft`` — the paper's evaluation script, VideoRFT's ``eval_bench.py``, sample by sample
+  (:func:`evaluation.protocols.videorft_score`: first closed ``<answer>``, else the whole reply, exact strings).
+  Overall: VSI-Bench ``(mean accuracy of its multiple-choice questions + mean MRA of its numerical questions) / 2``;
+  every other benchmark the mean over its questions.
+* ``official`` — lmms-eval v0.7.2, each benchmark by its own task's rule (the registry's
+  ``Benchmark.official``, :mod:`evaluation.protocols`), fed :func:`videorft.answers.extract_prediction`'s answer
+  text. Overall: VSI-Bench the unweighted mean of its 8 task scores, relative direction's easy/medium/hard
+  averaged into one task first; MVBench the mean of its 20 task accuracies, a task's empty answers left out of its
+  denominator; VideoMME, VideoMMMU, MMVU and TempCompass accuracy over all questions, categories alongside.
+* ``lenient`` — ours, not a reference's: the tolerant reading the rewards and the CoT filter use (any case of
+  tag, an option letter in prose, "(B)", "b.", the option's text; the first number of a reply), with the
+  ``official`` overall. It answers "what does the model know", not "what would the leaderboard say": the
+  controls and the pretraining measurement use it, because a base model answers with an option's text.
 
-Prediction 3 against truth 4 is the textbook difference: relative error 0.25, which meets the threshold
-0.75 (1 - 0.75 = 0.25) only under ``<=``: 6 of 10 thresholds (0.6) officially, 5 of 10 (0.5) in the paper.
-Each protocol does its references' float arithmetic, so a boundary is decided as the reference decides it.
-
-Extraction (``videorft.answers``, shared with the rewards and the filter): the last ``<answer>..</answer>`` (any
-case), else the text after ``</think>``, else the whole output; then an option letter tolerant of case and
-punctuation (``<answer>a.</answer>`` is A) or the option's text, or the first number. A sample whose generation
-failed is counted and reported, never scored.
+A sample whose generation failed is counted and reported, never scored.
 """
 
 from __future__ import annotations
@@ -34,80 +29,51 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.benchmarks import benchmark as registered_benchmark
+from evaluation.protocols import mra_official, videorft_score
 from videorft.answers import choice_letter, extract_prediction, parse_decimal
 
-PROTOCOLS = ("videorft", "official")
+PROTOCOLS = ("videorft", "official", "lenient")
+HEADLINE_PROTOCOLS = ("videorft", "official")  # the references' protocols: the scoreboard's headline columns
+POOLED_BENCHMARK = "multiple_choice_pooled"  # questions of every benchmark: each scored by its own rule
 BREAKDOWNS = ("domain", "duration", "track", "dimension", "discipline", "sub_category")
-OFFICIAL_MRA_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # lmms-eval's (0.95 - 0.5) / 0.05 + 2 points, floored
 
 
 # ---- per-sample scores ------------------------------------------------------------------------------------
 
-def mra_official(prediction: float | None, truth: float) -> float:
-    """VSI-Bench's MRA as lmms-eval computes it: the mean over theta in ``numpy.linspace(0.5, 0.95, 10)`` of
-    ``|p - g| / g <= 1 - theta``, in float64.
-
-    Ground truth 0 (lmms-eval would divide by it): 1 if the prediction is 0, else 0. A negative ground truth is
-    divided by its magnitude (lmms-eval's ``/ g`` would credit any prediction); VSI-Bench has neither.
-    """
-    if prediction is None:
-        return 0.0
-    if truth == 0:
-        return float(prediction == 0)
-    error = abs(prediction - truth) / abs(truth)
-    return float(np.mean(error <= 1 - OFFICIAL_MRA_THRESHOLDS))
-
-
-def mra_videorft(prediction: float | None, truth: float) -> float:
-    """MRA as VideoRFT's evaluation script computes it: float32 tensors, ``|p - g| / (|g| + 1e-8)``, thresholds
-    ``torch.arange(0.5, 0.95 + 0.025, 0.05)`` in float32, strict ``rel < 1 - theta``, the mean in float32.
-
-    Torch itself does the arithmetic, so the float32 rounding at each threshold is the script's: 3 vs 4 scores
-    0.5 here and 0.6 officially (``<`` against ``<=`` at 0.25), 4.73 vs 4.3 scores 0.9 here and 0.8 officially
-    (float32 and float64 round the error to opposite sides of 0.1).
-    """
-    import torch
-
-    if prediction is None:
-        return 0.0
-    p = torch.tensor(prediction, dtype=torch.float32)
-    g = torch.tensor(truth, dtype=torch.float32)
-    error = torch.abs(p - g) / (torch.abs(g) + 1e-8)
-    thresholds = torch.arange(0.5, 0.95 + 0.05 / 2, 0.05, dtype=torch.float32)
-    return float((error < (1 - thresholds)).float().mean().item())
-
-
-def _decimal_mark(text: str) -> bool:
-    return "." in text or "," in text
+def lenient_score(problem_type: str, prediction: str, answer: str, options: Sequence[str] | None) -> float:
+    """Our tolerant reading: the extracted answer's option letter (case, punctuation, prose naming one letter,
+    the option's text), the first number (official MRA, or equality at 2 decimals), else equal text ignoring
+    case and spacing."""
+    extracted = extract_prediction(prediction)
+    if problem_type == "multiple choice":
+        got, want = choice_letter(extracted, options), choice_letter(answer, options)
+        return float(got is not None and got == want)
+    if problem_type in ("regression", "numerical"):
+        p, g = parse_decimal(extracted), parse_decimal(answer)
+        if g is None:
+            raise ValueError(f"ground truth {answer!r} of a {problem_type} question is not a number")
+        if problem_type == "regression":
+            return mra_official(None if p is None else float(p), float(g))
+        return float(p is not None and round(p, 2) == round(g, 2))
+    return float(" ".join(extracted.lower().split()) == " ".join(answer.lower().split()))
 
 
 def sample_score(problem_type: str, prediction: str | None, answer: str, options: Sequence[str] | None,
-                 protocol: str) -> float:
-    """One sample's score in [0, 1] under ``protocol`` (``prediction`` is the raw model output).
-
-    Numerical answers under ``videorft`` also follow the script's decimal-presence rule (``3`` against ``3.0``,
-    or ``1000`` against ``1,000``, scores 0); ``official`` compares values.
-    """
+                 protocol: str, benchmark: str | None = None) -> float:
+    """One sample's score in [0, 1] under ``protocol`` (``prediction`` is the raw model output, ``answer`` the
+    ground truth's text). ``official`` is per benchmark, so it needs ``benchmark``."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
-    extracted = extract_prediction(prediction)
-    truth = extract_prediction(answer)
-    if problem_type == "multiple choice":
-        got, want = choice_letter(extracted, options), choice_letter(truth, options)
-        return float(got is not None and got == want)
-    if problem_type == "regression":
-        want_number = parse_decimal(truth)
-        if want_number is None:
-            raise ValueError(f"ground truth {answer!r} of a regression question is not a number")
-        got = parse_decimal(extracted)
-        mra = mra_videorft if protocol == "videorft" else mra_official
-        return mra(None if got is None else float(got), float(want_number))
-    if problem_type == "numerical":
-        if protocol == "videorft" and _decimal_mark(extracted) != _decimal_mark(truth):
-            return 0.0
-        p, g = parse_decimal(extracted), parse_decimal(truth)
-        return float(p is not None and g is not None and round(p, 2) == round(g, 2))
-    return float(" ".join(extracted.lower().split()) == " ".join(truth.lower().split()))
+    reply, truth = prediction or "", extract_prediction(answer)
+    if protocol == "videorft":
+        return videorft_score(problem_type, reply, truth)
+    if protocol == "lenient":
+        return lenient_score(problem_type, reply, truth, options)
+    if benchmark is None:
+        raise ValueError("the official protocol is per benchmark: pass benchmark=")
+    sample = {"problem_type": problem_type, "answer": truth, "options": list(options or [])}
+    return registered_benchmark(benchmark).official(sample, extract_prediction(reply))
 
 
 # ---- benchmark scores -------------------------------------------------------------------------------------
@@ -129,9 +95,11 @@ def failed(sample: Mapping[str, Any]) -> bool:
     return bool(sample.get("failed")) or sample.get("prediction") is None
 
 
-def score_samples(samples: Iterable[Mapping[str, Any]], protocol: str) -> list[Scored]:
+def score_samples(samples: Iterable[Mapping[str, Any]], protocol: str, benchmark: str | None = None
+                  ) -> list[Scored]:
+    """Every scored sample's score; a sample's own ``benchmark`` field, else ``benchmark``, picks its rule."""
     return [Scored(s, sample_score(str(s["problem_type"]), s.get("prediction"), str(s["answer"]),
-                                   s.get("options"), protocol))
+                                   s.get("options"), protocol, s.get("benchmark") or benchmark))
             for s in samples if not failed(s)]
 
 
@@ -167,9 +135,10 @@ def aggregate(benchmark: str, scored: Sequence[Scored], protocol: str) -> float:
         if direction:  # average the difficulties first, then the direction task counts once
             tasks["object_rel_direction"] = [_mean(_mean(v) for v in direction.values())]
         return _mean(_mean(v) for v in tasks.values())
-    if benchmark == "mvbench" and protocol == "official":
-        # lmms-eval leaves a task's empty predictions out of its denominator (a task with no answer scores 0)
-        tasks = _by([s for s in scored if s.sample.get("prediction") != ""], lambda s: s.category)
+    if benchmark == "mvbench" and protocol != "videorft":
+        # lmms-eval leaves a task's empty answers out of its denominator (a task with no answer scores 0)
+        tasks = _by([s for s in scored if extract_prediction(s.sample.get("prediction")) != ""],
+                    lambda s: s.category)
         every = {s.category for s in scored}
         return _mean(_mean(tasks[c]) if c in tasks else 0.0 for c in sorted(every))
     return _mean(s.score for s in scored)
@@ -207,8 +176,9 @@ def paired_bootstrap(benchmark: str, a: Sequence[Mapping[str, Any]], b: Sequence
     pairs = [(s, b_by_key[key(s)]) for s in a if not failed(s) and key(s) in b_by_key]
     if not pairs:
         raise ValueError("the two evaluations share no scored sample")
-    sa = score_samples([p[0] for p in pairs], protocol)
-    sb = score_samples([p[1] for p in pairs], protocol)
+    rule = None if benchmark == POOLED_BENCHMARK else benchmark
+    sa = score_samples([p[0] for p in pairs], protocol, rule)
+    sb = score_samples([p[1] for p in pairs], protocol, rule)
     delta = aggregate(benchmark, sb, protocol) - aggregate(benchmark, sa, protocol)
     clusters = _clusters(sa)
     rng = np.random.default_rng(seed)
@@ -234,7 +204,7 @@ def score_benchmark(benchmark: str, samples: Sequence[Mapping[str, Any]], iterat
     """Both protocols' overall and per-category scores, with clustered-bootstrap errors and failures."""
     out: dict[str, Any] = {"samples": len(samples), "failed": sum(failed(s) for s in samples)}
     for protocol in PROTOCOLS:
-        scored = score_samples(samples, protocol)
+        scored = score_samples(samples, protocol, benchmark)
         categories = _by(scored, lambda s: s.category)
         out[protocol] = {
             "overall": aggregate(benchmark, scored, protocol),

@@ -2,10 +2,11 @@
 
 Input: the per-sample logs of ``evaluation.run`` (one list of samples per (variant, benchmark)). Output:
 
-- ``table``: one row per (variant, benchmark), both protocols' scores in percent with 95% intervals
+- ``table``: one row per (variant, benchmark), the two reference protocols' scores in percent with 95% intervals
   (bootstrap over videos, ``scoring.bootstrap``), and each variant's difference from the reference variant
   (``full``) on the same questions with its paired-bootstrap interval (``scoring.paired_bootstrap``: both
-  variants resampled with the same videos, so the question-to-question variation cancels);
+  variants resampled with the same videos, so the question-to-question variation cancels), and the ``lenient``
+  score beside them;
 - ``pooled``: the multiple-choice questions of all benchmarks pooled, per variant: accuracy, interval, the
   chance level (the mean of 1 / options) and paired differences from the base model and from the reference.
   This is where a small model's effect shows first: one benchmark's 64 questions give intervals of +-12 points.
@@ -25,12 +26,20 @@ from typing import Any
 
 import pandas as pd
 
-from evaluation.scoring import PROTOCOLS, aggregate, bootstrap, failed, paired_bootstrap, score_samples
+from evaluation.scoring import (
+    HEADLINE_PROTOCOLS,
+    POOLED_BENCHMARK,
+    aggregate,
+    bootstrap,
+    failed,
+    paired_bootstrap,
+    score_samples,
+)
 
 Samples = Sequence[Mapping[str, Any]]
-POOLED = "multiple_choice_pooled"
+POOLED = POOLED_BENCHMARK
 TABLE_COLUMNS = ["variant", "benchmark", "samples", "failed", "chance", "videorft", "videorft_ci95_low",
-                 "videorft_ci95_high", "official", "official_ci95_low", "official_ci95_high"]
+                 "videorft_ci95_high", "official", "official_ci95_low", "official_ci95_high", "lenient"]
 
 
 def _pct(value: float | None) -> float | None:
@@ -39,7 +48,7 @@ def _pct(value: float | None) -> float | None:
 
 def score_with_interval(benchmark: str, samples: Samples, protocol: str, iterations: int, seed: int
                         ) -> dict[str, float | None]:
-    scored = score_samples(samples, protocol)
+    scored = score_samples(samples, protocol, None if benchmark == POOLED else benchmark)
     out = bootstrap(benchmark, scored, protocol, iterations, seed)
     return {"score": _pct(aggregate(benchmark, scored, protocol)), "ci95_low": _pct(out["ci95_low"]),
             "ci95_high": _pct(out["ci95_high"])}
@@ -65,15 +74,16 @@ def build_table(logs: Mapping[tuple[str, str], Samples], reference: str, iterati
         row: dict[str, Any] = {"variant": variant, "benchmark": benchmark, "samples": len(samples),
                                "failed": sum(failed(s) for s in samples), "chance": benchmark_chance(samples)}
         ref = logs.get((reference, benchmark))
-        for protocol in PROTOCOLS:
+        for protocol in HEADLINE_PROTOCOLS:
             s = score_with_interval(benchmark, samples, protocol, iterations, seed)
             row.update({protocol: s["score"], f"{protocol}_ci95_low": s["ci95_low"],
                         f"{protocol}_ci95_high": s["ci95_high"]})
             d = difference(benchmark, samples, ref, protocol, iterations, seed) if ref is not None else {}
             row.update({f"delta_{protocol}": d.get("delta"), f"delta_{protocol}_ci95_low": d.get("ci95_low"),
                         f"delta_{protocol}_ci95_high": d.get("ci95_high")})
+        row["lenient"] = score_with_interval(benchmark, samples, "lenient", 0, seed)["score"]  # ours, beside them
         rows.append(row)
-    extra = [f"delta_{p}{suffix}" for p in PROTOCOLS for suffix in ("", "_ci95_low", "_ci95_high")]
+    extra = [f"delta_{p}{suffix}" for p in HEADLINE_PROTOCOLS for suffix in ("", "_ci95_low", "_ci95_high")]
     return pd.DataFrame(rows, columns=[*TABLE_COLUMNS, *extra])
 
 
@@ -86,7 +96,8 @@ def pooled_multiple_choice(logs: Mapping[tuple[str, str], Samples]) -> dict[str,
             if s.get("problem_type") != "multiple choice":
                 continue
             ident = s.get("sample_id", s.get("doc_id", i))
-            pooled.setdefault(variant, []).append({**s, "sample_id": f"{benchmark}:{ident}"})
+            # each question keeps its benchmark: the official protocol scores it by that benchmark's rule
+            pooled.setdefault(variant, []).append({**s, "benchmark": benchmark, "sample_id": f"{benchmark}:{ident}"})
     return pooled
 
 

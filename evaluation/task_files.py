@@ -42,6 +42,9 @@ metric_list:
   - metric: official
     aggregation: !function utils.aggregate_official
     higher_is_better: true
+  - metric: lenient
+    aggregation: !function utils.aggregate_lenient
+    higher_is_better: true
   - metric: failed
     aggregation: mean
     higher_is_better: false
@@ -69,6 +72,9 @@ metric_list:
     higher_is_better: true
   - metric: official
     aggregation: !function utils.aggregate_official
+    higher_is_better: true
+  - metric: lenient
+    aggregation: !function utils.aggregate_lenient
     higher_is_better: true
   - metric: failed
     aggregation: mean

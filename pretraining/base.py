@@ -80,7 +80,8 @@ def fit(recipe: PretrainRecipe, videos: Sequence[Video], folder: Path, work: Pat
 def held_out_accuracy(model: Any, processor: Any, recipe: PretrainRecipe, videos: Sequence[Video], work: Path,
                       limit: int, batch: int = 16) -> dict[str, Any]:
     """Greedy short answers to up to ``limit`` questions about held-out videos, asked with the benchmarks' prompt;
-    accuracy (``official`` scoring) and uniform chance per template and over the multiple-choice ones."""
+    accuracy (``lenient`` scoring: the base answers with an option's text, which the reference protocols do not
+    read) and uniform chance per template and over the multiple-choice ones."""
     import torch
 
     from evaluation.scoring import sample_score
@@ -108,7 +109,7 @@ def held_out_accuracy(model: Any, processor: Any, recipe: PretrainRecipe, videos
             out = model.generate(**inputs, max_new_tokens=16, do_sample=False)
         texts = processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
         for (_, q), text in zip(chunk, texts, strict=True):
-            scores[q["template"]].append(sample_score(q["problem_type"], text, q["answer"], q["options"], "official"))
+            scores[q["template"]].append(sample_score(q["problem_type"], text, q["answer"], q["options"], "lenient"))
             if q["options"]:
                 chance[q["template"]].append(1 / len(q["options"]))
     mc = [t for t in scores if chance[t]]

@@ -74,7 +74,7 @@ def measure_stage(target: Path, profile_name: str, work: Path, log: Log = print)
     tables = {}
     for mode, key in (("generate", "fixtures"), ("choice", "fixtures_choice")):
         tables[mode] = table = fixture_controls(TINY_PRETRAINED, profile, work / "fixtures", answer_mode=mode)
-        log(f"base on the fixtures, answer mode {mode} (official protocol, percent):\n" + table.to_string(index=False))
+        log(f"base on the fixtures, answer mode {mode} (lenient protocol, percent):\n" + table.to_string(index=False))
         card.update_metrics(target, key, {"profile": profile.name, "answer_mode": mode, **summary(table)})
     return tables
 

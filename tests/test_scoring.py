@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from evaluation.protocols import mra_official, mra_videorft
 from evaluation.scoring import (
     aggregate,
-    mra_official,
-    mra_videorft,
     paired_bootstrap,
     sample_score,
     score_benchmark,
@@ -44,20 +43,41 @@ def test_answer_extraction_tolerates_case_tags_and_truncation(output, expected):
     ("<answer>B</answer>", 0.0), ("", 0.0), ("<answer></answer>", 0.0),
     ("<think>Watching the video, I see a red circle", 0.0),  # an "a" in prose is not option A
 ])
-def test_multiple_choice_matches_the_letter_after_normalising(prediction, score):
-    for protocol in ("videorft", "official"):
-        assert sample_score("multiple choice", prediction, "<answer>A</answer>", OPTIONS, protocol) == score
+def test_lenient_multiple_choice_matches_the_letter_after_normalising(prediction, score):
+    assert sample_score("multiple choice", prediction, "<answer>A</answer>", OPTIONS, "lenient") == score
+
+
+@pytest.mark.parametrize("prediction, videorft, videomme, vsi_bench", [
+    ("<answer>A</answer>", 1.0, 1.0, 1.0),
+    ("<answer>a</answer>", 0.0, 0.0, 1.0),         # the script compares strings; VSI-Bench ignores case
+    ("<ANSWER>A</ANSWER>", 0.0, 1.0, 1.0),         # the script's tag is lower case: it compares the whole reply
+    ("<answer>The answer is A</answer>", 0.0, 1.0, 0.0),  # VSI-Bench reads the first word
+    ("<answer>(A)</answer>", 0.0, 1.0, 0.0),
+    ("<answer>red</answer>", 0.0, 0.0, 0.0),       # the option's text: no reference reads it
+    ("<answer>A</answer><answer>B</answer>", 1.0, 0.0, 0.0),  # the script: the first block; lmms-eval's feed: the last
+])
+def test_reference_protocols_read_a_reply_as_their_references_do(prediction, videorft, videomme, vsi_bench):
+    assert sample_score("multiple choice", prediction, "A", OPTIONS, "videorft") == videorft
+    assert sample_score("multiple choice", prediction, "A", OPTIONS, "official", "videomme") == videomme
+    assert sample_score("multiple choice", prediction, "A", OPTIONS, "official", "vsi_bench") == vsi_bench
+
+
+def test_official_needs_the_benchmark_whose_task_decides():
+    with pytest.raises(ValueError, match="per benchmark"):
+        sample_score("multiple choice", "A", "A", OPTIONS, "official")
 
 
 def test_mra_at_the_boundary_differs_between_protocols():
     # |3 - 4| / 4 = 0.25 meets theta = 0.75 only with <=: 6/10 officially, 5/10 in the paper's script
-    assert sample_score("regression", "<answer>3</answer>", "4", None, "official") == pytest.approx(0.6)
+    assert sample_score("regression", "<answer>3</answer>", "4", None, "official", "vsi_bench") == pytest.approx(0.6)
     assert sample_score("regression", "<answer>3</answer>", "4", None, "videorft") == pytest.approx(0.5)
     assert mra_videorft(4.0, 4.0) == 1.0
     assert mra_official(5.9, 4.0) == pytest.approx(0.1)  # err 0.475
     assert mra_official(None, 4.0) == 0.0
-    assert sample_score("regression", "<answer>about 3.5 m</answer>", "3.5", None, "official") == 1.0
-    assert sample_score("regression", "no number", "3.5", None, "official") == 0.0
+    assert sample_score("regression", "<answer>about 3.5 m</answer>", "3.5", None, "lenient") == 1.0
+    assert sample_score("regression", "<answer>about 3.5 m</answer>", "3.5", None, "official", "vsi_bench") == 0.0
+    assert sample_score("regression", "<answer>3.5 m</answer>", "3.5", None, "official", "vsi_bench") == 1.0
+    assert sample_score("regression", "no number", "3.5", None, "lenient") == 0.0
 
 
 def test_numerical_is_exact_after_rounding_to_two_decimals():
@@ -122,7 +142,7 @@ def test_bootstrap_clusters_by_video_and_paired_bootstrap_finds_a_real_differenc
     assert paired_bootstrap("mmvu", a, a, "official", iterations=50)["p_value"] == 1.0
 
 
-def test_rescore_cli_prints_both_protocols_per_benchmark(tmp_path):
+def test_rescore_cli_prints_every_protocol_per_benchmark(tmp_path):
     log = tmp_path / "log.jsonl"
     log.write_text("\n".join(json.dumps(r) for r in [
         _vsi("object_counting", "regression", "3", "4", "v1"),
@@ -137,8 +157,9 @@ def test_rescore_cli_prints_both_protocols_per_benchmark(tmp_path):
     assert result["vsi_bench"]["videorft"]["overall"] == pytest.approx(0.75)  # (1 + 0.5) / 2
     assert result["vsi_bench"]["official"]["overall"] == pytest.approx(0.8)  # (0.6 + 1) / 2
     assert result["vsi_bench"]["official"]["categories"]["object_counting"] == pytest.approx(0.6)
-    assert result["videomme"]["official"]["categories"] == {"short": 1.0}
-    assert result["videomme"]["official"]["breakdowns"] == {"domain": {"Knowledge": 1.0}}
+    assert result["videomme"]["official"]["categories"] == {"short": 0.0}  # extract_mcq_answer reads capitals
+    assert result["videomme"]["lenient"]["categories"] == {"short": 1.0}
+    assert result["videomme"]["lenient"]["breakdowns"] == {"domain": {"Knowledge": 1.0}}
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"benchmark": "mmvu"}\n')
     out = subprocess.run([sys.executable, "-m", "evaluation.rescore", str(bad)], cwd=ROOT, capture_output=True,
@@ -170,23 +191,23 @@ def test_mra_reproduces_each_reference_at_the_boundaries(p, g, official, videorf
     assert mra_videorft(float(p), float(g)) == pytest.approx(videorft, abs=1e-6), why  # a float32 mean
     answer = f"<answer>{p}</answer>"
     if g != 0:
-        assert sample_score("regression", answer, str(g), None, "official") == pytest.approx(official, abs=1e-12)
+        assert sample_score("regression", answer, str(g), None, "official", "vsi_bench") == pytest.approx(
+            official, abs=1e-12)
         assert sample_score("regression", answer, str(g), None, "videorft") == pytest.approx(videorft, abs=1e-6)
 
 
 @pytest.mark.parametrize("hedge", ["<answer>A or B</answer>", "<answer>A, B</answer>", "<answer>A/C</answer>",
                                    "<think>x</think>It is either A or B", "<answer>A B C D</answer>",
                                    "<answer>a b</answer>", "The answer is A, but B is also possible"])
-def test_evaluation_extraction_does_not_credit_a_hedge(hedge):
-    for protocol in ("videorft", "official"):
-        assert sample_score("multiple choice", hedge, "<answer>A</answer>", OPTIONS, protocol) == 0.0
+def test_lenient_reading_does_not_credit_a_hedge(hedge):
+    assert sample_score("multiple choice", hedge, "<answer>A</answer>", OPTIONS, "lenient") == 0.0
 
 
 def test_numerical_follows_the_scripts_decimal_rule_only_under_videorft():
     assert sample_score("numerical", "<answer>3.0</answer>", "<answer>3</answer>", None, "videorft") == 0.0
     assert sample_score("numerical", "<answer>1,000</answer>", "<answer>1000</answer>", None, "videorft") == 0.0
-    assert sample_score("numerical", "<answer>3.0</answer>", "<answer>3</answer>", None, "official") == 1.0
-    assert sample_score("numerical", "<answer>three</answer>", "<answer>3</answer>", None, "official") == 0.0
+    assert sample_score("numerical", "<answer>3.0</answer>", "<answer>3</answer>", None, "lenient") == 1.0
+    assert sample_score("numerical", "<answer>three</answer>", "<answer>3</answer>", None, "lenient") == 0.0
 
 
 def test_mvbench_official_leaves_empty_predictions_out_of_the_task_denominator():

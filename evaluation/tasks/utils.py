@@ -4,7 +4,7 @@
 (``benchmarks: {name: {questions, video_root, limit}}``); ``doc_to_text`` builds the prompt exactly as the
 VideoRFT evaluation does (question, options, reasoning instruction, the problem type's answer format);
 ``doc_to_image`` hands the video URI to the model class, which decodes it lazily; ``process_results`` keeps
-each sample's record so the two aggregations apply the benchmark's protocol rules to the whole set.
+each sample's record so the protocols' aggregations apply the benchmark's protocol rules to the whole set.
 
 The ``_choice`` tasks (answer mode "choice") read the multiple-choice questions only; their choices are the
 options' texts, and ``process_choice_results`` records the letter of the likeliest one as the prediction, so the
@@ -77,7 +77,7 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, Any]:
                       error=(output or "").removeprefix(FAILED_PREFIX) or "no output")
     else:
         record.update(prediction=output, failed=False)
-    return {"videorft": record, "official": record, "failed": float(record["failed"])}
+    return {"videorft": record, "official": record, "lenient": record, "failed": float(record["failed"])}
 
 
 def process_choice_results(doc: dict[str, Any], results: list[tuple[float, bool]]) -> dict[str, Any]:
@@ -100,3 +100,7 @@ def aggregate_videorft(records: list[dict[str, Any]]) -> float:
 
 def aggregate_official(records: list[dict[str, Any]]) -> float:
     return _aggregate(records, "official")
+
+
+def aggregate_lenient(records: list[dict[str, Any]]) -> float:
+    return _aggregate(records, "lenient")
