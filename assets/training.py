@@ -33,12 +33,16 @@ from assets.metadata import curve_markdown, markdown_table, ownership, rounded, 
 from resources.core import MlflowResource, ProfileResource, StorageResource, TrackedRun
 from resources.launchers import LauncherResource
 from training.checks import CHECK_DESCRIPTIONS, curve_summary
+from training.config import grpo_overrides
 from training.rewards import REWARD_NAMES
 from videorft.plots import line_chart, markdown_image
 from videorft.profile import GPU_POOL, Profile, VariantConfig, local_state_dir, project_root
 from videorft.provenance import stable_hash
 
 TRAINING_FOLDER = "training"
+PLAN_CHECK = ("fits_memory", "training.plan, before the launch: the job's memory per GPU (model states at the "
+              "recipe's ZeRO stage, activations, rollouts, reference model) fits the launcher's GPUs; a job that "
+              "does not is refused with the plan's table and never launched")
 SMOKE_CHECK = ("checkpoint_loads_and_generates", "the published checkpoint loads as production loads it and generates")
 CURVES = {
     "sft": ("loss", "learning_rate", "mean_token_accuracy", "grad_norm"),
@@ -65,21 +69,6 @@ def base_model(profile: Profile) -> str:
     if profile.training.base_model:
         return profile.training.base_model
     return load_recipe(profile.training.recipe_path("sft"), "sft", check_trainer_keys=False).model.name_or_path
-
-
-def grpo_overrides(variant: VariantConfig) -> list[str]:
-    """The variant's GRPO as ``--set`` overrides of the recipe (rewards, semantic mode, T-GRPO, extras)."""
-    rl = variant.rl
-    if rl is None:
-        return []
-    out = []
-    if rl.rewards is not None:
-        out.append(f"reward.functions=[{', '.join(rl.rewards)}]")
-    if rl.semantic_mode is not None:
-        out.append(f"reward.semantic.mode={rl.semantic_mode}")
-    if rl.temporal:
-        out.append("reward.temporal.enabled=true")
-    return out + list(rl.overrides)
 
 
 def embedding_settings(profile: Profile) -> dict[str, list[str]]:
@@ -172,6 +161,9 @@ def _reused(context: dg.AssetExecutionContext, storage: StorageResource, mlflow:
                                   severity=dg.AssetCheckSeverity(c["severity"]),
                                   metadata={"reused_from_variant": record["variant"], "variant": context.partition_key})
               for c in record["checks"]]
+    if PLAN_CHECK[0] not in {c["name"] for c in record["checks"]}:  # a run recorded before plans existed
+        checks.append(dg.AssetCheckResult(check_name=PLAN_CHECK[0], passed=True,
+                                          metadata={"reused_from_variant": record["variant"], "planned": False}))
     manifest = {**record["manifest"], "variant": context.partition_key, "stages": variant.stages}
     registered = _register(mlflow.tracked(record["manifest"]["mlflow_run_id"]), mlflow, context.partition_key,
                            variant, manifest)
@@ -225,6 +217,7 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
     reused = _reused(context, storage, mlflow, asset, key, variant)
     if reused is not None:
         return reused
+    planned = check_plan(prof, method, overrides, start, f"{asset}[{name}]")
     runs = launcher.runs_dir_in_child or prof.training.runs_dir or str(local_state_dir() / "runs")
     run_dir = f"{runs.rstrip('/')}/{asset}/{key}"
     args = ["--config", str(recipe), "--model", start, "--data", data["uri"], "--output-dir", run_dir,
@@ -284,6 +277,7 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
         "resumed_from": result.get("resumed_from") or "(start)",
         "mlflow_run_url": dg.MetadataValue.url(run.url),
         **({"mlflow_registered_model": registered} if registered else {}),
+        "plan": dg.MetadataValue.md(planned["table"]), "plan_memory_per_gpu_gib": planned["memory_per_gpu_gib"],
     }
     metadata.update({k: v for k, v in materialization.metadata.items() if k not in metadata})
     from videorft.storage import as_path
@@ -293,11 +287,15 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
     record.write_text(json.dumps({
         "variant": name, "manifest": manifest, "metadata": recorded,
         "checks": [{"name": c.check_name, "passed": c.passed, "severity": c.severity.value}
-                   for c in materialization.check_results]}, indent=1, default=str))
+                   for c in materialization.check_results]
+        + [{"name": PLAN_CHECK[0], "passed": True, "severity": "ERROR"}]}, indent=1, default=str))
     # Dagster keeps checks per asset, not per partition: the variant goes in each check's metadata
     checks = [dg.AssetCheckResult(check_name=c.check_name, passed=c.passed, severity=c.severity,
                                   description=c.description, metadata={**c.metadata, "variant": name})
               for c in materialization.check_results]
+    checks.append(dg.AssetCheckResult(check_name=PLAN_CHECK[0], passed=True, metadata={
+        "variant": name, "memory_per_gpu_gib": planned["memory_per_gpu_gib"], "usable_gib": planned["usable_gib"],
+        "plan": dg.MetadataValue.md(planned["table"])}))
     return dg.MaterializeResult(value=manifest, data_version=materialization.data_version, metadata=metadata,
                                 check_results=checks)
 
@@ -315,8 +313,27 @@ def _passthrough(context: dg.AssetExecutionContext, upstream: dict[str, Any], va
                                 check_results=results)
 
 
+def check_plan(profile: Profile, method: str, overrides: list[str], start: str, where: str) -> dict[str, Any]:
+    """The launch's plan (``training.plan``), or ``dg.Failure`` with its table when the job cannot fit or a
+    sample exceeds a maximum length: refused before any GPU is asked for. A start checkpoint elsewhere (``s3://``)
+    is planned by its recipe's architecture (training does not change it)."""
+    from training.plan import PlanError, plan_stage, stage_table
+
+    try:
+        planned = plan_stage(profile, method, overrides, model=None if "://" in start else start)
+    except PlanError as exc:
+        raise dg.Failure(f"{where}: not launched: {exc}") from None
+    shown = stage_table(profile.name, planned)
+    if not planned.fits:
+        raise dg.Failure(f"{where}: not launched: the plan needs {planned.memory_per_gpu_gib} GiB per GPU, "
+                         f"{planned.usable_gib} GiB usable (training.launcher; the recipe's deepspeed ZeRO stage, "
+                         f"per_device_train_batch_size, gradient_checkpointing; video.train)\n\n{shown}",
+                         metadata={"plan": dg.MetadataValue.md(shown)})
+    return {"table": shown, "memory_per_gpu_gib": planned.memory_per_gpu_gib, "usable_gib": planned.usable_gib}
+
+
 def _check_specs(asset: str, method: str) -> list[dg.AssetCheckSpec]:
-    specs = [*CHECK_DESCRIPTIONS[method].items(), SMOKE_CHECK]
+    specs = [*CHECK_DESCRIPTIONS[method].items(), SMOKE_CHECK, PLAN_CHECK]
     return [dg.AssetCheckSpec(name, asset=asset, description=text) for name, text in specs]
 
 
@@ -334,8 +351,8 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
             except ValueError as exc:
                 raise ValueError(f"training.variants.{name}: {exc}") from exc
     partitions = variant_partitions(profile)
-    sft_checks = [name for name, _ in [*CHECK_DESCRIPTIONS["sft"].items(), SMOKE_CHECK]]
-    rl_checks = [name for name, _ in [*CHECK_DESCRIPTIONS["grpo"].items(), SMOKE_CHECK]]
+    sft_checks = [name for name, _ in [*CHECK_DESCRIPTIONS["sft"].items(), SMOKE_CHECK, PLAN_CHECK]]
+    rl_checks = [name for name, _ in [*CHECK_DESCRIPTIONS["grpo"].items(), SMOKE_CHECK, PLAN_CHECK]]
 
     # GPU assets: a pool, and no automation condition (never materialized by an upstream change)
     common: dict[str, Any] = {"group_name": "training", **ownership("training"), "code_version": "2", "pool": GPU_POOL,

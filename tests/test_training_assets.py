@@ -48,8 +48,10 @@ def test_every_variant_trains_on_its_data_with_its_rewards_from_its_model_throug
         # GRPO is checked on what it is for (a 2-step run is too short to judge: those fail as warnings)
         assert {name for asset, name in checks if asset == "rl_checkpoint"} == {
             "reward_rose", "accuracy_reward_rose", "no_dead_reward", "kl_within_bound", "probe_accuracy_rose",
-            "checkpoint_loads_and_generates"}
+            "checkpoint_loads_and_generates", "fits_memory"}
         assert checks[("rl_checkpoint", "kl_within_bound")]
+        assert checks[("sft_checkpoint", "fits_memory")] and checks[("rl_checkpoint", "fits_memory")]  # planned
+        assert sft["sft_only"]["plan_memory_per_gpu_gib"] > 0 and "| fits | yes |" in sft["sft_only"]["plan"]
         assert checks[("rl_checkpoint", "probe_accuracy_rose")]  # no probe world in this profile: not applicable
 
         # data: the refined CoTs, the blind ones for "w/o CoT refinement", nothing for base and RL only

@@ -10,12 +10,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from assets.training import grpo_overrides
 from dagster_project.__main__ import variant_keys
 from dagster_project.definitions import build_definitions
 from evaluation.benchmarks import BENCHMARK_NAMES
 from evaluation.table2 import build_pooled, build_table, chance_level
-from training.config import load_recipe
+from training.config import grpo_overrides, load_recipe
 from training.rewards import TemporalReward, temporal_bonus
 from videorft.profile import DEFAULT_VARIANTS, ProfileError, load_profile
 

@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from videorft.profile import VariantConfig
+
 Method = Literal["sft", "grpo"]
 
 
@@ -208,3 +210,18 @@ def load_recipe(path: str | Path, method: Method | None = None, overrides: list[
             key = ".".join(str(p) for p in e["loc"]) or "(top level)"
             lines.append(f"  {key}: {'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}")
         raise RecipeError("\n".join(lines)) from None
+
+
+def grpo_overrides(variant: VariantConfig) -> list[str]:
+    """The variant's GRPO as ``--set`` overrides of the recipe (rewards, semantic mode, T-GRPO, extras)."""
+    rl = variant.rl
+    if rl is None:
+        return []
+    out = []
+    if rl.rewards is not None:
+        out.append(f"reward.functions=[{', '.join(rl.rewards)}]")
+    if rl.semantic_mode is not None:
+        out.append(f"reward.semantic.mode={rl.semantic_mode}")
+    if rl.temporal:
+        out.append("reward.temporal.enabled=true")
+    return out + list(rl.overrides)

@@ -266,6 +266,8 @@ class K8sLaunchConfig(_Strict):
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     gpus: Annotated[int, Field(ge=0)] = 8
     gpu_resource: str = "nvidia.com/gpu"
+    # the GPU's memory for training.plan's fit check; None: known from node_selector's nvidia.com/gpu.product
+    gpu_memory_gib: Annotated[float, Field(gt=0)] | None = None
     cpu: str = "32"
     memory: str = "512Gi"
     shm_size: str = "64Gi"  # /dev/shm for dataloader workers and NCCL
