@@ -252,6 +252,7 @@ def assert_the_graph_landed_in_postgres_mlflow_and_s3(deployment: Deployment, mo
             score = latest_metadata(instance, "benchmark_scores", f"{bench}|full")
             assert score["variant"] == "full" and score["checkpoint_version"] == rl_version
             assert 0 <= score["score_official"] <= 100 and score["failed_samples"] == 0
+            assert score["data"] == "fixtures"  # the small profile has a synthetic world and no benchmark source
             assert score["samples_log"].startswith("s3://videorft/") and as_path(score["samples_log"]).exists()
         rl = latest_metadata(instance, "rl_checkpoint", "full")
         sft = latest_metadata(instance, "sft_checkpoint", "full")
