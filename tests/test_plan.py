@@ -136,3 +136,16 @@ def test_the_json_contract_has_the_named_fields():
     for stage in ("sft", "grpo"):
         assert {"tokens_per_sample", "memory_per_gpu_gib", "fits"} <= set(result[stage])
         assert isinstance(result[stage]["tokens_per_sample"], int) and result[stage]["fits"] is True
+
+
+def test_model_states_are_deepspeeds_own_estimates_when_everything_trains():
+    from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
+    from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
+
+    from training.plan import model_state_bytes
+
+    p = count_parameters(model_config("Qwen/Qwen2.5-VL-7B-Instruct"), freeze_vision=False)
+    zero2 = estimate_zero2_model_states_mem_needs(p.total, 8, 1, cpu_offload=False)[1]
+    zero3 = estimate_zero3_model_states_mem_needs(p.total, p.largest_layer, 8, 1, cpu_offload=False)[1]
+    assert sum(model_state_bytes(p, 2, 8, 2).values()) == pytest.approx(zero2, rel=1e-9)
+    assert sum(model_state_bytes(p, 3, 8, 2).values()) == pytest.approx(zero3, rel=1e-9)

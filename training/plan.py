@@ -166,21 +166,24 @@ def _in_hub_cache(repo: str) -> bool:
 
 # ---- memory -------------------------------------------------------------------------------------------------
 
-def model_state_bytes(params: Parameters, zero: int, gpus: int, dtype_bytes: int) -> dict[str, float]:
-    """Weights, gradients and optimizer states per GPU (DeepSpeed's accounting: 16-bit weights 2 bytes per
-    parameter; per trainable parameter 2 (16-bit grads) + 4 (32-bit grads) + 4 (32-bit master) + 8 (Adam)
-    = 18 bytes under bf16 mixed precision, 4 + 4 + 8 = 16 in float32). ZeRO-1 partitions the optimizer
-    states, ZeRO-2 the gradients too, ZeRO-3 the weights too (plus the largest layer gathered whole)."""
-    mixed = dtype_bytes == 2
+def model_state_bytes(params: Parameters, zero: int, gpus: int, dtype_bytes: int, deepspeed: bool = True
+                      ) -> dict[str, float]:
+    """Weights, gradients and optimizer states per GPU. Under DeepSpeed, its accounting: 16-bit weights 2 bytes
+    per parameter; per trainable parameter 2 (16-bit grads) + 4 (32-bit grads) + 4 (32-bit master) + 8 (Adam)
+    = 18 bytes under bf16 mixed precision, 4 + 4 + 8 = 16 in float32; ZeRO-1 partitions the optimizer states,
+    ZeRO-2 the gradients too, ZeRO-3 the weights too (plus the largest layer gathered whole). Without DeepSpeed
+    the Trainer's AdamW keeps gradients and both moments in the weights' dtype."""
+    mixed = dtype_bytes == 2 and deepspeed
     weights = dtype_bytes * params.total
-    grads = (2 + 4 if mixed else 4) * params.trainable
-    optimizer = (4 + 8 if mixed else 8) * params.trainable
+    grads = (2 + 4 if mixed else dtype_bytes) * params.trainable
+    optimizer = (4 + 8 if mixed else 2 * dtype_bytes) * params.trainable
     if zero >= 1:
         optimizer /= gpus
     if zero >= 2:
         grads /= gpus
-    if zero >= 3:
+    if zero >= 3:  # DeepSpeed's stage-3 estimate: 18 bytes per parameter in all, the 16-bit weights included
         weights = weights / gpus + 4 * params.largest_layer
+        grads = grads * (4 / 6 if mixed else 1)
     return {"weights": weights, "gradients": grads, "optimizer": optimizer}
 
 
@@ -324,7 +327,7 @@ def plan_stage(profile: Profile, stage: str, overrides: list[str] | None = None,
     zero = _zero_stage(recipe)
     gpus, gpu, usable, hardware = _hardware(profile)
     sequences = int(trainer.get("per_device_train_batch_size", 8 if stage == "grpo" else 1))
-    memory = model_state_bytes(params, zero, max(gpus, 1), dtype_bytes)
+    memory = model_state_bytes(params, zero, max(gpus, 1), dtype_bytes, recipe.deepspeed is not None)
     memory.update(activation_bytes(config, sequences, prompt + completion, patches, dtype_bytes,
                                    bool(trainer.get("gradient_checkpointing")),
                                    recipe.model.attn_implementation == "flash_attention_2",
