@@ -144,6 +144,8 @@ def build_pooled(logs: Mapping[tuple[str, str], Samples], reference: str, baseli
             row: dict[str, Any] = {"variant": variant, "subset": subset, "questions": len(samples),
                                    "accuracy": s["score"], "ci95_low": s["ci95_low"], "ci95_high": s["ci95_high"],
                                    "chance": chance_level(samples)}
+            if protocol != "lenient":  # ours beside the reference's: what the model knows, read tolerantly
+                row["lenient"] = score_with_interval(POOLED, samples, "lenient", 0, seed)["score"]
             for name, other in (("base", baseline), ("reference", reference)):
                 theirs = split.get(other, {}).get(subset)
                 d = difference(POOLED, samples, theirs, protocol, iterations, seed) if theirs else {}
