@@ -314,7 +314,8 @@ def plan_stage(profile: Profile, stage: str, overrides: list[str] | None = None,
     config = model_config(name)
     params = count_parameters(config, recipe.model.freeze_vision)
     video = profile.video.train
-    merged, patches = video_tokens(config, video.frames or 16, video.max_pixels, video.min_pixels)
+    # sampled by rate, a video may reach max_frames: the plan budgets the longest
+    merged, patches = video_tokens(config, video.frames or video.max_frames, video.max_pixels, video.min_pixels)
     text, tokenizer = prompt_text_tokens(name)
     trainer = recipe.trainer
     # SFT's CoTs are as long as the data; the plan budgets the length GRPO allows a CoT (its recipe's cap)
