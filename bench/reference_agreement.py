@@ -36,7 +36,6 @@ from videorft.compat import make_torchvision_importable  # noqa: E402
 
 make_torchvision_importable()
 
-import torch  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "tests" / "references"))
 
@@ -99,13 +98,13 @@ def ref_format(completion: str) -> float:
 
 
 def ref_mra_lmms_eval(p: float, g: float) -> float:
-    return float(np.mean(abs(p - g) / g <= 1 - np.linspace(0.5, 0.95, 10)))
+    """lmms-eval's VSI-Bench MRA, its own vendored code (tests/references)."""
+    return float(agreement.lmms_eval.mean_relative_accuracy(p, g, start=0.5, end=0.95, interval=0.05))
 
 
 def ref_mra_videorft(p: float, g: float) -> float:
-    pt, gt = torch.tensor(p, dtype=torch.float32), torch.tensor(g, dtype=torch.float32)
-    rel = torch.abs(pt - gt) / (torch.abs(gt) + 1e-8)
-    return (rel < (1 - torch.arange(0.5, 0.975, 0.05, dtype=torch.float32))).float().mean().item()
+    """VideoRFT eval_bench.py's MRA, its own vendored code (tests/references)."""
+    return float(agreement.eval_bench.mean_relative_accuracy(p, g))
 
 
 # ---- generated completions --------------------------------------------------------------------------------

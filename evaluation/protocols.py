@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from videorft.answers import option_letters
+
 OFFICIAL_MRA_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # lmms-eval's (0.95 - 0.5) / 0.05 + 2 points, floored
 OfficialRule = Callable[[Mapping[str, Any], str], float]
 
@@ -106,10 +108,6 @@ def videorft_score(problem_type: str, reply: str, answer: str) -> float:
 
 
 # ---- official: lmms-eval v0.7.2, per task -----------------------------------------------------------------
-
-def _letters(sample: Mapping[str, Any]) -> list[str]:
-    return [str(o).split(".", 1)[0].strip() for o in sample.get("options") or []]
-
 
 def _option(sample: Mapping[str, Any], letter: str) -> str:
     """The option ``letter`` labels, as ``"B. text"`` (TempCompass's answer field), else ""."""
@@ -327,7 +325,7 @@ def videommmu_official(sample: Mapping[str, Any], text: str) -> float:
     parser and matcher."""
     answer = str(sample["answer"])
     if sample["problem_type"] == "multiple choice":
-        return float((mcq_letter(text, _letters(sample)) or "No Answer Found.") == answer)
+        return float((mcq_letter(text, option_letters(sample.get("options") or [])) or "No Answer Found.") == answer)
     return float(_videommmu_open(answer, text))
 
 

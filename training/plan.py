@@ -149,10 +149,12 @@ def prompt_text_tokens(name_or_path: str) -> tuple[int, str]:
                          "stops moving?", "multiple choice",
                          ["A. the red circle, blue", "B. the green square, white", "C. the blue triangle, red",
                           "D. the yellow star, green"])
-    processor, which = load_processor(TINY_RANDOM), "the project's tokenizer (the model's is not on this machine)"
+    processor = None
     if name_or_path not in HUB_CONFIGS or _in_hub_cache(name_or_path):  # never a download: a plan is offline
         with contextlib.suppress(Exception):  # an unloadable processor: the project's tokenizer stands in
             processor, which = load_processor(name_or_path), "the model's tokenizer"
+    if processor is None:
+        processor, which = load_processor(TINY_RANDOM), "the project's tokenizer (the model's is not on this machine)"
     chat = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|vision_start|>"
     chat += "<|vision_end|>" + text + "<|im_end|>\n<|im_start|>assistant\n"
     return len(processor.tokenizer(chat)["input_ids"]), which
@@ -245,6 +247,7 @@ class StagePlan:
     model: str
     parameters_total: int
     parameters_trainable: int
+    parameters_vision: int
     zero_stage: int
     gpus: int
     dtype: str
@@ -345,7 +348,8 @@ def plan_stage(profile: Profile, stage: str, overrides: list[str] | None = None,
     total = sum(memory.values()) / GIB
     step, hours = _timing(stage, params, config, gpu, gpus, zero, sequences, prompt, completion, patches,
                           recipe, dtype_bytes)
-    return StagePlan(stage, name, params.total, params.trainable, zero, gpus, recipe.model.dtype, prompt + completion,
+    return StagePlan(stage, name, params.total, params.trainable, params.vision, zero, gpus, recipe.model.dtype,
+                     prompt + completion,
                      {"video": merged, "vision_patches": patches, "prompt_text": text, "completion": completion},
                      {k: round(v / GIB, 2) for k, v in memory.items()}, round(total, 2),
                      None if usable is None else round(usable, 1), usable is None or total <= usable,
@@ -394,10 +398,9 @@ def plan(profile: Profile, variant: str | None = None) -> dict[str, Any]:
     if not stages:
         raise PlanError(f"profile {profile.name}: variant {name!r} trains nothing (no sft, no rl): nothing to plan")
     first = next(iter(stages.values()))
-    params = count_parameters(model_config(first.model), False)
     return {"profile": profile.name, "variant": name, "parameters_total": first.parameters_total,
-            "parameters_trainable": first.parameters_trainable, "parameters_vision": params.vision,
-            "parameters_language": params.language, "mfu": MFU, "paper": PAPER,
+            "parameters_trainable": first.parameters_trainable, "parameters_vision": first.parameters_vision,
+            "parameters_language": first.parameters_total - first.parameters_vision, "mfu": MFU, "paper": PAPER,
             **{k: asdict(v) for k, v in stages.items()}}
 
 
