@@ -15,7 +15,14 @@ import pytest
 import yaml
 
 from training import plan as planning
-from training.plan import PlanError, activation_bytes, count_parameters, model_config, plan_stage
+from training.plan import (
+    PlanError,
+    activation_bytes,
+    count_parameters,
+    model_config,
+    plan_stage,
+    saved_activation_bytes,
+)
 from videorft.profile import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,22 +50,6 @@ def test_parameter_counts_equal_the_instantiated_and_released_models():
         assert count_parameters(model_config(hub_id), freeze_vision=False).total == released, hub_id
 
 
-def _saved_bytes(model, inputs) -> int:
-    """Bytes autograd keeps for backward (unique storages, parameters excluded): the activations."""
-    import torch
-
-    seen: dict[int, int] = {}
-
-    def pack(t):
-        seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(**inputs)
-    return sum(v for ptr, v in seen.items() if ptr not in params)
-
-
 @pytest.mark.parametrize("frames", [2, 4, 8])
 def test_activation_estimate_is_within_ten_percent_of_what_autograd_keeps(frames):
     from training.model import load_model_and_processor
@@ -75,7 +66,7 @@ def test_activation_estimate_is_within_ten_percent_of_what_autograd_keeps(frames
                                            + "</think><answer>A</answer>"}]}]
     inputs = processor.apply_chat_template([conversation], tokenize=True, return_dict=True, return_tensors="pt")
     inputs["labels"] = inputs["input_ids"].clone()
-    measured = _saved_bytes(model, inputs)
+    measured = saved_activation_bytes(model, inputs)
     estimate = activation_bytes(model.config, 1, inputs["input_ids"].shape[1], int(inputs["video_grid_thw"].prod()),
                                 4, checkpointing=False, flash=False, vision_trains=True)
     assert abs(sum(estimate.values()) / measured - 1) < 0.10, (estimate, measured)

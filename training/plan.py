@@ -239,6 +239,23 @@ def activation_bytes(config: Any, sequences: int, text_tokens: int, patches: int
     return {"activations_language": lm, "activations_vision": vision, "logits": logits}
 
 
+def saved_activation_bytes(model: Any, inputs: dict[str, Any]) -> int:
+    """What the activation estimate is checked against: the bytes autograd keeps for backward in one training
+    forward of ``model`` on ``inputs`` (unique storages of every saved tensor, parameters excluded)."""
+    import torch
+
+    seen: dict[int, int] = {}
+
+    def pack(tensor: Any) -> Any:
+        seen[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(**inputs)
+    return sum(v for ptr, v in seen.items() if ptr not in params)
+
+
 # ---- the plan -----------------------------------------------------------------------------------------------
 
 @dataclass
