@@ -75,8 +75,8 @@ def embedding_settings(profile: Profile) -> dict[str, list[str]]:
     """Each video-embedding version the profile's GRPO variants read (``training.video_embeddings``), with the
     recipe overrides of one variant that reads it; variants without the semantic reward read none."""
     from training.config import load_recipe
+    from training.embedding_cache import VideoEmbeddingCache
     from training.rewards import uses_video_embeddings
-    from training.video_embeddings import VideoEmbeddingCache
 
     out: dict[str, list[str]] = {}
     for variant in profile.training.variants.values():

@@ -28,7 +28,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from curation.experts import ExpertClient, ResponseCache  # noqa: E402
+from curation.experts import ExpertClient  # noqa: E402
+from curation.response_store import ResponseCache  # noqa: E402
 from synthetic.simulator.server import free_port  # noqa: E402
 from videorft.profile import ExpertConfig  # noqa: E402
 

@@ -74,7 +74,7 @@ def _measure(store: Any, entries: int, ops: int, size: int) -> dict[str, Any]:
 
 
 def fill_files(root: Path, entries: int, size: int) -> Any:
-    from curation.experts import ResponseCache
+    from curation.response_store import ResponseCache
 
     store = ResponseCache(str(root))
     for i in range(entries):
@@ -131,8 +131,7 @@ def fill_s3(entries: int, size: int) -> tuple[Any, Any]:
 
     boto3.client("s3", endpoint_url=f"http://{host}:{port}").create_bucket(Bucket="bench")
     backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
-    from curation.experts import ResponseCache
-    from curation.response_store import encode_record
+    from curation.response_store import ResponseCache, encode_record
 
     store = ResponseCache("s3://bench/expert_cache")
     for i in range(entries):

@@ -12,7 +12,7 @@ video (a clip of the tiny world), same G completions. Measured per group:
   F frames, the mean frame embedding, the G spans embedded in one batch, written to the embedding cache.
 * ``ours_cached``: the same group again (every later completion, step and epoch of that video).
 * ``ours_precomputed``: the first visit in training after the ``video_embeddings`` asset stored the video's
-  embedding (``training.video_embeddings.precompute``): a new reward, as in a new process, reads the stored
+  embedding (``training.embedding_cache.precompute``): a new reward, as in a new process, reads the stored
   embedding and only embeds the G spans. This is every visit once the asset has run.
 * ``precompute``: the asset's batched pass over all the videos of the run (8 per image-tower forward),
   reported as videos/s next to the official per-completion cost (one decode and F frames through SigLIP).
@@ -88,7 +88,7 @@ def main() -> None:
                    for i in range(args.group)]
     load_clip(args.model, None, 64)  # model construction is paid once per process by both
     config = SemanticRewardConfig(model=args.model, pretrained=None, frames=args.frames, mode="ungated")
-    from training.video_embeddings import VideoEmbeddingCache, precompute
+    from training.embedding_cache import VideoEmbeddingCache, precompute
 
     timings: dict[str, list[float]] = {"official": [], "ours_first_visit": [], "ours_cached": [],
                                        "ours_precomputed": [], "ours_first_visit_compiled": []}

@@ -30,11 +30,9 @@ import email.utils
 import hashlib
 import io
 import json
-import os
 import random
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -45,10 +43,9 @@ import aiohttp
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
-from curation.response_store import ResponseStore, decode_record, encode_record, open_response_cache
+from curation.response_store import ResponseStore, open_response_cache
 from videorft.media import MediaDecodeError, load_frames, load_image, local_media
 from videorft.profile import ExpertConfig, role_env_var
-from videorft.storage import as_path, is_remote
 
 T = TypeVar("T")
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 521, 522, 524, 529})
@@ -118,45 +115,6 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-# ---- the response cache --------------------------------------------------------------------------------
-
-class ResponseCache:
-    """One JSON file per request key under ``root`` (local folder or ``s3://``), shared by all workers.
-
-    Writes are atomic (temp file + rename locally, a single PUT on object stores), so a killed run leaves
-    either a whole response or none.
-    """
-
-    def __init__(self, root: str) -> None:
-        self.root = root.rstrip("/")
-        self.remote = is_remote(root)
-        self._base = as_path(self.root)
-
-    def _path(self, key: str) -> Any:
-        return self._base / key[:2] / f"{key}.json"
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        try:
-            text = self._path(key).read_text()
-        except FileNotFoundError:
-            return None
-        except UnicodeDecodeError:
-            return None  # a torn file from a crash: a miss, overwritten
-        return decode_record(text)
-
-    def put(self, key: str, record: dict[str, Any]) -> None:
-        text = encode_record(record)
-        path = self._path(key)
-        if self.remote:
-            path.write_text(text)
-            return
-        local = Path(str(path))
-        local.parent.mkdir(parents=True, exist_ok=True)
-        tmp = local.with_suffix(f".{uuid.uuid4().hex}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, local)
 
 
 def request_key(model: str, messages: Sequence[dict[str, Any]], params: dict[str, Any]) -> str:

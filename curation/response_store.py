@@ -4,7 +4,7 @@
 writes a record atomically (a killed run leaves a whole response or none) and returns None for a record of
 another cache format, so a format change is a miss, never a crash.
 
-* ``ResponseCache`` (``curation.experts``): one JSON file per response under a folder or ``s3://`` prefix.
+* ``ResponseCache``: one JSON file per response under a folder or ``s3://`` prefix.
   Simple, shareable through the storage root; at the paper's scale (about 1M responses) that is 1M objects.
 * ``SqliteResponseCache`` (``sqlite:///path/cache.db``): one database file on local disk (WAL, a commit per
   put). For one machine: a laptop, one node.
@@ -21,8 +21,11 @@ import json
 import os
 import sqlite3
 import threading
+import uuid
 from pathlib import Path
 from typing import Any, Protocol
+
+from videorft.storage import as_path, is_remote
 
 CACHE_FORMAT = 1
 POSTGRES_URL_ENV = "DAGSTER_POSTGRES_URL"
@@ -48,6 +51,43 @@ def decode_record(text: str | bytes | None) -> dict[str, Any] | None:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
     return record if isinstance(record, dict) and record.get("format") == CACHE_FORMAT else None
+
+
+class ResponseCache:
+    """One JSON file per request key under ``root`` (local folder or ``s3://``), shared by all workers.
+
+    Writes are atomic (temp file + rename locally, a single PUT on object stores), so a killed run leaves
+    either a whole response or none.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = root.rstrip("/")
+        self.remote = is_remote(root)
+        self._base = as_path(self.root)
+
+    def _path(self, key: str) -> Any:
+        return self._base / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        try:
+            text = self._path(key).read_text()
+        except FileNotFoundError:
+            return None
+        except UnicodeDecodeError:
+            return None  # a torn file from a crash: a miss, overwritten
+        return decode_record(text)
+
+    def put(self, key: str, record: dict[str, Any]) -> None:
+        text = encode_record(record)
+        path = self._path(key)
+        if self.remote:
+            path.write_text(text)
+            return
+        local = Path(str(path))
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = local.with_suffix(f".{uuid.uuid4().hex}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, local)
 
 
 class SqliteResponseCache:
@@ -125,8 +165,6 @@ def _libpq_url(url: str) -> str:
 def open_response_cache(location: str) -> ResponseStore:
     """The store a location names: ``sqlite:///path``, ``postgresql[+driver]://...``, ``postgres`` (the Dagster
     instance's database, ``$DAGSTER_POSTGRES_URL``), else a folder or ``s3://`` prefix of JSON files."""
-    from curation.experts import ResponseCache
-
     if location == "postgres":
         url = os.environ.get(POSTGRES_URL_ENV)
         if not url:

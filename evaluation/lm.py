@@ -127,7 +127,7 @@ class VideoLM(LM):
         media_cache = media_cache or media_cache_dir()
         self.frames = FrameCache(self.spec, disk_dir=frame_cache_dir or str(Path(media_cache) / "eval_frames"),
                                  media_cache_dir=media_cache)
-        from evaluation.run import VIDEO_CONTROLS
+        from evaluation.task_files import VIDEO_CONTROLS
 
         if video_control not in VIDEO_CONTROLS:
             raise ValueError(f"video_control {video_control!r}: expected one of {VIDEO_CONTROLS}")

@@ -33,7 +33,7 @@ from typing import Any
 
 from evaluation.benchmarks import BENCHMARKS, BenchmarkDataError, check_names, check_sources
 from evaluation.scoring import PROTOCOLS, sample_score, score_benchmark
-from evaluation.task_files import ANSWER_MODES, task_name
+from evaluation.task_files import ANSWER_MODES, VIDEO_CONTROLS, task_name
 from videorft.answers import extract_prediction
 from videorft.compat import make_torchvision_importable
 from videorft.media import MIN_PIXELS
@@ -45,7 +45,6 @@ make_torchvision_importable()  # before transformers loads (CPU torch with PyPI'
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 # what the model sees of each video: "none" (the video), "blank" (a uniform grey of the same frames: the no-video
 # control, which leaves only what the question text tells)
-VIDEO_CONTROLS = ("none", "blank")
 LOG = logging.getLogger("videorft.evaluation")
 
 

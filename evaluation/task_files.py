@@ -83,6 +83,7 @@ metadata:
   version: 1
   benchmark: {name}
 """
+VIDEO_CONTROLS = ("none", "blank")  # the frames a run shows: its own, or blank ones of the same size (a control)
 ANSWER_MODES = {"generate": ("", TEMPLATE), "choice": ("_choice", CHOICE_TEMPLATE)}
 
 

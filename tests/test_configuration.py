@@ -243,7 +243,7 @@ def test_production_never_imports_the_synthetic_world():
 def test_lint_imports_fails_on_a_planted_violation(tmp_path):
     import shutil
 
-    for name in ("videorft", "synthetic", "curation", "training", "evaluation", "resources", "assets",
+    for name in ("videorft", "synthetic", "curation", "training", "evaluation", "pretraining", "resources", "assets",
                  "dagster_project"):
         shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__", "*.yaml"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
@@ -255,9 +255,12 @@ def test_lint_imports_fails_on_a_planted_violation(tmp_path):
         fh.write("\nfrom curation import cot  # noqa: E402,F401\n")
     with open(tmp_path / "videorft" / "storage.py", "a") as fh:  # the core importing Dagster
         fh.write("\nimport dagster  # noqa: E402,F401\n")
+    with open(tmp_path / "training" / "checks.py", "a") as fh:  # a cycle inside a package, hidden in a function
+        fh.write("\ndef _planted() -> None:\n    from training import runtime  # noqa: F401\n")
     broken = subprocess.run(lint, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert broken.returncode == 1
     assert "training.data -> curation" in broken.stdout and "videorft.storage -> dagster" in broken.stdout
+    assert "No cycles are allowed in training" in broken.stdout and ".checks -> .runtime" in broken.stdout
 
 
 def _env() -> dict[str, str]:

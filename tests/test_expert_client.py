@@ -14,11 +14,11 @@ from curation.experts import (
     ExpertClient,
     ExpertConfigError,
     MediaEncoder,
-    ResponseCache,
     ResponseInvalid,
     request_key,
 )
 from curation.prompts import media_ref
+from curation.response_store import ResponseCache
 from synthetic.simulator.server import RunningSimulator, Simulator, free_port
 from videorft.profile import ExpertConfig, SimulatorConfig
 

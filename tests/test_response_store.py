@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from curation.experts import ResponseCache
 from curation.response_store import (
     PostgresResponseCache,
+    ResponseCache,
     SqliteResponseCache,
     open_response_cache,
 )

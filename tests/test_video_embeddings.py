@@ -15,8 +15,8 @@ import pytest
 
 import training  # noqa: F401  (the CPU torchvision work-around)
 from training.config import SemanticRewardConfig
+from training.embedding_cache import VideoEmbeddingCache, embedding_version, media_key, precompute
 from training.rewards import SemanticConsistencyReward
-from training.video_embeddings import VideoEmbeddingCache, embedding_version, media_key, precompute
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = SemanticRewardConfig(model="tiny-siglip", pretrained=None, frames=4, span_tokens=32, mode="ungated")

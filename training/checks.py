@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+METRICS_FILE = "metrics.jsonl"  # a run's logged steps, one JSON object per line, in its output folder
 Records = list[dict[str, Any]]
 Check = dict[str, Any]  # {"passed": bool, "severity": "ERROR"|"WARN", **metadata}
 

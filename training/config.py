@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, model_validator
 
+from training.rewards import REWARD_NAMES, RULE_REWARDS, SemanticRewardConfig, TemporalRewardConfig
+from training.schema import Strict as _Strict
 from videorft.profile import VariantConfig
 
 Method = Literal["sft", "grpo"]
@@ -24,10 +26,6 @@ Method = Literal["sft", "grpo"]
 
 class RecipeError(ValueError):
     """A recipe that cannot be loaded; the message names the file and the key."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ModelSpec(_Strict):
@@ -44,47 +42,15 @@ class DataSpec(_Strict):
     shuffle_seed: int = 0
 
 
-class SemanticRewardConfig(_Strict):
-    """Eq. 5/6: r_sc = min(1, w * max(cos(SigLIP_text(span_M), mean_F SigLIP_image(frame)), 0)), gated."""
-
-    mode: Literal["gated", "ungated", "off"] = "gated"  # Table 2 ablations: off / ungated / gated (full)
-    weight: Annotated[float, Field(gt=0)] = 2.0  # w; the paper's best setting
-    span_tokens: Annotated[int, Field(gt=0, le=512)] = 64  # M: SigLIP's text context
-    frames: Annotated[int, Field(gt=0)] = 16  # F
-    max_pixels: Annotated[int, Field(gt=0)] | None = None  # frames decoded for SigLIP; None: its input side squared
-    model: str = "ViT-SO400M-14-SigLIP-384"  # "a lightweight version of SigLIP with 400M parameters"
-    pretrained: str | None = "webli"
-    gate_reward: str = "accuracy_reward"
-    cache_root: str | None = None  # None: the storage root (VIDEORFT_STORAGE_ROOT / profile)
-    compile: bool = False  # torch.compile SigLIP's image tower: same embeddings, faster after a one-off compile
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _yaml_off(cls, value: Any) -> Any:
-        # YAML 1.1 reads a bare `off` (in a recipe or a --set reward.semantic.mode=off) as false
-        return "off" if value is False else value
-
-
-class TemporalRewardConfig(_Strict):
-    """Video-R1's T-GRPO (the closest peer): per prompt, a second group of G rollouts on shuffled frames;
-    the correct ordered rollouts earn ``alpha`` when the ordered group's accuracy p beats ``mu`` times the
-    shuffled group's p~ (Video-R1: alpha 0.3, mu 0.8)."""
-
-    enabled: bool = False
-    alpha: Annotated[float, Field(gt=0)] = 0.3
-    mu: Annotated[float, Field(gt=0)] = 0.8
-
-
 class RewardConfig(_Strict):
-    functions: list[str] = ["format_reward", "accuracy_reward", "semantic_consistency_reward"]
+    functions: list[str] = Field(default_factory=lambda: ["format_reward", "accuracy_reward",
+                                                          "semantic_consistency_reward"])
     weights: list[float] | None = None
     semantic: SemanticRewardConfig = SemanticRewardConfig()
     temporal: TemporalRewardConfig = TemporalRewardConfig()
 
     @model_validator(mode="after")
     def _known(self) -> RewardConfig:
-        from training.rewards import REWARD_NAMES, RULE_REWARDS
-
         unknown = [f for f in self.functions if f not in REWARD_NAMES]
         if unknown:
             raise ValueError(f"unknown reward functions {unknown}; known: {list(REWARD_NAMES)}")

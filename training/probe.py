@@ -152,7 +152,7 @@ class Probe:
         with open(self.output_dir / PROBE_FILE, "a", encoding="utf-8") as fh:
             fh.writelines(json.dumps(r) + "\n" for r in records)
         means = step_means(records)[step]
-        from training.runtime import METRICS_FILE
+        from training.checks import METRICS_FILE
 
         line = {"step": step, "time": time.time(), **means}
         with open(self.output_dir / METRICS_FILE, "a", encoding="utf-8") as fh:

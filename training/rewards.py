@@ -12,14 +12,48 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any
+from typing import Annotated, Any, Literal
 
+from pydantic import Field, field_validator
+
+from training.schema import Strict
 from videorft.answers import ANSWER_RE, FORMAT_RE, answers_match, extract_answer, parse_number
 
 _THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 # A sentence ends at . ! or ? followed by white space or the end; a decimal point ("3.5 m") is followed by a
 # digit, so it never ends one (the official code splits on the first '.', which cuts "3.5 m" in two).
 _SENTENCE_END_RE = re.compile(r"[.!?](?=\s|$)")
+
+
+class SemanticRewardConfig(Strict):
+    """Eq. 5/6: r_sc = min(1, w * max(cos(SigLIP_text(span_M), mean_F SigLIP_image(frame)), 0)), gated."""
+
+    mode: Literal["gated", "ungated", "off"] = "gated"  # Table 2 ablations: off / ungated / gated (full)
+    weight: Annotated[float, Field(gt=0)] = 2.0  # w; the paper's best setting
+    span_tokens: Annotated[int, Field(gt=0, le=512)] = 64  # M: SigLIP's text context
+    frames: Annotated[int, Field(gt=0)] = 16  # F
+    max_pixels: Annotated[int, Field(gt=0)] | None = None  # frames decoded for SigLIP; None: its input side squared
+    model: str = "ViT-SO400M-14-SigLIP-384"  # "a lightweight version of SigLIP with 400M parameters"
+    pretrained: str | None = "webli"
+    gate_reward: str = "accuracy_reward"
+    cache_root: str | None = None  # None: the storage root (VIDEORFT_STORAGE_ROOT / profile)
+    compile: bool = False  # torch.compile SigLIP's image tower: same embeddings, faster after a one-off compile
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `off` (in a recipe or a --set reward.semantic.mode=off) as false
+        return "off" if value is False else value
+
+
+class TemporalRewardConfig(Strict):
+    """Video-R1's T-GRPO (the closest peer): per prompt, a second group of G rollouts on shuffled frames;
+    the correct ordered rollouts earn ``alpha`` when the ordered group's accuracy p beats ``mu`` times the
+    shuffled group's p~ (Video-R1: alpha 0.3, mu 0.8)."""
+
+    enabled: bool = False
+    alpha: Annotated[float, Field(gt=0)] = 0.3
+    mu: Annotated[float, Field(gt=0)] = 0.8
 
 
 def completion_text(completion: Any) -> str:
@@ -144,7 +178,7 @@ class SemanticConsistencyReward:
     """
 
     def __init__(self, config: Any, cache_root: str | None = None, media_cache_dir: str | None = None) -> None:
-        from training.video_embeddings import VideoEmbeddingCache
+        from training.embedding_cache import VideoEmbeddingCache
 
         self.__name__ = "semantic_consistency_reward"  # TRL logs a reward function under its __name__
         self.config = config
@@ -277,8 +311,6 @@ def build_reward_funcs(config: Any, cache_root: str | None = None,
 
 @cache
 def _paper_semantic_reward() -> SemanticConsistencyReward:
-    from training.config import SemanticRewardConfig
-
     return SemanticConsistencyReward(SemanticRewardConfig())
 
 

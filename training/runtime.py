@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.checks import run_checks
+from training.checks import METRICS_FILE, run_checks
 from training.config import Method, Recipe, RecipeError, load_recipe
 from training.data import DataError
 from training.model import ModelLoadError
@@ -39,7 +39,6 @@ from videorft.storage import as_path
 RESULT_FILE = "result.json"
 # errors a user fixes by changing the command or the files (exit 2 with the message, no traceback)
 USER_ERRORS: tuple[type[BaseException], ...] = (RecipeError, DataError, ProfileError, ModelLoadError)
-METRICS_FILE = "metrics.jsonl"
 
 
 def build_parser(method: Method) -> argparse.ArgumentParser:
