@@ -471,7 +471,7 @@ def _grpo_vision_delta(small_world, tmp_path: Path, ours: bool) -> float:
     from trl import GRPOConfig, GRPOTrainer
 
     from training.data import load_training_data
-    from training.grpo import build_trainer_class
+    from training.grpo_trainer import VideoGRPOTrainer
     from training.model import ensure_on_disk, load_model_and_processor, vision_tower
     from training.sft import configure_processor
     from videorft.frames import FrameCache, FrameSpec
@@ -492,7 +492,7 @@ def _grpo_vision_delta(small_world, tmp_path: Path, ours: bool) -> float:
                       num_generations=4, max_completion_length=8, max_steps=1, learning_rate=1e-2, beta=0.04,
                       use_cpu=True, report_to=[], save_strategy="no", remove_unused_columns=False,
                       logging_steps=1)
-    cls = build_trainer_class()
+    cls = VideoGRPOTrainer
     if not ours:
         class StockLossPath(cls):  # the video reaches generate(), the log-prob forwards are stock TRL's
             def _get_per_token_logps_and_entropies(self, *args, **kwargs):
@@ -526,7 +526,7 @@ def test_a_grpo_step_updates_the_vision_tower_which_stock_trl_leaves_untouched(s
 
 
 def test_generation_batches_never_mix_images_with_videos():
-    from training.grpo import media_grouped_chunks
+    from training.grpo_trainer import media_grouped_chunks
 
     kinds = ["video", "image", "video", "image", "video", "video", "image"]
     chunks = media_grouped_chunks(kinds, 2, [6, 5, 4, 3, 2, 1, 0], lambda n: list(reversed(range(n))))
