@@ -209,6 +209,41 @@ def _sft_set_checks(name: str) -> list[dg.AssetCheckSpec]:
     ]
 
 
+def _sft_set_check_results(valid: pd.Series, retention: float, bounds: tuple[float, float], kept: int, dropped: int,
+                           pool: int) -> list[dg.AssetCheckResult]:
+    lo, hi = bounds
+    return [
+        dg.AssetCheckResult(check_name="format_valid", passed=bool(valid.all()),
+                            metadata={"valid_rows": int(valid.sum()), "rows": kept}),
+        dg.AssetCheckResult(check_name="retention_rate", passed=lo <= retention <= hi,
+                            metadata={"retention": retention, "bounds": [lo, hi]}),
+        dg.AssetCheckResult(check_name="every_sample_accounted", passed=kept + dropped == pool,
+                            metadata={"kept": kept, "dropped": dropped, "pool": pool}),
+    ]
+
+
+def _stage_versions(stages: dict[str, dict[str, dict[str, Any]] | None]) -> dict[str, dict[str, str]]:
+    """Each upstream stage's content hash per shard (a stage the set was not built from is left out)."""
+    return {stage: {k: m["content_hash"] for k, m in sorted(shards.items())}
+            for stage, shards in stages.items() if shards is not None}
+
+
+def _sft_set_counts(kept: pd.DataFrame, dropped: pd.DataFrame) -> dict[str, dict[str, int]]:
+    return {"by_problem_type": dict(sorted(Counter(kept["problem_type"]).items())),
+            "by_category": dict(sorted(Counter(kept["category"]).items())),
+            "dropped_by_stage": dict(Counter(dropped["stage"]).most_common()),
+            "dropped_by_problem_type": dict(Counter(dropped["problem_type"]).most_common())}
+
+
+def _sft_set_figures(name: str, stages: dict[str, int], counts: dict[str, dict[str, int]], lengths: list[int],
+                     title: str) -> dict[str, Any]:
+    """The set's report figures: the curation funnel, CoT lengths, and the counts by type, category and stage."""
+    return {"funnel": funnel(stages, title),
+            "cot_lengths": histogram(lengths, f"CoT length ({name})", "tokens"),
+            "counts": count_bars({"problem type": counts["by_problem_type"], "category": counts["by_category"],
+                                  "dropped at": counts["dropped_by_stage"]}, name)}
+
+
 def _build_sft_set(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any],
                    structured_video_representations: dict[str, dict[str, Any]],
                    initial_cots: dict[str, dict[str, Any]], refined_cots: dict[str, dict[str, Any]] | None,
@@ -232,10 +267,7 @@ def _build_sft_set(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any
     stages = report.funnel_counts(pool, reps, initial, refined, len(kept))
     lengths = report.token_lengths(kept["process"].tolist())
     words = report.top_words(kept["process"].tolist())
-    counts = {"by_problem_type": dict(sorted(Counter(kept["problem_type"]).items())),
-              "by_category": dict(sorted(Counter(kept["category"]).items())),
-              "dropped_by_stage": dict(Counter(dropped["stage"]).most_common()),
-              "dropped_by_problem_type": dict(Counter(dropped["problem_type"]).most_common())}
+    counts = _sft_set_counts(kept, dropped)
     retention = len(kept) / len(pool) if len(pool) else 0.0
     valid = cot.format_valid(kept) if len(kept) else pd.Series(dtype=bool)
     lo, hi = prof.curation.retention_bounds
@@ -247,32 +279,19 @@ def _build_sft_set(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any
         run.log_metrics({"kept": len(kept), "dropped": len(dropped), "retention": retention,
                          "mean_cot_tokens": sum(lengths) / len(lengths) if lengths else 0.0})
         run.log_dict({"funnel": stages, **counts, "top_words": words}, f"{name}/report.json")
-        figures = {"funnel": funnel(stages, f"{name}: {len(kept)} of {len(pool)} kept"),
-                   "cot_lengths": histogram(lengths, f"CoT length ({name})", "tokens"),
-                   "counts": count_bars({"problem type": counts["by_problem_type"], "category": counts["by_category"],
-                                         "dropped at": counts["dropped_by_stage"]}, name)}
+        figures = _sft_set_figures(name, stages, counts, lengths, f"{name}: {len(kept)} of {len(pool)} kept")
         for figure_name, figure in figures.items():
             run.log_figure(figure, f"{name}/{figure_name}.png")
         plots = "\n\n".join(markdown_image(f, f"{name} {n}") for n, f in figures.items())
         run.log_text(samples_md, f"{name}/samples.md")
         run.log_text(dropped.to_csv(index=False), f"{name}/dropped.csv")
-    checks = [
-        dg.AssetCheckResult(check_name="format_valid", passed=bool(valid.all()),
-                            metadata={"valid_rows": int(valid.sum()), "rows": len(kept)}),
-        dg.AssetCheckResult(check_name="retention_rate", passed=lo <= retention <= hi,
-                            metadata={"retention": retention, "bounds": [lo, hi]}),
-        dg.AssetCheckResult(check_name="every_sample_accounted", passed=len(kept) + len(dropped) == len(pool),
-                            metadata={"kept": len(kept), "dropped": len(dropped), "pool": len(pool)}),
-    ]
+    checks = _sft_set_check_results(valid, retention, (lo, hi), len(kept), len(dropped), len(pool))
     manifest = {"uri": str(base), "parquet": str(base / f"{name}.parquet"),
                 "jsonl": str(base / f"{name}.jsonl"), "dropped": str(base / "dropped.parquet"),
                 "content_hash": content_hash, "row_count": len(kept), "dropped_rows": len(dropped),
                 "pool_version": raw_qa_pool["content_hash"],
-                "stage_versions": {stage: {k: m["content_hash"] for k, m in sorted(ms.items())}
-                                   for stage, ms in (("structured_video_representations",
-                                                      structured_video_representations),
-                                                     ("initial_cots", initial_cots),
-                                                     ("refined_cots", refined_cots)) if ms is not None},
+                "stage_versions": _stage_versions({"structured_video_representations": structured_video_representations,
+                                                   "initial_cots": initial_cots, "refined_cots": refined_cots}),
                 "prompt_hashes": sorted({h for v in kept["prompt_hashes"] for h in json.loads(v).values()}),
                 "prompt_hashes_by_prompt": cot.prompt_hashes_by_prompt(kept["prompt_hashes"])}
     metadata = {
@@ -307,9 +326,8 @@ def _build_sft_set(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any
                                 check_results=checks)
 
 
-def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
-    cot.check_rl_only_templates(profile.curation.filter.rl_only_templates)  # a typo fails when the code loads
-    parts = shard_partitions(profile)
+def structured_video_representations_asset(parts: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
+    """The describer's stage, one partition per curation shard."""
 
     @dg.asset(
         name="structured_video_representations", group_name="curation", **ownership("curation"), code_version="1",
@@ -336,6 +354,12 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                          "frames": json.dumps(cot.spec_dict(prof.video.describe))}, [check],
                         {"media": len(table), "prompt_hash": prompt.content_hash,
                          "frames_decoded": client.encoder.decoded})
+
+    return structured_video_representations
+
+
+def initial_cots_asset(parts: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
+    """The reasoner's stage (Eq. 1), one partition per curation shard."""
 
     @dg.asset(
         name="initial_cots", group_name="curation", **ownership("curation"), code_version="1",
@@ -364,6 +388,12 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                         [_parse_rate_check("initial_cots", table, prof.curation.min_parse_rate, eligible)],
                         {"answer_accuracy": acc if acc is not None else float("nan"),
                          "prompt_hash": prompt.content_hash})
+
+    return initial_cots
+
+
+def refined_cots_asset(parts: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
+    """The refiner's stage (Eq. 2), one partition per curation shard."""
 
     @dg.asset(
         name="refined_cots", group_name="curation", **ownership("curation"), code_version="1",
@@ -410,31 +440,27 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                          "changed_rows": int(table["changed"].fillna(False).sum()),
                          "prompt_hash": prompt.content_hash, "frames_decoded": client.encoder.decoded})
 
-    def sft_set(name: str, final_cots: str, description: str) -> dg.AssetsDefinition:
-        """An SFT set: the filter over ``final_cots`` (refined_cots, or initial_cots for Table 2's ablation)."""
-        upstream = ("raw_qa_pool", "structured_video_representations", "initial_cots", final_cots)
+    return refined_cots
 
-        @dg.asset(name=name, group_name="curation", **ownership("curation"), code_version="1",
-                  kinds={"python", "parquet"},
-                  ins={key: dg.AssetIn() for key in dict.fromkeys(upstream)}, check_specs=_sft_set_checks(name),
-                  description=description)
-        def _set(context: dg.AssetExecutionContext, profile: ProfileResource, storage: StorageResource,
-                 mlflow: MlflowResource, **inputs: Any):
-            return _build_sft_set(context, inputs["raw_qa_pool"], inputs["structured_video_representations"],
-                                  inputs["initial_cots"], inputs.get("refined_cots"), profile, storage, mlflow)
 
-        return _set
+def sft_set_asset(name: str, final_cots: str, description: str) -> dg.AssetsDefinition:
+    """An SFT set: the filter over ``final_cots`` (refined_cots, or initial_cots for Table 2's ablation)."""
+    upstream = ("raw_qa_pool", "structured_video_representations", "initial_cots", final_cots)
 
-    cot_sft_set = sft_set(
-        "cot_sft_set", "refined_cots",
-        "VideoRFT-CoT (the paper's CoT-102K): refined CoTs that pass the filter (structured types: right final "
-        "answer; open types: CLIP similarity to the reference >= threshold), in the VideoRFT schema with "
-        "provenance, as Parquet and JSONL, plus every dropped sample with its reason.")
-    unrefined_cot_sft_set = sft_set(
-        "unrefined_cot_sft_set", "initial_cots",
-        "The paper's \"w/o CoT Refinement\" SFT data (Table 2): the blind initial CoTs (Eq. 1) filtered by the "
-        "same rules as cot_sft_set, so the two sets differ only in the cross-modal refinement. sft_checkpoint "
-        "trains on it when the profile sets training.sft_data: unrefined.")
+    @dg.asset(name=name, group_name="curation", **ownership("curation"), code_version="1",
+              kinds={"python", "parquet"},
+              ins={key: dg.AssetIn() for key in dict.fromkeys(upstream)}, check_specs=_sft_set_checks(name),
+              description=description)
+    def _set(context: dg.AssetExecutionContext, profile: ProfileResource, storage: StorageResource,
+             mlflow: MlflowResource, **inputs: Any):
+        return _build_sft_set(context, inputs["raw_qa_pool"], inputs["structured_video_representations"],
+                              inputs["initial_cots"], inputs.get("refined_cots"), profile, storage, mlflow)
+
+    return _set
+
+
+def rl_set_asset() -> dg.AssetsDefinition:
+    """VideoRFT-RL: every valid pool sample in the RL format."""
 
     @dg.asset(
         name="rl_set", group_name="curation", **ownership("curation"), code_version="1", kinds={"python", "parquet"},
@@ -476,5 +502,21 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
                                                passed=len(rows) == len(pool) and rows["sample_id"].is_unique,
                                                metadata={"rows": len(rows), "pool": len(pool)})])
 
-    return [structured_video_representations, initial_cots, refined_cots, cot_sft_set, unrefined_cot_sft_set,
-            rl_set]
+    return rl_set
+
+
+def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
+    cot.check_rl_only_templates(profile.curation.filter.rl_only_templates)  # a typo fails when the code loads
+    parts = shard_partitions(profile)
+    cot_sft_set = sft_set_asset(
+        "cot_sft_set", "refined_cots",
+        "VideoRFT-CoT (the paper's CoT-102K): refined CoTs that pass the filter (structured types: right final "
+        "answer; open types: CLIP similarity to the reference >= threshold), in the VideoRFT schema with "
+        "provenance, as Parquet and JSONL, plus every dropped sample with its reason.")
+    unrefined_cot_sft_set = sft_set_asset(
+        "unrefined_cot_sft_set", "initial_cots",
+        "The paper's \"w/o CoT Refinement\" SFT data (Table 2): the blind initial CoTs (Eq. 1) filtered by the "
+        "same rules as cot_sft_set, so the two sets differ only in the cross-modal refinement. sft_checkpoint "
+        "trains on it when the profile sets training.sft_data: unrefined.")
+    return [structured_video_representations_asset(parts), initial_cots_asset(parts), refined_cots_asset(parts),
+            cot_sft_set, unrefined_cot_sft_set, rl_set_asset()]

@@ -174,8 +174,9 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
               kinds={"python", "lm-eval"},
               pool=GPU_POOL, partitions_def=score_partitions(profile), check_specs=checks,
               ins={"checkpoint": dg.AssetIn(key="rl_checkpoint", partition_mapping=VARIANT_MAPPING)},
-              description="Six video reasoning benchmarks (paper 4.1) for each Table 2 variant's final model: both "
-              "scoring protocols (videorft, official), per-category scores, bootstrap errors clustered by video, "
+              description=f"The {len(BENCHMARK_NAMES)} video reasoning benchmarks of the registry (paper 4.1: "
+              f"{', '.join(BENCHMARK_NAMES)}) for each Table 2 variant's final model: every scoring protocol "
+              f"({', '.join(PROTOCOLS)}), per-category scores, bootstrap errors clustered by video, "
               "failures counted and never scored; per-sample logs on the storage root and in MLflow.")
     def benchmark_scores(context: dg.AssetExecutionContext, checkpoint: dict[str, Any], profile: ProfileResource,
                          storage: StorageResource, mlflow: MlflowResource, launcher: LauncherResource):
@@ -185,7 +186,8 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
 
     @dg.asset(name="scoreboard", group_name="evaluation", **ownership("evaluation"), code_version="2", kinds={"python"},
               deps=[benchmark_scores], automation_condition=dg.AutomationCondition.eager(),
-              description=f"Table 2: every variant's latest scores on the six benchmarks (both protocols) with 95% "
+              description=f"Table 2: every variant's latest scores on the {len(BENCHMARK_NAMES)} benchmarks (every "
+              f"protocol) with 95% "
               f"intervals (bootstrap over videos), each variant's paired difference from '{reference}', the "
               "multiple-choice questions pooled, uniform chance per benchmark, and the paper's VideoRFT-7B numbers in "
               "a table of their own (not plotted: a tiny model's bars beside them compare nothing).")

@@ -96,6 +96,49 @@ def pool_checks(pool: pd.DataFrame, rows_in: int, quarantined: int, bound: float
     ]
 
 
+def _pool_counts(result: Any) -> dict[str, dict[str, int]]:
+    """The pool's rows by problem type, category, data type and shard, and the quarantine's by reason."""
+    return {
+        "by_problem_type": dict(sorted(Counter(result.pool["problem_type"]).items())),
+        "by_category": dict(sorted(Counter(result.pool["category"]).items())),
+        "by_data_type": dict(sorted(Counter(result.pool["data_type"]).items())),
+        "by_shard": {str(k): int(v) for k, v in sorted(Counter(result.pool["shard"]).items())},
+        "quarantine_reasons": dict(Counter(result.quarantine["reason"]).most_common()),
+    }
+
+
+def _pool_metadata(result: Any, manifest: dict[str, Any], counts: dict[str, dict[str, int]], figure: Any,
+                   run: Any, preview_rows: int) -> dict[str, Any]:
+    """The pool asset's metadata: counts first, then tables, plots and previews (the UI keeps this order)."""
+    schema = column_schema(POOL_COLUMN_DESCRIPTIONS, POOL_COLUMNS)
+    by_source = pd.DataFrame.from_dict(result.by_source, orient="index").rename_axis("source").reset_index()
+    return {
+        "dagster/row_count": len(result.pool),
+        "dagster/column_schema": schema,
+        "quarantined_rows": len(result.quarantine),
+        "duplicate_rows": len(result.duplicates),
+        "rows_in": result.rows_in,
+        "uri": dg.MetadataValue.path(manifest["uri"]),
+        "content_hash": manifest["content_hash"],
+        "by_problem_type": counts_table(counts["by_problem_type"], "problem_type"),
+        "by_category": counts_table(counts["by_category"], "category"),
+        "by_data_type": counts_table(counts["by_data_type"], "data_type"),
+        "by_shard": counts_table(counts["by_shard"], "shard", order=counts["by_shard"]),
+        "quarantine_reasons": counts_table(counts["quarantine_reasons"], "reason"),
+        "by_source": dg.MetadataValue.md(by_source.to_markdown(index=False)),
+        "plots": dg.MetadataValue.md(markdown_image(figure, "raw_qa_pool counts")),
+        "media_probed": result.media.attrs["probed"],
+        "media_reused_from_cache": result.media.attrs["reused"],
+        "preview": dg.MetadataValue.md(markdown_table(
+            result.pool[["sample_id", "shard", "problem_type", "category", "problem", "answer", "path"]],
+            preview_rows)),
+        "quarantine_preview": dg.MetadataValue.md(markdown_table(
+            result.quarantine[["source", "source_row", "reason", "detail"]], preview_rows)),
+        "mlflow_run_url": dg.MetadataValue.url(run.url),
+        "mlflow_run_id": run.run_id,
+    }
+
+
 def build_raw_qa_pool(profile: Profile) -> dg.AssetsDefinition:
     """The pool asset for a profile: it depends on the synthetic world only when the profile uses it."""
 
@@ -129,13 +172,7 @@ def build_raw_qa_pool(profile: Profile) -> dg.AssetsDefinition:
                          if previous is not None else result.media, cache_uri)
         manifest = write_pool(result, storage.uri(POOL_FOLDER), cfg.shards)
         pool = result.pool
-        counts = {
-            "by_problem_type": dict(sorted(Counter(pool["problem_type"]).items())),
-            "by_category": dict(sorted(Counter(pool["category"]).items())),
-            "by_data_type": dict(sorted(Counter(pool["data_type"]).items())),
-            "by_shard": {str(k): int(v) for k, v in sorted(Counter(pool["shard"]).items())},
-            "quarantine_reasons": dict(Counter(result.quarantine["reason"]).most_common()),
-        }
+        counts = _pool_counts(result)
         with mlflow.start_run(context) as run:
             run.log_params({"profile": prof.name, "shards": cfg.shards,
                             "sources": ",".join(s.uri for s in sources),
@@ -152,33 +189,7 @@ def build_raw_qa_pool(profile: Profile) -> dg.AssetsDefinition:
                                 f"raw_qa_pool: {len(pool)} kept of {result.rows_in}")
             run.log_figure(figure, "raw_qa_pool/counts.png")
         checks = pool_checks(pool, result.rows_in, len(result.quarantine), cfg.max_quarantine_rate)
-        schema = column_schema(POOL_COLUMN_DESCRIPTIONS, POOL_COLUMNS)
-        by_source = pd.DataFrame.from_dict(result.by_source, orient="index").rename_axis("source").reset_index()
-        metadata: dict[str, Any] = {
-            "dagster/row_count": len(pool),
-            "dagster/column_schema": schema,
-            "quarantined_rows": len(result.quarantine),
-            "duplicate_rows": len(result.duplicates),
-            "rows_in": result.rows_in,
-            "uri": dg.MetadataValue.path(manifest["uri"]),
-            "content_hash": manifest["content_hash"],
-            "by_problem_type": counts_table(counts["by_problem_type"], "problem_type"),
-            "by_category": counts_table(counts["by_category"], "category"),
-            "by_data_type": counts_table(counts["by_data_type"], "data_type"),
-            "by_shard": counts_table(counts["by_shard"], "shard", order=counts["by_shard"]),
-            "quarantine_reasons": counts_table(counts["quarantine_reasons"], "reason"),
-            "by_source": dg.MetadataValue.md(by_source.to_markdown(index=False)),
-            "plots": dg.MetadataValue.md(markdown_image(figure, "raw_qa_pool counts")),
-            "media_probed": result.media.attrs["probed"],
-            "media_reused_from_cache": result.media.attrs["reused"],
-            "preview": dg.MetadataValue.md(markdown_table(
-                pool[["sample_id", "shard", "problem_type", "category", "problem", "answer", "path"]],
-                cfg.preview_rows)),
-            "quarantine_preview": dg.MetadataValue.md(markdown_table(
-                result.quarantine[["source", "source_row", "reason", "detail"]], cfg.preview_rows)),
-            "mlflow_run_url": dg.MetadataValue.url(run.url),
-            "mlflow_run_id": run.run_id,
-        }
+        metadata = _pool_metadata(result, manifest, counts, figure, run, cfg.preview_rows)
         return dg.MaterializeResult(value=manifest, data_version=dg.DataVersion(manifest["content_hash"]),
                                     metadata=metadata, check_results=checks)
 

@@ -23,6 +23,7 @@ type Nothing.)
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +197,57 @@ def shipped_weights() -> dict[str, str]:
     return {name: weights_tag(name) for name in SHIPPED_MODELS}
 
 
+def _launch_args(recipe: Path, start: str, data_uri: str, run_dir: str, publish_to: str, video: Any,
+                 overrides: list[str]) -> list[str]:
+    """The training entry point's command line: the recipe and its overrides, the start model, the data, where
+    the run lives and publishes, and the profile's training frames (their one owner, passed explicitly)."""
+    args = ["--config", str(recipe), "--model", start, "--data", data_uri, "--output-dir", run_dir,
+            "--publish-to", publish_to, "--frames", str(video.frames), "--max-pixels", str(video.max_pixels),
+            "--min-pixels", str(video.min_pixels)]
+    for item in overrides:
+        args += ["--set", item]
+    return args
+
+
+def _reported(result: dict[str, Any]) -> dict[str, Any]:
+    """What the training process reported about itself, as the asset's metadata shows it."""
+    return {
+        "skipped_media": result.get("skipped_media", 0),
+        # what the child actually decoded (it reports its own values, not what it was asked for)
+        "video_frames": result["frames"], "video_max_pixels": result["max_pixels"],
+        # Eq. 6's gate at work: rows the semantic reward was paid on, and how many of them scored above 0
+        **{k: result[k] for k in ("semantic_paid_rows", "semantic_nonzero_rows") if k in result},
+        # the video embeddings GRPO read from video_embeddings' store vs computed in its steps (a missing medium)
+        **{k: result[k] for k in ("semantic_embeddings_read", "semantic_embeddings_computed") if k in result},
+    }
+
+
+def _write_record(uri: str, name: str, manifest: dict[str, Any], recorded: dict[str, Any],
+                  check_results: Sequence[dg.AssetCheckResult]) -> None:
+    """The run's record (manifest, metadata, checks), what a later materialization with the same key reuses."""
+    from videorft.storage import as_path
+
+    record = as_path(uri)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({
+        "variant": name, "manifest": manifest, "metadata": recorded,
+        "checks": [{"name": c.check_name, "passed": c.passed, "severity": c.severity.value} for c in check_results]
+        + [{"name": PLAN_CHECK[0], "passed": True, "severity": "ERROR"}]}, indent=1, default=str))
+
+
+def _variant_checks(check_results: Sequence[dg.AssetCheckResult], name: str, planned: dict[str, Any]
+                    ) -> list[dg.AssetCheckResult]:
+    """The child's checks and the plan's, each naming the variant: Dagster keeps checks per asset, not per
+    partition."""
+    checks = [dg.AssetCheckResult(check_name=c.check_name, passed=c.passed, severity=c.severity,
+                                  description=c.description, metadata={**c.metadata, "variant": name})
+              for c in check_results]
+    checks.append(dg.AssetCheckResult(check_name=PLAN_CHECK[0], passed=True, metadata={
+        "variant": name, "memory_per_gpu_gib": planned["memory_per_gpu_gib"], "usable_gib": planned["usable_gib"],
+        "plan": dg.MetadataValue.md(planned["table"])}))
+    return checks
+
+
 def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data: dict[str, Any], start: str,
            variant: VariantConfig, profile: ProfileResource, storage: StorageResource, mlflow: MlflowResource,
            launcher: LauncherResource, lineage: dict[str, Any], probe: dict[str, Any] | None = None
@@ -220,13 +272,8 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
     planned = check_plan(prof, method, overrides, start, f"{asset}[{name}]")
     runs = launcher.runs_dir_in_child or prof.training.runs_dir or str(local_state_dir() / "runs")
     run_dir = f"{runs.rstrip('/')}/{asset}/{key}"
-    args = ["--config", str(recipe), "--model", start, "--data", data["uri"], "--output-dir", run_dir,
-            "--publish-to", storage.uri(TRAINING_FOLDER, asset), "--frames", str(video.frames),
-            "--max-pixels", str(video.max_pixels), "--min-pixels", str(video.min_pixels)]
-    for item in overrides:
-        args += ["--set", item]
-    if probe and probe.get("uri"):
-        args += ["--probe", probe["uri"]]
+    args = [*_launch_args(recipe, start, data["uri"], run_dir, storage.uri(TRAINING_FOLDER, asset), video, overrides),
+            *(["--probe", probe["uri"]] if probe and probe.get("uri") else [])]
     with mlflow.start_run(context, extra_tags={"videorft.run_key": key, "videorft.variant": name}) as run:
         run.log_params({"variant": name, "recipe": str(recipe), "start_model": start, "data": data_name,
                         "data_uri": data["uri"], "data_version": data["content_hash"], "rewards": ",".join(rewards),
@@ -263,13 +310,7 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
         **summary,  # top-level floats: Dagster's Plots tab charts each across materializations
         **({"curves_plot": plot} if plot else {}), "curve": curve_markdown(logged, list(curves)),
         "recipe": _shown(recipe), "overrides": ", ".join(overrides) or "(none)", "global_step": result["global_step"],
-        "run_key": key, "skipped_media": result.get("skipped_media", 0),
-        # what the child actually decoded (it reports its own values, not what it was asked for)
-        "video_frames": result["frames"], "video_max_pixels": result["max_pixels"],
-        # Eq. 6's gate at work: rows the semantic reward was paid on, and how many of them scored above 0
-        **{k: result[k] for k in ("semantic_paid_rows", "semantic_nonzero_rows") if k in result},
-        # the video embeddings GRPO read from video_embeddings' store vs computed in its steps (a missing medium)
-        **{k: result[k] for k in ("semantic_embeddings_read", "semantic_embeddings_computed") if k in result},
+        "run_key": key, **_reported(result),
     }
     metadata = {  # what people look for first comes first (the UI keeps this order)
         **_manifest_metadata(manifest), **_presented(recorded),
@@ -280,22 +321,8 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
         "plan": dg.MetadataValue.md(planned["table"]), "plan_memory_per_gpu_gib": planned["memory_per_gpu_gib"],
     }
     metadata.update({k: v for k, v in materialization.metadata.items() if k not in metadata})
-    from videorft.storage import as_path
-
-    record = as_path(_record_uri(storage, asset, key))
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({
-        "variant": name, "manifest": manifest, "metadata": recorded,
-        "checks": [{"name": c.check_name, "passed": c.passed, "severity": c.severity.value}
-                   for c in materialization.check_results]
-        + [{"name": PLAN_CHECK[0], "passed": True, "severity": "ERROR"}]}, indent=1, default=str))
-    # Dagster keeps checks per asset, not per partition: the variant goes in each check's metadata
-    checks = [dg.AssetCheckResult(check_name=c.check_name, passed=c.passed, severity=c.severity,
-                                  description=c.description, metadata={**c.metadata, "variant": name})
-              for c in materialization.check_results]
-    checks.append(dg.AssetCheckResult(check_name=PLAN_CHECK[0], passed=True, metadata={
-        "variant": name, "memory_per_gpu_gib": planned["memory_per_gpu_gib"], "usable_gib": planned["usable_gib"],
-        "plan": dg.MetadataValue.md(planned["table"])}))
+    _write_record(_record_uri(storage, asset, key), name, manifest, recorded, materialization.check_results)
+    checks = _variant_checks(materialization.check_results, name, planned)
     return dg.MaterializeResult(value=manifest, data_version=materialization.data_version, metadata=metadata,
                                 check_results=checks)
 

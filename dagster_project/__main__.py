@@ -72,21 +72,15 @@ def variant_keys(partitions_def: Any, keys: list[Any], variants: set[str], all_v
     return keys
 
 
-def materialize(selection: str | None, variants: list[str] | None = None, log_level: str = "warning",
-                parallel: int = 1) -> int:
-    from dagster import AssetSelection, DagsterInstance
-    from dagster._core.definitions.reconstruct import ReconstructableRepository
+def _selected_assets(graph: Any, selection: str | None) -> set[Any]:
+    """The asset keys a selection string names (none: every asset but the shipped models' pretraining, which runs
+    only when selected, `make pretrain`); an empty set, with the reason and the asset names printed, when the
+    string is bad or matches nothing."""
+    from dagster import AssetSelection
 
     from assets.pretraining import PRETRAINING_GROUP
-    from dagster_project.instance import ensure_dagster_home
-    from resources.core import default_dagster_home
 
-    home = ensure_dagster_home(default_dagster_home())
-    from dagster_project import definitions
-
-    graph = definitions.defs.resolve_asset_graph()
     try:
-        # everything but the shipped models' pretraining, which runs only when selected (`make pretrain`)
         asset_selection = (AssetSelection.from_string(selection) if selection
                            else AssetSelection.all() - AssetSelection.groups(PRETRAINING_GROUP))
         selected = set(asset_selection.resolve(graph))
@@ -96,6 +90,23 @@ def materialize(selection: str | None, variants: list[str] | None = None, log_le
     if not selected:
         print(f"selection {selection!r} matches no asset; assets: "
               f"{', '.join(sorted(k.to_user_string() for k in graph.get_all_asset_keys()))}", file=sys.stderr)
+    return selected
+
+
+def materialize(selection: str | None, variants: list[str] | None = None, log_level: str = "warning",
+                parallel: int = 1) -> int:
+    from dagster import DagsterInstance
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    from dagster_project.instance import ensure_dagster_home
+    from resources.core import default_dagster_home
+
+    home = ensure_dagster_home(default_dagster_home())
+    from dagster_project import definitions
+
+    graph = definitions.defs.resolve_asset_graph()
+    selected = _selected_assets(graph, selection)
+    if not selected:
         return 2
     # The implicit asset job of the whole repository, reconstructable in step subprocesses by module name.
     repo = ReconstructableRepository.for_module("dagster_project.definitions", "defs", os.getcwd())

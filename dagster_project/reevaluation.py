@@ -40,7 +40,8 @@ def build_reevaluation(profile: Profile) -> tuple[list[Any], list[Any], list[Any
 
     @dg.schedule(job=job, cron_schedule=cfg.schedule, execution_timezone=cfg.schedule_timezone,
                  name="weekly_reevaluation", default_status=dg.DefaultScheduleStatus.RUNNING,
-                 description="Re-evaluate every trained variant on all six benchmarks (e.g. after a scoring or "
+                 description=f"Re-evaluate every trained variant on all {len(BENCHMARK_NAMES)} benchmarks "
+                 "(e.g. after a scoring or "
                  "data fix); never trains.")
     def weekly_reevaluation(context: dg.ScheduleEvaluationContext):
         stamp = context.scheduled_execution_time.strftime("%Y-%m-%dT%H:%M") if context.scheduled_execution_time else ""
@@ -55,7 +56,8 @@ def build_reevaluation(profile: Profile) -> tuple[list[Any], list[Any], list[Any
 
     @dg.asset_sensor(asset_key=dg.AssetKey("rl_checkpoint"), job=job, name="new_rl_checkpoint",
                      default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=interval,
-                     description="Evaluate each new final model (rl_checkpoint of a variant) on all six benchmarks, "
+                     description="Evaluate each new final model (rl_checkpoint of a variant) on every benchmark "
+                     f"({len(BENCHMARK_NAMES)}), "
                      "once per checkpoint version; never trains.")
     def new_rl_checkpoint(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
         owner = _backfill_evaluating(context.instance, asset_event.run_id)

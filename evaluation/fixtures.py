@@ -1,6 +1,6 @@
 """Benchmark fixtures from the synthetic world, one question file per benchmark in its own format.
 
-The tiny profile has no benchmark downloads, so each of the six benchmarks gets questions generated from a
+The tiny profile has no benchmark downloads, so each benchmark of the registry gets questions generated from a
 held-out synthetic world (its own seed: no video is shared with the training sets): multiple-choice
 questions for every benchmark, assigned to that benchmark's categories, plus VSI-Bench-style numerical
 questions (counts, times, speeds) as ``regression`` rows scored by MRA. VSI-Bench and VideoMME are written in
@@ -72,7 +72,7 @@ def _multiple_choice_order(mc: list[dict[str, Any]], need: int, shares: dict[str
 
 
 def build_fixtures(root: str, world: WorldConfig, per_benchmark: int) -> dict[str, dict[str, str]]:
-    """Write ``<root>/<benchmark>.json`` for the six benchmarks over a world under ``<root>/world``;
+    """Write ``<root>/<benchmark>.json`` for every benchmark over a world under ``<root>/world``;
     returns ``{benchmark: {"questions": uri, "video_root": uri}}``. Deterministic for a given config."""
     base = as_path(root)
     manifest = build_world(world, str(base / "world"))

@@ -1,4 +1,4 @@
-"""``python -m evaluation.run --model ID_OR_PATH --benchmarks LIST --output DIR``: the six benchmarks via lm-eval.
+"""``python -m evaluation.run --model ID_OR_PATH --benchmarks LIST --output DIR``: the benchmarks via lm-eval.
 
 Builds our tasks (``evaluation/tasks``, loaded with ``TaskManager(include_path=...)``) over the benchmark data
 (the profile's ``evaluation.benchmarks``, or fixtures generated from a held-out synthetic world when a
@@ -184,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m evaluation.run", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True,
                         help="checkpoint folder, hub id, tiny-pretrained (the shipped base) or tiny-random")
-    parser.add_argument("--benchmarks", default=",".join(BENCHMARKS), help="comma-separated (default: all six)")
+    parser.add_argument("--benchmarks", default=",".join(BENCHMARKS),
+                        help=f"comma-separated (default: all {len(BENCHMARKS)})")
     parser.add_argument("--output", required=True, help="folder for scores.json and the per-sample logs")
     parser.add_argument("--profile", help="profile name or file (default: $VIDEORFT_PROFILE or tiny)")
     parser.add_argument("--data", action="append", default=[], metavar="NAME=QUESTIONS[@VIDEO_ROOT]",

@@ -411,7 +411,8 @@ class FixturesConfig(_Strict):
 
 
 class EvaluationConfig(_Strict):
-    """The six benchmarks (paper 4.1): data, decoding, intervals and the re-evaluation schedule."""
+    """The benchmarks (paper 4.1; the registry is ``evaluation.benchmarks``): data, decoding, intervals and the
+    re-evaluation schedule."""
 
     # missing ones: fixtures. The names are checked against the evaluation library's registry where the
     # library is loaded (evaluation.benchmarks.check_names), since the core imports no stage library.
