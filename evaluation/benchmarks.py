@@ -59,6 +59,10 @@ class Benchmark:
     official: OfficialRule  # one sample's score under lmms-eval's task for it (evaluation.protocols)
     official_reader: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     description: str = ""
+    # how per-sample scores make the benchmark's score (a key of evaluation.scoring.AGGREGATES)
+    aggregate: str = "mean"
+    # how generated fixture questions are written (a key of evaluation.fixtures.FIXTURE_FORMATS)
+    fixture_format: str = "video_r1"
 
 
 VSI_TASKS = ("object_counting", "object_abs_distance", "object_size_estimation", "room_size_estimation",
@@ -104,20 +108,22 @@ def _mvbench_official(row: dict[str, Any]) -> dict[str, Any]:
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     Benchmark("vsi_bench", "VSI-Bench", VSI_TASKS, ("question_type", "original_question_type", "category"), 36.8,
               vsi_bench_official, _vsi_official,
-              "visual-spatial intelligence: 8 tasks, 4 of them numerical (scored by MRA)"),
+              "visual-spatial intelligence: 8 tasks, 4 of them numerical (scored by MRA)",
+              aggregate="vsi_tasks", fixture_format="vsi_release"),
     Benchmark("videommmu", "VideoMMMU", VIDEOMMMU_TRACKS, ("track", "category"), 51.1, videommmu_official,
               description="knowledge acquisition from lecture videos: perception, comprehension, adaptation"),
     Benchmark("mmvu", "MMVU (multiple-choice)", MMVU_DISCIPLINES, ("discipline", "category"), 68.5, mmvu_official,
               description="expert-level video understanding, the multiple-choice subset of the validation split"),
     Benchmark("mvbench", "MVBench", MVBENCH_TASKS, ("task", "category"), 62.1,
               multiple_choice_only(mvbench_official), _mvbench_official,
-              "20 temporal tasks, 200 questions each"),
+              "20 temporal tasks, 200 questions each", aggregate="mvbench_tasks"),
     Benchmark("tempcompass", "TempCompass", TEMPCOMPASS_DIMENSIONS, ("dimension", "category"), 73.7,
               multiple_choice_only(tempcompass_official),
               description="temporal perception: action, speed, direction, order, attribute change"),
     Benchmark("videomme", "VideoMME (no subtitles)", VIDEOMME_DURATIONS, ("duration", "category"), 59.8,
               multiple_choice_only(videomme_official), _videomme_official,
-              "general video understanding by duration (short/medium/long) and domain"),
+              "general video understanding by duration (short/medium/long) and domain",
+              fixture_format="videomme_release"),
 )}
 
 

@@ -5,19 +5,22 @@ held-out synthetic world (its own seed: no video is shared with the training set
 questions for every benchmark, assigned to that benchmark's categories, plus VSI-Bench-style numerical
 questions (counts, times, speeds) as ``regression`` rows scored by MRA. VSI-Bench and VideoMME are written in
 their official release formats (``question_type``/``ground_truth``; ``duration``/``domain``/``answer``) so the
-registry's official readers run too; the other four in the Video-R1-eval format.
+registry's official readers run too; the others in the Video-R1-eval format. A registry entry's ``fixture_format``
+picks its writer in ``FIXTURE_FORMATS``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from upath import UPath
 
-from evaluation.benchmarks import BENCHMARKS, VIDEOMME_DOMAINS, VSI_NUMERICAL, VSI_TASKS
+from evaluation.benchmarks import BENCHMARKS, VIDEOMME_DOMAINS, VSI_NUMERICAL, VSI_TASKS, Benchmark
 from synthetic.qa import candidate_questions
 from synthetic.world import build_scripts, build_world
 from videorft.profile import WorldConfig
@@ -71,6 +74,51 @@ def _multiple_choice_order(mc: list[dict[str, Any]], need: int, shares: dict[str
     return [head[int(j)] for j in rng.permutation(len(head))] + rest[need - len(reserved):]
 
 
+def _vsi_rows(picks: list[dict[str, Any]], bench: Benchmark, index: int) -> list[dict[str, Any]]:
+    """VSI-Bench's release format (``question_type``, ``ground_truth``); tasks assigned in turn by kind."""
+    rows = []
+    for i, q in enumerate(picks):
+        numerical = q["problem_type"] != "multiple choice"
+        tasks = VSI_NUMERICAL if numerical else VSI_MC
+        rows.append({"id": i, "dataset": "videos", "scene_name": q["video_id"], "question_type": tasks[i % len(tasks)],
+                     "question": q["problem"], "options": [] if numerical else q["options"],
+                     "ground_truth": _answer(q)})
+    return rows
+
+
+def _videomme_rows(picks: list[dict[str, Any]], bench: Benchmark, index: int) -> list[dict[str, Any]]:
+    """VideoMME's release format (``videoID`` under ``videos/``, ``duration``, ``domain``, ``answer``)."""
+    return [{"video_id": f"{i:03d}", "videoID": q["video_id"], "duration": bench.categories[i % 3],
+             "domain": VIDEOMME_DOMAINS[i % len(VIDEOMME_DOMAINS)], "sub_category": "synthetic",
+             "question_id": f"{q['video_id']}-{i}", "task_type": q["category"], "question": q["problem"],
+             "options": q["options"], "answer": _answer(q)} for i, q in enumerate(picks)]
+
+
+def _video_r1_rows(picks: list[dict[str, Any]], bench: Benchmark, index: int) -> list[dict[str, Any]]:
+    """The Video-R1-eval format, categories assigned in turn (offset by the benchmark's place in the registry)."""
+    field = bench.category_fields[0]
+    return [_vr1_row(i, q, field, bench.categories[(i + index) % len(bench.categories)], "multiple choice")
+            for i, q in enumerate(picks)]
+
+
+@dataclass(frozen=True)
+class FixtureFormat:
+    """How a benchmark's generated questions are written: its rows, where its paths are rooted (a folder under
+    the world, or the world itself), and whether half its questions are numerical."""
+
+    rows: Callable[[list[dict[str, Any]], Benchmark, int], list[dict[str, Any]]]
+    video_folder: str = ""
+    numerical: bool = False
+
+
+# a registry entry's ``fixture_format`` names one of these
+FIXTURE_FORMATS: dict[str, FixtureFormat] = {
+    "video_r1": FixtureFormat(_video_r1_rows),
+    "vsi_release": FixtureFormat(_vsi_rows, numerical=True),
+    "videomme_release": FixtureFormat(_videomme_rows, video_folder="videos"),
+}
+
+
 def build_fixtures(root: str, world: WorldConfig, per_benchmark: int) -> dict[str, dict[str, str]]:
     """Write ``<root>/<benchmark>.json`` for every benchmark over a world under ``<root>/world``;
     returns ``{benchmark: {"questions": uri, "video_root": uri}}``. Deterministic for a given config."""
@@ -83,39 +131,26 @@ def build_fixtures(root: str, world: WorldConfig, per_benchmark: int) -> dict[st
     if not mc or not numeric:
         raise ValueError("the benchmark world produced no multiple-choice or no numerical questions; add videos")
     rng = np.random.default_rng([world.seed, 99])
-    n_num = per_benchmark // 2  # VSI-Bench: half numerical
-    need_mc = per_benchmark * len(BENCHMARKS) - n_num
-    if len(mc) < need_mc or len(numeric) < n_num:
+    n_num = per_benchmark // 2  # a benchmark with numerical questions (VSI-Bench): half of them
+    numerical = sum(FIXTURE_FORMATS[b.fixture_format].numerical for b in BENCHMARKS.values())
+    need_mc, n_num_all = per_benchmark * len(BENCHMARKS) - n_num * numerical, n_num * numerical
+    if len(mc) < need_mc or len(numeric) < n_num_all:
         raise ValueError(f"the benchmark world has {len(mc)} multiple-choice and {len(numeric)} numerical questions; "
-                         f"{per_benchmark} per benchmark, no question in two benchmarks, needs {need_mc} and {n_num}: "
+                         f"{per_benchmark} per benchmark, no question in two benchmarks, needs {need_mc} and "
+                         f"{n_num_all}: "
                          "raise evaluation.fixtures.world.videos")
     mc_order = _multiple_choice_order(mc, need_mc, world.template_shares, rng)  # each in one benchmark only
     numeric_order = [numeric[int(j)] for j in rng.permutation(len(numeric))]
     sources: dict[str, dict[str, str]] = {}
     for b_index, (name, bench) in enumerate(BENCHMARKS.items()):
-        take = per_benchmark - n_num if name == "vsi_bench" else per_benchmark
+        fmt = FIXTURE_FORMATS[bench.fixture_format]
+        take = per_benchmark - n_num if fmt.numerical else per_benchmark
         picks, mc_order = mc_order[:take], mc_order[take:]
-        if name == "vsi_bench":
-            picks = picks + numeric_order[:n_num]
-            rows = []
-            for i, q in enumerate(picks):
-                numerical = q["problem_type"] != "multiple choice"
-                task = (VSI_NUMERICAL if numerical else VSI_MC)[i % (len(VSI_NUMERICAL) if numerical else len(VSI_MC))]
-                rows.append({"id": i, "dataset": "videos", "scene_name": q["video_id"], "question_type": task,
-                             "question": q["problem"], "options": [] if numerical else q["options"],
-                             "ground_truth": _answer(q)})
-        elif name == "videomme":
-            rows = [{"video_id": f"{i:03d}", "videoID": q["video_id"], "duration": bench.categories[i % 3],
-                     "domain": VIDEOMME_DOMAINS[i % len(VIDEOMME_DOMAINS)], "sub_category": "synthetic",
-                     "question_id": f"{q['video_id']}-{i}", "task_type": q["category"], "question": q["problem"],
-                     "options": q["options"], "answer": _answer(q)} for i, q in enumerate(picks)]
-        else:
-            field = bench.category_fields[0]
-            rows = [_vr1_row(i, q, field, bench.categories[(i + b_index) % len(bench.categories)], "multiple choice")
-                    for i, q in enumerate(picks)]
+        if fmt.numerical:
+            picks, numeric_order = picks + numeric_order[:n_num], numeric_order[n_num:]
         target = base / f"{name}.json"
-        target.write_text(json.dumps(rows, indent=1))
-        video_root = base / "world" / "videos" if name == "videomme" else base / "world"  # as each format names paths
+        target.write_text(json.dumps(fmt.rows(picks, bench, b_index), indent=1))
+        video_root = base / "world" / fmt.video_folder if fmt.video_folder else base / "world"
         sources[name] = {"questions": str(target), "video_root": str(video_root)}
     return sources
 

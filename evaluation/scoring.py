@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.benchmarks import BENCHMARKS
 from evaluation.benchmarks import benchmark as registered_benchmark
 from evaluation.protocols import mra_official, videorft_score
 from videorft.answers import choice_letter, extract_prediction, parse_decimal
@@ -120,28 +121,45 @@ def vsi_task(category: str) -> str:
     return "object_rel_direction" if category.startswith("object_rel_direction") else category
 
 
+def _vsi_tasks(scored: Sequence[Scored], protocol: str) -> float:
+    """VSI-Bench. videorft: the mean of the multiple-choice mean and the numerical mean (eval_bench.py);
+    otherwise the mean over tasks, relative direction's three difficulties averaged first into one task."""
+    if protocol == "videorft":
+        mc = [s.score for s in scored if s.sample["problem_type"] == "multiple choice"]
+        num = [s.score for s in scored if s.sample["problem_type"] != "multiple choice"]
+        parts = [p for p in (_mean(mc), _mean(num)) if not math.isnan(p)]
+        return sum(parts) / 2 if len(parts) == 2 else parts[0]
+    tasks = _by(scored, lambda s: vsi_task(s.category))
+    direction = _by([s for s in scored if vsi_task(s.category) == "object_rel_direction"], lambda s: s.category)
+    if direction:
+        tasks["object_rel_direction"] = [_mean(_mean(v) for v in direction.values())]
+    return _mean(_mean(v) for v in tasks.values())
+
+
+def _mvbench_tasks(scored: Sequence[Scored], protocol: str) -> float:
+    """MVBench. videorft: the mean over questions; otherwise the mean over tasks, each task's empty answers left
+    out of its denominator as lmms-eval does (a task with no answer scores 0)."""
+    if protocol == "videorft":
+        return _mean(s.score for s in scored)
+    tasks = _by([s for s in scored if extract_prediction(s.sample.get("prediction")) != ""], lambda s: s.category)
+    every = {s.category for s in scored}
+    return _mean(_mean(tasks[c]) if c in tasks else 0.0 for c in sorted(every))
+
+
+# a registry entry's ``aggregate`` names one of these; a benchmark not in the registry (the pooled questions) means
+AGGREGATES: dict[str, Callable[[Sequence[Scored], str], float]] = {
+    "mean": lambda scored, protocol: _mean(s.score for s in scored),
+    "vsi_tasks": _vsi_tasks,
+    "mvbench_tasks": _mvbench_tasks,
+}
+
+
 def aggregate(benchmark: str, scored: Sequence[Scored], protocol: str) -> float:
-    """The benchmark's overall score from per-sample scores under ``protocol`` (see the module docstring)."""
+    """The benchmark's overall score from per-sample scores under ``protocol``: its registry entry's aggregate."""
     if not scored:
         return math.nan
-    if benchmark == "vsi_bench":
-        if protocol == "videorft":
-            mc = [s.score for s in scored if s.sample["problem_type"] == "multiple choice"]
-            num = [s.score for s in scored if s.sample["problem_type"] != "multiple choice"]
-            parts = [p for p in (_mean(mc), _mean(num)) if not math.isnan(p)]
-            return sum(parts) / 2 if len(parts) == 2 else parts[0]
-        tasks = _by(scored, lambda s: vsi_task(s.category))
-        direction = _by([s for s in scored if vsi_task(s.category) == "object_rel_direction"], lambda s: s.category)
-        if direction:  # average the difficulties first, then the direction task counts once
-            tasks["object_rel_direction"] = [_mean(_mean(v) for v in direction.values())]
-        return _mean(_mean(v) for v in tasks.values())
-    if benchmark == "mvbench" and protocol != "videorft":
-        # lmms-eval leaves a task's empty answers out of its denominator (a task with no answer scores 0)
-        tasks = _by([s for s in scored if extract_prediction(s.sample.get("prediction")) != ""],
-                    lambda s: s.category)
-        every = {s.category for s in scored}
-        return _mean(_mean(tasks[c]) if c in tasks else 0.0 for c in sorted(every))
-    return _mean(s.score for s in scored)
+    entry = BENCHMARKS.get(benchmark)
+    return AGGREGATES[entry.aggregate if entry is not None else "mean"](scored, protocol)
 
 
 def _clusters(scored: Sequence[Scored]) -> list[list[int]]:

@@ -221,3 +221,19 @@ def test_mvbench_official_leaves_empty_predictions_out_of_the_task_denominator()
     paper = aggregate("mvbench", score_samples(samples, "videorft"), "videorft")
     assert official == pytest.approx((1.0 + 0.0) / 2)  # action_sequence 1/1 answered; object_shuffle none: 0
     assert paper == pytest.approx(1 / 3)  # the paper's script counts an empty prediction wrong
+
+
+def test_every_benchmark_names_an_aggregate_and_a_fixture_format_that_exist():
+    """Issue 33: the scoring and the fixtures follow a benchmark's registry entry, never its name."""
+    import inspect
+
+    from evaluation import fixtures, scoring
+    from evaluation.benchmarks import BENCHMARKS
+    from evaluation.fixtures import FIXTURE_FORMATS
+    from evaluation.scoring import AGGREGATES
+
+    for name, bench in BENCHMARKS.items():
+        assert bench.aggregate in AGGREGATES, name
+        assert bench.fixture_format in FIXTURE_FORMATS, name
+        for module in (scoring, fixtures):
+            assert f'"{name}"' not in inspect.getsource(module), f"{module.__name__} branches on {name!r}"
