@@ -35,7 +35,7 @@ from resources.core import MlflowResource, ProfileResource, StorageResource, Tra
 from resources.launchers import LauncherResource
 from training.checks import CHECK_DESCRIPTIONS, curve_summary
 from training.config import grpo_overrides
-from training.rewards import REWARD_NAMES
+from training.rewards import REWARD_NAMES, reward_names
 from videorft.plots import line_chart, markdown_image
 from videorft.profile import GPU_POOL, Profile, VariantConfig, local_state_dir, project_root
 from videorft.provenance import stable_hash
@@ -47,15 +47,14 @@ PLAN_CHECK = ("fits_memory", "training.plan, before the launch: the job's memory
 SMOKE_CHECK = ("checkpoint_loads_and_generates", "the published checkpoint loads as production loads it and generates")
 CURVES = {
     "sft": ("loss", "learning_rate", "mean_token_accuracy", "grad_norm"),
-    "grpo": ("probe/accuracy_reward", "reward", *(f"rewards/{name}/mean" for name in (*REWARD_NAMES,
-                                                                                       "temporal_reward")),
+    "grpo": ("probe/accuracy_reward", "reward", *(f"rewards/{name}/mean" for name in REWARD_NAMES),
              "kl", "completions/mean_length", "probe/format_reward", "loss", "learning_rate"),
 }
 
 # Reported as final_<name> / change_<name> (last tenth of the logged steps, and minus the first tenth)
 SUMMARY_METRICS = {
     "sft": ("loss", "mean_token_accuracy"),
-    "grpo": ("loss", "reward", *(f"rewards/{name}/mean" for name in (*REWARD_NAMES, "temporal_reward")), "kl"),
+    "grpo": ("loss", "reward", *(f"rewards/{name}/mean" for name in REWARD_NAMES), "kl"),
 }
 
 
@@ -260,8 +259,7 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
     recipe = prof.training.recipe_path(method)
     overrides = grpo_overrides(variant) if method == "grpo" else []
     resolved = load_recipe(recipe, method, overrides)  # a bad variant fails here, before any launch
-    rewards = [*resolved.reward.functions, *(["temporal_reward"] if resolved.reward.temporal.enabled else [])] \
-        if method == "grpo" else []
+    rewards = reward_names(resolved.reward) if method == "grpo" else []
     video = prof.video.train  # the one owner of training's frames/pixels, passed explicitly to the child
     key = stable_hash({"recipe": recipe.read_text(), "overrides": overrides, "data": data["content_hash"],
                        "model": start, "video": video.key(), "shipped": shipped_weights(),

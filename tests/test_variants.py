@@ -135,6 +135,27 @@ def test_temporal_reward_scores_each_group_against_its_own_shuffled_rollouts():
     assert out == [0.0, 0.0, 0.3, 0.3, 0.0]
 
 
+def test_t_grpo_is_a_registry_entry_named_in_a_recipe_or_switched_on_by_its_settings(tmp_path):
+    """Issue 33: the temporal reward is an entry of training.rewards.REWARDS that says it needs the trainer's
+    shuffled-frame groups; naming it in reward.functions and reward.temporal.enabled build the same rewards."""
+    from training.config import load_recipe
+    from training.rewards import REWARDS, SHUFFLED_GROUPS, build_reward_funcs, reward_names, reward_weights
+
+    recipe = Path(__file__).resolve().parent.parent / "configs" / "tiny" / "grpo.yaml"
+    named = load_recipe(recipe, "grpo", ["reward.functions=[format_reward,accuracy_reward,temporal_reward]",
+                                         "reward.weights=[1.0,1.0,0.5]"]).reward
+    switched = load_recipe(recipe, "grpo", ["reward.functions=[format_reward,accuracy_reward]",
+                                            "reward.temporal.enabled=true", "reward.weights=[1.0,1.0]"]).reward
+    assert reward_names(named) == reward_names(switched) == ["format_reward", "accuracy_reward", "temporal_reward"]
+    assert reward_weights(named) == [1.0, 1.0, 0.5] and reward_weights(switched) == [1.0, 1.0, 1.0]
+    for config in (named, switched):
+        funcs = build_reward_funcs(config)
+        assert [f.__name__ for f in funcs] == reward_names(config)
+        needing = [f for f in funcs if SHUFFLED_GROUPS in getattr(f, "needs", ())]
+        assert [f.__name__ for f in needing] == ["temporal_reward"]  # what the trainer feeds shuffled groups
+    assert SHUFFLED_GROUPS in REWARDS["temporal_reward"].needs
+
+
 def _log(scores: list[float], videos: list[str], prefix: str = "q") -> list[dict[str, object]]:
     """Multiple-choice samples whose prediction is right (1) or wrong (0) against answer A."""
     return [{"sample_id": f"{prefix}{i}", "video": v, "problem_type": "multiple choice", "answer": "A",

@@ -4,9 +4,10 @@ The trainer is ``training.grpo_trainer.VideoGRPOTrainer`` (TRL's, with the video
 
 Rewards are the ones named in the recipe (default: format, accuracy, semantic consistency, each logged
 under its name by TRL, summed with optional weights), plus TRL's KL, completion length and learning rate.
-With ``reward.temporal.enabled`` (T-GRPO) the trainer also samples, per video prompt, as many rollouts on the same
-frames shuffled and hands their accuracies to ``TemporalReward``; the comparison is within one process's share of
-a group (with several processes and a group split across them, each rank compares its part).
+With ``temporal_reward`` (T-GRPO: named in ``reward.functions``, or ``reward.temporal.enabled``) the trainer
+also samples, per video prompt, as many rollouts on the same frames shuffled and hands their accuracies to
+``TemporalReward``; the comparison is within one process's share of a group (with several processes and a
+group split across them, each rank compares its part).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
 
     from training.grpo_trainer import VideoGRPOTrainer
     from training.model import ensure_on_disk
+    from training.rewards import reward_names, reward_weights
 
     data, model, processor = load_run_inputs(spec, require_process=False)
     ensure_on_disk(model, processor, spec.output_dir / "initial-model")
@@ -88,8 +90,7 @@ def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
         "temperature": 1.0, "per_device_train_batch_size": 8, "logging_steps": 1, "save_strategy": "steps",
         "save_steps": 100, "remove_unused_columns": False, "use_cpu": not has_cuda(), "seed": 0, "data_seed": 0,
         "log_completions": False,
-        **({"reward_weights": [*spec.recipe.reward.weights, *([1.0] if spec.recipe.reward.temporal.enabled else [])]}
-           if spec.recipe.reward.weights is not None else {}),
+        **({"reward_weights": reward_weights(spec.recipe.reward)} if spec.recipe.reward.weights is not None else {}),
     })
     # a sampled vision placeholder in a completion would be taken for a video token by the loss forward
     tok = processor.tokenizer
@@ -112,7 +113,8 @@ def train(spec: RunSpec, pipes: Any = None) -> dict[str, Any]:
         semantic = [getattr(f, "semantic", f) for f in trainer.reward_funcs]
         tallies = [f.tally() for f in semantic if isinstance(f, SemanticConsistencyReward)]
         return {"reward_functions": [getattr(f, "__name__", str(f)) for f in trainer.reward_funcs],
-                "semantic_mode": spec.recipe.reward.semantic.mode, "temporal": spec.recipe.reward.temporal.enabled,
+                "semantic_mode": spec.recipe.reward.semantic.mode,
+                "temporal": "temporal_reward" in reward_names(spec.recipe.reward),
                 **(summed_over_ranks(tallies[0]) if tallies else {})}
 
     return train_and_finish(spec, trainer, processor, data, frames, pipes, "GRPO", summary)

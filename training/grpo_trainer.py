@@ -128,9 +128,9 @@ class VideoGRPOTrainer(GRPOTrainer):
             temporal.shuffled[key] = accuracy_reward(completions, **columns)
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
-        from training.rewards import TemporalReward
+        from training.rewards import SHUFFLED_GROUPS
 
-        temporal = next((f for f in self.reward_funcs if isinstance(f, TemporalReward)), None)
+        temporal = next((f for f in self.reward_funcs if SHUFFLED_GROUPS in getattr(f, "needs", ())), None)
         if temporal is not None:
             self._shuffled_group_accuracy(inputs, temporal)
         cache: dict[str, dict[str, Any]] = {}

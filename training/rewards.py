@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -255,6 +256,7 @@ class TemporalReward:
 
     def __init__(self, alpha: float = 0.3, mu: float = 0.8) -> None:
         self.__name__ = "temporal_reward"
+        self.needs = frozenset({SHUFFLED_GROUPS})  # the trainer fills ``shuffled`` for a reward that needs it
         self.alpha, self.mu = alpha, mu
         self.shuffled: dict[str, list[float]] = {}
 
@@ -274,39 +276,98 @@ class TemporalReward:
 
 
 RewardFunc = Callable[..., list[float]]
-# Rule rewards need no settings; the others are built from a recipe's ``reward`` section by
-# ``build_reward_funcs``. Together, the one list of reward names.
-RULE_REWARDS: dict[str, RewardFunc] = {"format_reward": format_reward, "accuracy_reward": accuracy_reward}
-MODEL_REWARDS: dict[str, Callable[[SemanticConsistencyReward], RewardFunc]] = {
-    "semantic_consistency_reward": lambda semantic: semantic,
-    "videorft_reward": VideoRFTReward,
+SETTINGS, VIDEO_EMBEDDINGS, SHUFFLED_GROUPS = "settings", "video_embeddings", "shuffled_groups"
+
+
+@dataclass(frozen=True)
+class RewardContext:
+    """What a reward entry may be built from: the recipe's ``reward`` section, and the one semantic-consistency
+    model of a run (built on first use, shared by every entry that needs video embeddings)."""
+
+    config: Any
+    cache_root: str | None = None
+    media_cache_dir: str | None = None
+    _semantic: list[SemanticConsistencyReward] = field(default_factory=list)
+
+    def semantic(self) -> SemanticConsistencyReward:
+        if not self._semantic:
+            self._semantic.append(SemanticConsistencyReward(self.config.semantic, self.cache_root,
+                                                            self.media_cache_dir))
+        return self._semantic[0]
+
+
+@dataclass(frozen=True)
+class RewardEntry:
+    """A reward name's builder and what it needs: ``settings`` (its part of the recipe's ``reward`` section),
+    ``video_embeddings`` (the ``video_embeddings`` asset's store) or ``shuffled_groups`` (the trainer samples a
+    second group on shuffled frames per video prompt and hands its accuracies to the function's ``shuffled``)."""
+
+    build: Callable[[RewardContext], RewardFunc]
+    needs: frozenset[str] = frozenset()
+
+
+def _fixed(func: RewardFunc) -> RewardEntry:
+    return RewardEntry(lambda context: func)
+
+
+# The one registry of reward names (open-r1's REWARD_FUNCS_REGISTRY): a recipe's ``reward.functions`` names them.
+REWARDS: dict[str, RewardEntry] = {
+    "format_reward": _fixed(format_reward),
+    "accuracy_reward": _fixed(accuracy_reward),
+    "semantic_consistency_reward": RewardEntry(lambda context: context.semantic(),
+                                               frozenset({SETTINGS, VIDEO_EMBEDDINGS})),
+    "videorft_reward": RewardEntry(lambda context: VideoRFTReward(context.semantic()),
+                                   frozenset({SETTINGS, VIDEO_EMBEDDINGS})),
+    "temporal_reward": RewardEntry(lambda context: TemporalReward(context.config.temporal.alpha,
+                                                                  context.config.temporal.mu),
+                                   frozenset({SETTINGS, SHUFFLED_GROUPS})),
 }
-REWARD_NAMES: tuple[str, ...] = (*RULE_REWARDS, *MODEL_REWARDS)
+REWARD_NAMES: tuple[str, ...] = tuple(REWARDS)
+# the rewards that need nothing: what a semantic gate may name
+RULE_REWARDS: dict[str, RewardFunc] = {n: e.build(RewardContext(None)) for n, e in REWARDS.items() if not e.needs}
+
+
+def reward_names(config: Any) -> list[str]:
+    """The reward names a recipe's ``reward`` section pays, in order: ``functions``, then ``temporal_reward`` when
+    ``temporal.enabled`` asks for T-GRPO without naming it."""
+    names = list(config.functions)
+    temporal = getattr(config, "temporal", None)
+    if temporal is not None and temporal.enabled and "temporal_reward" not in names:
+        names.append("temporal_reward")
+    return names
+
+
+def reward_weights(config: Any) -> list[float] | None:
+    """``reward.weights`` extended with 1.0 for each reward ``reward_names`` adds; None when not set."""
+    if config.weights is None:
+        return None
+    return [*config.weights, *([1.0] * (len(reward_names(config)) - len(config.functions)))]
+
+
+def needs(config: Any, need: str) -> bool:
+    """Whether any reward a recipe pays needs ``need`` (a semantic reward switched off reads no embeddings)."""
+    paid = any(need in REWARDS[n].needs for n in reward_names(config) if n in REWARDS)
+    return paid and not (need == VIDEO_EMBEDDINGS and config.semantic.mode == "off")
 
 
 def uses_video_embeddings(config: Any) -> bool:
     """Whether a recipe's ``reward`` section pays the semantic-consistency reward (so reads video embeddings)."""
-    return any(n in MODEL_REWARDS for n in config.functions) and config.semantic.mode != "off"
+    return needs(config, VIDEO_EMBEDDINGS)
 
 
 def build_reward_funcs(config: Any, cache_root: str | None = None,
                        media_cache_dir: str | None = None) -> list[RewardFunc]:
-    """The recipe's ``reward.functions`` as TRL reward functions, in order (open-r1's ``get_reward_funcs``).
+    """The recipe's rewards (``reward_names``) as TRL reward functions, in order (open-r1's ``get_reward_funcs``).
 
     The semantic-consistency model is built once and shared by every function that needs it; nothing is kept
     in module state, so two trainers in one process can use different settings.
     """
-    unknown = [n for n in config.functions if n not in REWARD_NAMES]
+    names = reward_names(config)
+    unknown = [n for n in names if n not in REWARDS]
     if unknown:
         raise ValueError(f"unknown reward functions {unknown}; known: {list(REWARD_NAMES)}")
-    semantic = None
-    if any(n in MODEL_REWARDS for n in config.functions):
-        semantic = SemanticConsistencyReward(config.semantic, cache_root, media_cache_dir)
-    funcs = [RULE_REWARDS[n] if n in RULE_REWARDS else MODEL_REWARDS[n](semantic) for n in config.functions]
-    temporal = getattr(config, "temporal", None)
-    if temporal is not None and temporal.enabled:  # the trainer finds it by type and feeds it shuffled groups
-        funcs.append(TemporalReward(temporal.alpha, temporal.mu))
-    return funcs
+    context = RewardContext(config, cache_root, media_cache_dir)
+    return [REWARDS[n].build(context) for n in names]
 
 
 @cache
