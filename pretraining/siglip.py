@@ -89,7 +89,7 @@ def decode_all(videos: Sequence[Video], frames: int, model: Any, preprocess: Any
     """``(N, F, 3, H, W)`` preprocessed frames of every video, decoded once (two threads)."""
     import torch
 
-    from training.embedding_cache import clip_frames
+    from training.video_embeddings import clip_frames
 
     def one(video: Video) -> Any:
         return clip_frames(video.path, frames, model, preprocess, None, media_cache)

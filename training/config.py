@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from training.rewards import REWARD_NAMES, RULE_REWARDS, SemanticRewardConfig, TemporalRewardConfig
 from training.schema import Strict as _Strict
 from videorft.profile import VariantConfig
+from videorft.settings import read_mapping, validated
 
 Method = Literal["sft", "grpo"]
 
@@ -158,24 +159,13 @@ def load_recipe(path: str | Path, method: Method | None = None, overrides: list[
     ``trainer:`` against TRL's config class, which imports TRL, transformers and torch (seconds): for callers
     that validate everything else cheaply (the Dagster definitions, loaded by every run worker)."""
     path = Path(path)
-    if not path.is_file():
-        raise RecipeError(f"recipe {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"recipe {path} is not valid YAML: {exc}") from exc
+    raw = read_mapping(path, "recipe", RecipeError)
     if method is not None and raw.get("method", method) != method:
         raise RecipeError(f"recipe {path} is for method {raw.get('method')!r}, not {method!r}")
     raw.setdefault("method", method)
     raw = apply_overrides(raw, overrides or [])
-    try:
-        return Recipe.model_validate(raw, context={"trainer_keys": check_trainer_keys})
-    except ValidationError as exc:
-        lines = [f"invalid recipe {path}:"]
-        for e in exc.errors():
-            key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-            lines.append(f"  {key}: {'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}")
-        raise RecipeError("\n".join(lines)) from None
+    return validated(Recipe, raw, "recipe", path, RecipeError, context={"trainer_keys": check_trainer_keys},
+                     show_input=False)
 
 
 def grpo_overrides(variant: VariantConfig) -> list[str]:

@@ -15,7 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from training.embedding_cache import LOG, VideoEmbeddingCache, media_key, media_of_shard, precompute
+# pretraining.siglip imports clip_frames from here: its source is hashed into the shipped tiny-siglip's card, so
+# the import stays until the next rebuild of the shipped models
+from training.embedding_cache import (
+    LOG,
+    VideoEmbeddingCache,
+    clip_frames,  # noqa: F401
+    media_key,
+    media_of_shard,
+    precompute,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
