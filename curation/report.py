@@ -16,6 +16,7 @@ import pandas as pd
 
 from videorft.schema import PROBLEM_TYPES
 
+_TAG_RE = re.compile(r"</?(think|answer)>")
 _WORD_RE = re.compile(r"[a-z][a-z']+")
 
 
@@ -35,11 +36,14 @@ def token_lengths(texts: list[str]) -> list[int]:
 
 
 def top_words(texts: list[str], n: int = 30) -> dict[str, int]:
+    """The ``n`` commonest words of the CoTs, without stop words and without the format's own tags (every CoT
+    has ``<think>``: counting it says nothing about the reasoning)."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     counts: Counter[str] = Counter()
     for text in texts:
-        counts.update(w for w in _WORD_RE.findall(text.lower()) if w not in ENGLISH_STOP_WORDS and len(w) > 2)
+        prose = _TAG_RE.sub(" ", text.lower())
+        counts.update(w for w in _WORD_RE.findall(prose) if w not in ENGLISH_STOP_WORDS and len(w) > 2)
     return dict(counts.most_common(n))
 
 

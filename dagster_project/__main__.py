@@ -195,20 +195,25 @@ def _headline(outcome: Outcome) -> str:
 
 
 def _score_lines(outcomes: list[Outcome], variants: list[str]) -> list[str]:
-    """Variants x benchmarks, official / videorft, for the scores materialized in this invocation."""
+    """Variants x benchmarks, every protocol (official / videorft / lenient), for the scores materialized in this
+    invocation."""
+    from evaluation.scoring import PROTOCOLS
+
+    # the leaderboard's protocol first, then the paper's, then the rest (lenient: what the tiny models know)
+    shown = ["official", "videorft", *(p for p in PROTOCOLS if p not in ("official", "videorft"))]
     scores: dict[tuple[str, str], str] = {}
     for o in outcomes:
         for key, partition, meta in o.materialized:
             if key == "benchmark_scores" and "score_official" in meta and "|" in partition:
                 benchmark, variant = partition.split("|", 1)
-                scores[(variant, benchmark)] = f"{_fmt(meta['score_official'])}/{_fmt(meta.get('score_videorft'))}"
+                scores[(variant, benchmark)] = "/".join(_fmt(meta.get(f"score_{p}")) for p in shown)
     if not scores:
         return []
     benchmarks = list(dict.fromkeys(b for _, b in scores))  # in the order they ran
     rows = [v for v in variants if any((v, b) in scores for b in benchmarks)]
-    width = max(len(b) for b in benchmarks) + 2
-    lines = ["scores, official / videorft (%):", "  " + "variant".ljust(16) + "".join(b.rjust(width)
-                                                                                   for b in benchmarks)]
+    width = max(len(x) for x in [*benchmarks, *scores.values()]) + 2
+    lines = [f"scores, {' / '.join(shown)} (%):", "  " + "variant".ljust(16) + "".join(
+        b.rjust(width) for b in benchmarks)]
     lines += ["  " + v.ljust(16) + "".join(scores.get((v, b), "-").rjust(width) for b in benchmarks) for v in rows]
     return lines
 

@@ -250,3 +250,11 @@ def test_a_killed_materialization_resumes_without_repeating_answered_requests(is
     assert stats["answered_more_than_once"] == 0, "a request answered before the kill was sent again"
     assert stats["answered_total"] == len(stats["answered"]) > len(answered_first)
     assert "checks:" in again.stdout and "0 failed" in again.stdout and "result     : success" in again.stdout
+
+
+def test_top_words_counts_the_reasoning_not_the_format_tags():
+    from curation.report import top_words
+
+    words = top_words(["<think>The red circle moves left.</think><answer>red</answer>",
+                       "<think>A red square.</think> <answer>B</answer>"])
+    assert words["red"] == 3 and not {"think", "answer"} & set(words)

@@ -48,8 +48,8 @@ def test_materialize_everything_records_runs_and_prints_a_summary(isolated_env):
     assert re.search(r"\n  sft_checkpoint\[sft_only\] +\d+ steps, loss [\d.e-]+", out.stdout)
     assert re.search(r"\n  rl_checkpoint\[full\] +\d+ steps, loss [-\d.e]+, reward [\d.e-]+", out.stdout)
     assert re.search(r"\n  sft_checkpoint\[full\] +reused sft_only's checkpoint", out.stdout)
-    assert "scores, official / videorft (%):" in out.stdout
-    assert re.search(r"\n  sft_only +([\d.]+/[\d.]+ +){5}[\d.]+/[\d.]+\n", out.stdout)
+    assert "scores, official / videorft / lenient (%):" in out.stdout
+    assert re.search(r"\n  sft_only +([\d.]+/[\d.]+/[\d.]+ +){5}[\d.]+/[\d.]+/[\d.]+\n", out.stdout)
     # a quiet terminal: one line per run and the summary; the step logs are in the UI
     lines = (out.stdout + out.stderr).splitlines()
     assert len(lines) < 120, len(lines)

@@ -92,6 +92,23 @@ def test_every_asset_has_an_owner_a_domain_tag_and_a_description():
         assert node.description, key
 
 
+def test_each_group_names_the_paper_sections_where_its_method_is():
+    import re
+
+    from assets.metadata import PAPER_SECTIONS
+
+    # the paper's numbered headings (../shared/paper/videorft-paper.txt, read again below where it is present)
+    headings = {"1", "2", "2.1", "2.2", "2.3", "3", "3.1", "3.2", "3.2.1", "3.3", "4", "4.1", "4.2", "4.3", "5",
+                "5.1", "5.2", "6"}
+    paper = Path(__file__).resolve().parent.parent.parent / "shared" / "paper" / "videorft-paper.txt"
+    if paper.is_file():
+        assert set(re.findall(r"^(\d+(?:\.\d+)*) [A-Z]", paper.read_text(encoding="utf-8"), re.MULTILINE)) == headings
+    for group, section in PAPER_SECTIONS.items():
+        for number in section.split("-"):
+            assert number in headings, f"{group}: paper_section {section} is not a heading of the paper"
+    assert PAPER_SECTIONS["curation"] == "2.2"  # "Cognitively Inspired CoT Generation", as the README says
+
+
 
 def test_a_dataset_logged_by_two_runs_at_once_is_linked_after_the_losing_insert(tmp_path):
     from mlflow.exceptions import MlflowException
