@@ -198,9 +198,10 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         prof = profile.profile
         latest = latest_scores(context.instance)
         logs = {key: _read_log(rec["samples_log"]) for key, rec in latest.items()}
-        table = build_table(logs, reference, prof.evaluation.bootstrap)
+        order = list(prof.training.variants)  # Table 2's order: base, sft_only, rl_only, full, the ablations
+        table = build_table(logs, reference, prof.evaluation.bootstrap, order=order)
         pooled = build_pooled(logs, reference, iterations=prof.evaluation.bootstrap,
-                              subsets=prof.evaluation.pooled_subsets)
+                              subsets=prof.evaluation.pooled_subsets, order=order)
         folder = storage.path(EVALUATION_FOLDER, "scoreboard")
         folder.mkdir(parents=True, exist_ok=True)
         csv_path, pooled_path, png_path = (folder / "scoreboard.csv", folder / "pooled_multiple_choice.csv",

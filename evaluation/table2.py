@@ -21,7 +21,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -65,12 +65,21 @@ def difference(benchmark: str, samples: Samples, reference: Samples, protocol: s
             "p_value": round(out["p_value"], 4)}
 
 
-def build_table(logs: Mapping[tuple[str, str], Samples], reference: str, iterations: int = 1000, seed: int = 0
-                ) -> pd.DataFrame:
-    """One row per (variant, benchmark): scores and intervals under both protocols, and the difference from
-    ``reference`` (columns ``delta_<protocol>``, ``delta_<protocol>_ci95_low/high``) where it was evaluated."""
+def in_table2_order(variants: Iterable[str], order: Sequence[str] = ()) -> list[str]:
+    """``variants`` in Table 2's order (``order``: the profile's ``training.variants``, base first), the ones it
+    does not name after them by name."""
+    rank = {v: i for i, v in enumerate(order)}
+    return sorted(set(variants), key=lambda v: (rank.get(v, len(rank)), v))
+
+
+def build_table(logs: Mapping[tuple[str, str], Samples], reference: str, iterations: int = 1000, seed: int = 0,
+                order: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per (variant, benchmark), variants in ``order`` (``in_table2_order``): scores and intervals under
+    both protocols, and the difference from ``reference`` (columns ``delta_<protocol>``,
+    ``delta_<protocol>_ci95_low/high``) where it was evaluated."""
     rows = []
-    for (variant, benchmark), samples in sorted(logs.items()):
+    ranked = {v: i for i, v in enumerate(in_table2_order((v for v, _ in logs), order))}
+    for (variant, benchmark), samples in sorted(logs.items(), key=lambda kv: (ranked[kv[0][0]], kv[0][1])):
         row: dict[str, Any] = {"variant": variant, "benchmark": benchmark, "samples": len(samples),
                                "failed": sum(failed(s) for s in samples), "chance": benchmark_chance(samples)}
         ref = logs.get((reference, benchmark))
@@ -129,14 +138,15 @@ def split_subsets(samples: Samples, subsets: Mapping[str, str]) -> dict[str, lis
 
 def build_pooled(logs: Mapping[tuple[str, str], Samples], reference: str, baseline: str = "base",
                  iterations: int = 1000, seed: int = 0, protocol: str = "official",
-                 subsets: Mapping[str, str] | None = None) -> pd.DataFrame:
+                 subsets: Mapping[str, str] | None = None, order: Sequence[str] = ()) -> pd.DataFrame:
     """Pooled multiple-choice accuracy per variant (and per ``subsets``, see ``split_subsets``), its interval,
     chance, and paired differences from ``baseline`` and ``reference`` (bootstrap clusters are the real videos,
     one video in two benchmarks is one cluster)."""
     pooled = pooled_multiple_choice(logs)
     split = {variant: split_subsets(samples, subsets or {}) for variant, samples in pooled.items()}
     rows = []
-    for variant, parts in sorted(split.items()):
+    for variant in in_table2_order(split, order):
+        parts = split[variant]
         for subset, samples in parts.items():
             if not samples:
                 continue

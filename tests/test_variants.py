@@ -234,3 +234,15 @@ def test_the_table2_figure_draws_a_chance_line_and_keeps_the_papers_numbers_in_t
     assert chance.get_segments()[0][0][1] == 25.0  # four options each
     assert set(paper_table()["benchmark"]) == {"vsi_bench", "videommmu", "mmvu", "mvbench", "tempcompass",
                                                "videomme"}
+
+
+def test_table2_rows_follow_the_profiles_variant_order_not_the_alphabet():
+    from evaluation.table2 import build_pooled, build_table, in_table2_order
+
+    logs = {(v, "mvbench"): _log([1, 0, 1, 0], ["a", "b", "c", "d"]) for v in ("full", "base", "sft_only")}
+    order = ["base", "sft_only", "rl_only", "full"]
+    assert in_table2_order(["full", "zeta", "base", "sft_only"], order) == ["base", "sft_only", "full", "zeta"]
+    assert list(build_table(logs, reference="full", iterations=20, order=order)["variant"]) == [
+        "base", "sft_only", "full"]
+    assert list(dict.fromkeys(build_pooled(logs, reference="full", iterations=20, order=order)["variant"])) == [
+        "base", "sft_only", "full"]
