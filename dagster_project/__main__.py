@@ -175,9 +175,11 @@ def _fmt(value: Any) -> str:
 def _headline(outcome: Outcome) -> str:
     """The one thing to know about a finished run: rows, the training result or the score."""
     parts = []
-    for _, _, meta in outcome.materialized:
+    several = len({key for key, _, _ in outcome.materialized}) > 1  # then each count names its asset
+    for key, _, meta in outcome.materialized:
         if "score_official" in meta:
-            parts.append(f"official {_fmt(meta['score_official'])} / videorft {_fmt(meta.get('score_videorft'))}")
+            parts.append(f"official {_fmt(meta['score_official'])} / videorft {_fmt(meta.get('score_videorft'))}"
+                         f" / lenient {_fmt(meta.get('score_lenient'))}")
         elif "reused_from_variant" in meta:
             parts.append(f"reused {meta['reused_from_variant']}'s checkpoint")
         elif "skipped_stage" in meta:
@@ -187,7 +189,7 @@ def _headline(outcome: Outcome) -> str:
                                                                                 "final_accuracy_reward") if k in meta)
             parts.append(f"{meta['global_step']} steps{', ' + shown if shown else ''}")
         elif "dagster/row_count" in meta:
-            parts.append(f"{meta['dagster/row_count']} rows")
+            parts.append(f"{key} {meta['dagster/row_count']} rows" if several else f"{meta['dagster/row_count']} rows")
     failed = [name for name, passed, state in outcome.checks if not passed and not state.startswith("skipped")]
     if failed:
         parts.append(f"{len(failed)} check(s) not passed")

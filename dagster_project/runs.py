@@ -20,7 +20,7 @@ class Outcome:
 
 SUMMARY_KEYS = ("dagster/row_count", "global_step", "trained_on", "method", "reused_from_variant", "skipped_stage",
                 "final_loss", "final_reward", "final_accuracy_reward", "final_kl", "score_official", "score_videorft",
-                "csv")
+                "score_lenient", "csv")
 
 
 def _short_metadata(metadata: dict[str, Any]) -> dict[str, Any]:

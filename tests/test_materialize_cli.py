@@ -91,3 +91,17 @@ def test_materialize_exits_non_zero_when_a_run_fails(isolated_env, tmp_path):
     out = _cli("materialize", env={**isolated_env, "VIDEORFT_QA_SOURCES": str(missing)})
     assert out.returncode == 1
     assert "FAILED" in out.stdout and "not found" in out.stdout
+
+
+def test_a_run_of_several_assets_labels_each_count_and_a_score_shows_every_protocol():
+    from dagster_project.__main__ import _headline
+    from dagster_project.runs import SUMMARY_KEYS, Outcome
+
+    several = Outcome("x", "r", True, materialized=[("initial_cots", "000", {"dagster/row_count": 179}),
+                                                     ("refined_cots", "000", {"dagster/row_count": 780})])
+    assert _headline(several) == ": initial_cots 179 rows; refined_cots 780 rows"
+    assert _headline(Outcome("x", "r", True, materialized=[("rl_set", "", {"dagster/row_count": 5})])) == ": 5 rows"
+    score = Outcome("x", "r", True, materialized=[("benchmark_scores", "mvbench|full", {
+        "score_official": 6.67, "score_videorft": 1.56, "score_lenient": 40.0})])
+    assert _headline(score) == ": official 6.67 / videorft 1.56 / lenient 40"
+    assert "score_lenient" in SUMMARY_KEYS  # kept from the run's metadata for the summary table
