@@ -21,7 +21,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.metadata import ownership, versions_table
-from assets.training import variant_partitions
+from assets.training import partitions_note, variant_partitions
 from evaluation.benchmarks import BENCHMARK_NAMES, BENCHMARKS, check_sources
 from evaluation.scoring import PROTOCOLS
 from resources.core import MlflowResource, ProfileResource, StorageResource
@@ -177,7 +177,8 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
               description=f"The {len(BENCHMARK_NAMES)} video reasoning benchmarks of the registry (paper 4.1: "
               f"{', '.join(BENCHMARK_NAMES)}) for each Table 2 variant's final model: every scoring protocol "
               f"({', '.join(PROTOCOLS)}), per-category scores, bootstrap errors clustered by video, "
-              "failures counted and never scored; per-sample logs on the storage root and in MLflow.")
+              "failures counted and never scored; per-sample logs on the storage root and in MLflow."
+              + partitions_note(profile))
     def benchmark_scores(context: dg.AssetExecutionContext, checkpoint: dict[str, Any], profile: ProfileResource,
                          storage: StorageResource, mlflow: MlflowResource, launcher: LauncherResource):
         return _evaluate(context, checkpoint, profile, storage, mlflow, launcher)

@@ -362,6 +362,14 @@ def _check_specs(asset: str, method: str) -> list[dg.AssetCheckSpec]:
     return [dg.AssetCheckSpec(name, asset=asset, description=text) for name, text in specs]
 
 
+def partitions_note(profile: Profile) -> str:
+    """What a partitioned asset's description says about its variants: which ``make run`` builds, and that
+    ``make table2`` builds the rest (their partitions stay grey, "missing", until then)."""
+    rest = [v for v in profile.training.variants if v not in profile.training.run_variants]
+    note = f" `make run` builds the variants {', '.join(profile.training.run_variants)} (training.run_variants)"
+    return note + (f"; `make table2` builds the rest ({', '.join(rest)})." if rest else ".")
+
+
 def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
     from training.config import load_recipe
 
@@ -389,7 +397,7 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
               description="Qwen2.5-VL after SFT (paper 3.2) for each Table 2 variant: on cot_sft_set, or on "
               "unrefined_cot_sft_set for 'w/o CoT refinement'; a variant without SFT passes the base model on. "
               "TRL SFTTrainer, loss on the assistant turn only, launched through the launcher resource; the "
-              "checkpoint's content hash is the data version.")
+              "checkpoint's content hash is the data version." + partitions_note(profile))
     def sft_checkpoint(context: dg.AssetExecutionContext, cot_sft_set: dict[str, Any],
                        unrefined_cot_sft_set: dict[str, Any], profile: ProfileResource, storage: StorageResource,
                        mlflow: MlflowResource, launcher: LauncherResource):
@@ -413,7 +421,7 @@ def build_training_assets(profile: Profile) -> list[dg.AssetsDefinition]:
               description="Each Table 2 variant's final model: GRPO (paper 3.3) from sft_checkpoint of the same "
               "variant with the variant's rewards (format + accuracy + gated semantic consistency for the full "
               "model; ablations and T-GRPO per training.variants), the video passed into the loss forward; a "
-              "variant without RL passes its SFT checkpoint (or the base model) on.")
+              "variant without RL passes its SFT checkpoint (or the base model) on." + partitions_note(profile))
     def rl_checkpoint(context: dg.AssetExecutionContext, rl_set: dict[str, Any], sft_checkpoint: dict[str, Any],
                       rl_probe_set: dict[str, Any], profile: ProfileResource, storage: StorageResource,
                       mlflow: MlflowResource, launcher: LauncherResource):

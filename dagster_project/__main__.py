@@ -220,6 +220,18 @@ def _score_lines(outcomes: list[Outcome], variants: list[str]) -> list[str]:
     return lines
 
 
+def _variants_line(outcomes: list[Outcome], variants: list[str]) -> list[str]:
+    """Which Table 2 variants this invocation trained or scored, and how to build the others (their partitions
+    stay grey in the UI until then)."""
+    built = {part.split("|")[-1] for o in outcomes for key, part, _ in o.materialized
+             if key in ("sft_checkpoint", "rl_checkpoint", "benchmark_scores") and part}
+    rest = [v for v in variants if v not in built]
+    if not built or not rest:
+        return []
+    return [f"variants: {', '.join(v for v in variants if v in built)} built; `make table2` builds the rest "
+            f"({', '.join(rest)})"]
+
+
 def _summarize(outcomes: list[Outcome], seconds: float, total_runs: int, home: Any) -> int:
     from dagster_project import definitions
 
@@ -248,6 +260,7 @@ def _summarize(outcomes: list[Outcome], seconds: float, total_runs: int, home: A
         for key, part, meta in trained:
             lines.append(f"  {key}[{part}]".ljust(30) + _headline(Outcome("", "", True, [(key, part, meta)]))[2:])
     lines += _score_lines(outcomes, list(prof.training.variants))
+    lines += _variants_line(outcomes, list(prof.training.variants))
     board = [meta["csv"] for o in outcomes for key, _, meta in o.materialized if key == "scoreboard" and "csv" in meta]
     if board:
         lines.append(f"Table 2: {board[-1]}")

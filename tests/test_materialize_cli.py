@@ -105,3 +105,14 @@ def test_a_run_of_several_assets_labels_each_count_and_a_score_shows_every_proto
         "score_official": 6.67, "score_videorft": 1.56, "score_lenient": 40.0})])
     assert _headline(score) == ": official 6.67 / videorft 1.56 / lenient 40"
     assert "score_lenient" in SUMMARY_KEYS  # kept from the run's metadata for the summary table
+
+
+def test_the_summary_says_which_variants_were_built_and_how_to_build_the_rest():
+    from dagster_project.__main__ import _variants_line
+    from dagster_project.runs import Outcome
+
+    runs = [Outcome("x", "r", True, materialized=[("sft_checkpoint", "sft_only", {}),
+                                                  ("benchmark_scores", "mvbench|full", {})])]
+    assert _variants_line(runs, ["base", "sft_only", "full", "t_grpo"]) == [
+        "variants: sft_only, full built; `make table2` builds the rest (base, t_grpo)"]
+    assert _variants_line(runs, ["sft_only", "full"]) == []  # every variant built: nothing to say

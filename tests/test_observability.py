@@ -132,3 +132,13 @@ def test_a_dataset_logged_by_two_runs_at_once_is_linked_after_the_losing_insert(
 
     with pytest.raises(MlflowException, match="permission denied"):
         TrackedRun(BrokenClient(), "run", "0", "http://mlflow").log_dataset("x", str(tmp_path), "abc", "training")
+
+
+def test_partitioned_assets_say_which_variants_make_run_builds_and_how_to_build_the_rest():
+    from dagster_project.definitions import build_definitions
+    from videorft.profile import load_profile
+
+    graph = build_definitions(load_profile("tiny", env={}), "tiny").resolve_asset_graph()
+    for name in ("sft_checkpoint", "rl_checkpoint", "benchmark_scores"):
+        text = graph.get(dg.AssetKey(name)).description
+        assert "`make run` builds the variants base, sft_only, full" in text and "`make table2` builds" in text, name
