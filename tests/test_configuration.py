@@ -298,3 +298,12 @@ def test_the_number_of_benchmarks_is_derived_from_the_registry_never_written():
                for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
                if re.search(r"\bsix\b", line, re.IGNORECASE)]
     assert not written, "say len(BENCHMARKS) (evaluation.benchmarks) instead of 'six' at: " + ", ".join(written)
+
+
+def test_the_architecture_map_has_no_hand_written_line_counts():
+    """Issue 33: counts drift (they were 28% off); the map says what each folder owns, `wc -l` says how big."""
+    import re
+
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert "Python lines" not in text
+    assert not re.findall(r"^\| `[a-z_]+/` \|.*\| [\d,]{3,} \|$", text, re.MULTILINE)
