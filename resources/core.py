@@ -162,6 +162,19 @@ class TrackedRun:
         return version
 
 
+# what MLflow's run list shows of a long asset name (it cuts names at its column's width: every score run read
+# "benchmark_score…"); assets not named here show their key
+RUN_LABELS = {"benchmark_scores": "score", "sft_checkpoint": "sft", "rl_checkpoint": "rl",
+              "structured_video_representations": "describe", "initial_cots": "reason", "refined_cots": "refine",
+              "video_embeddings": "embed"}
+
+
+def run_label(key: str, partition: str = "") -> str:
+    """An asset run's MLflow name, distinct and short: ``score mvbench/full``, ``rl full``, ``raw_qa_pool``."""
+    label = RUN_LABELS.get(key, key)
+    return f"{label} {partition.replace('|', '/')}" if partition else label
+
+
 class MlflowResource(dg.ConfigurableResource):
     """MLflow tracking: one run per materialization, tagged with where it came from.
 
@@ -259,8 +272,8 @@ class MlflowResource(dg.ConfigurableResource):
             "videorft.profile": self.profile,
             **(extra_tags or {}),
         }
-        run = client.create_run(experiment_id, tags=tags,
-                                run_name=run_name or (f"{key}[{partition}]" if partition else key))
+        tags.update({"mlflow.source.name": f"dagster_project · asset {key}", "mlflow.source.type": "JOB"})
+        run = client.create_run(experiment_id, tags=tags, run_name=run_name or run_label(key, partition))
         tracked = TrackedRun(client, run.info.run_id, experiment_id, self.run_url(experiment_id, run.info.run_id))
         try:
             yield tracked

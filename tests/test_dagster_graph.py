@@ -96,6 +96,8 @@ def test_each_materialization_records_a_tagged_mlflow_run(isolated_env):
         assert tags["dagster.code_version"] == "1"
         assert tags["dagster.partition"] == ""
         assert tags["mlflow.source.git.commit"]
+        assert tags["mlflow.source.name"] == "dagster_project · asset raw_qa_pool"  # the list's "Source" column
+        assert run.info.run_name == "raw_qa_pool"
         assert run.data.metrics["row_count"] == 80
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "raw_qa_pool")}
         assert {"raw_qa_pool/counts.json", "raw_qa_pool/counts.png", "raw_qa_pool/quarantine.csv"} <= artifacts

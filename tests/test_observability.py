@@ -142,3 +142,13 @@ def test_partitioned_assets_say_which_variants_make_run_builds_and_how_to_build_
     for name in ("sft_checkpoint", "rl_checkpoint", "benchmark_scores"):
         text = graph.get(dg.AssetKey(name)).description
         assert "`make run` builds the variants base, sft_only, full" in text and "`make table2` builds" in text, name
+
+
+def test_mlflow_run_names_are_short_and_distinct_for_every_partition():
+    from resources.core import run_label
+
+    assert run_label("benchmark_scores", "mvbench|full") == "score mvbench/full"
+    assert run_label("rl_checkpoint", "full") == "rl full" and run_label("sft_checkpoint", "full") == "sft full"
+    assert run_label("raw_qa_pool") == "raw_qa_pool"
+    names = {run_label("benchmark_scores", f"{b}|{v}") for b in ("mvbench", "videomme") for v in ("base", "full")}
+    assert len(names) == 4 and max(map(len, names)) <= 24  # readable at the list's width
