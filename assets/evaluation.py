@@ -187,6 +187,8 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
 
     @dg.asset(name="scoreboard", group_name="evaluation", **ownership("evaluation"), code_version="2", kinds={"python"},
               deps=[benchmark_scores], automation_condition=dg.AutomationCondition.eager(),
+              check_specs=[dg.AssetCheckSpec(name, asset="scoreboard", description=text)
+                           for name, text in SCOREBOARD_CHECKS.items()],
               description=f"Table 2: every variant's latest scores on the {len(BENCHMARK_NAMES)} benchmarks (every "
               f"protocol) with 95% "
               f"intervals (bootstrap over videos), each variant's paired difference from '{reference}', the "
@@ -194,47 +196,80 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
               "a table of their own (not plotted: a tiny model's bars beside them compare nothing).")
     def scoreboard(context: dg.AssetExecutionContext, profile: ProfileResource, storage: StorageResource,
                    mlflow: MlflowResource):
-        from evaluation.table2 import build_pooled, build_table
-
-        prof = profile.profile
-        latest = latest_scores(context.instance)
-        logs = {key: _read_log(rec["samples_log"]) for key, rec in latest.items()}
-        order = list(prof.training.variants)  # Table 2's order: base, sft_only, rl_only, full, the ablations
-        table = build_table(logs, reference, prof.evaluation.bootstrap, order=order)
-        pooled = build_pooled(logs, reference, iterations=prof.evaluation.bootstrap,
-                              subsets=prof.evaluation.pooled_subsets, order=order)
-        folder = storage.path(EVALUATION_FOLDER, "scoreboard")
-        folder.mkdir(parents=True, exist_ok=True)
-        csv_path, pooled_path, png_path = (folder / "scoreboard.csv", folder / "pooled_multiple_choice.csv",
-                                           folder / "scoreboard.png")
-        csv_path.write_text(table.to_csv(index=False))
-        pooled_path.write_text(pooled.to_csv(index=False))
-        figure = _table2_figure(table, list(prof.training.variants))
-        image = io.BytesIO()
-        figure.savefig(image, format="png", dpi=110)
-        png_path.write_bytes(image.getvalue())
-        with mlflow.start_run(context) as run:
-            run.log_figure(figure, "scoreboard/scoreboard.png")
-            plot = markdown_image(figure, "Table 2: official protocol with 95% intervals")
-            run.log_text(table.to_csv(index=False), "scoreboard/scoreboard.csv")
-            run.log_text(pooled.to_csv(index=False), "scoreboard/pooled_multiple_choice.csv")
-        shown = ["variant", "benchmark", "samples", "chance", "videorft", "official", "official_ci95_low",
-                 "official_ci95_high", "lenient", "delta_official", "delta_official_ci95_low",
-                 "delta_official_ci95_high"]
-        return dg.MaterializeResult(metadata={
-            "table": dg.MetadataValue.md(table[shown].to_markdown(index=False) if len(table) else "_no scores yet_"),
-            "pooled_multiple_choice": dg.MetadataValue.md(pooled.to_markdown(index=False) if len(pooled) else "_none_"),
-            "paper_7b": dg.MetadataValue.md(paper_table().to_markdown(index=False)),
-            "variants": len({v for v, _ in latest}), "reference_variant": reference,
-            "dagster/row_count": len(table),
-            "csv": dg.MetadataValue.path(str(csv_path)),
-            "pooled_csv": dg.MetadataValue.path(str(pooled_path)),
-            "plot": dg.MetadataValue.md(plot),
-            "plot_file": dg.MetadataValue.path(str(png_path)),
-            "mlflow_run_url": dg.MetadataValue.url(run.url),
-        })
+        return _build_scoreboard(context, profile.profile, storage, mlflow, reference)
 
     return [benchmark_scores, scoreboard]
+
+
+SCOREBOARD_CHECKS = {
+    "every_variant_scored": "every variant `make run` builds (training.run_variants) has a score on every benchmark",
+    "intervals_on_enough_questions": "every Table 2 interval rests on at least evaluation.min_questions scored "
+                                     "questions",
+}
+
+
+def scoreboard_checks(table: pd.DataFrame, prof: Profile) -> list[dg.AssetCheckResult]:
+    """The scoreboard's checks: nothing of ``make run``'s Table 2 is missing, and no interval is computed on
+    too few questions to mean anything."""
+    scored = set(zip(table["variant"], table["benchmark"], strict=True)) if len(table) else set()
+    missing = [f"{v}/{b}" for v in prof.training.run_variants for b in BENCHMARK_NAMES if (v, b) not in scored]
+    counts = (table["samples"] - table["failed"]) if len(table) else pd.Series(dtype=int)
+    small = [f"{r.variant}/{r.benchmark}: {int(r.samples - r.failed)}" for r in table.itertuples()
+             if r.samples - r.failed < prof.evaluation.min_questions] if len(table) else []
+    return [
+        dg.AssetCheckResult(check_name="every_variant_scored", passed=not missing, severity=dg.AssetCheckSeverity.WARN,
+                            metadata={"missing": ", ".join(missing) or "(none)",
+                                      "variants": ", ".join(prof.training.run_variants)}),
+        dg.AssetCheckResult(check_name="intervals_on_enough_questions", passed=bool(len(table)) and not small,
+                            severity=dg.AssetCheckSeverity.WARN,
+                            metadata={"min_questions": prof.evaluation.min_questions,
+                                      "fewest": int(counts.min()) if len(counts) else 0,
+                                      "below": ", ".join(small) or "(none)"}),
+    ]
+
+
+def _build_scoreboard(context: dg.AssetExecutionContext, prof: Profile, storage: StorageResource,
+                      mlflow: MlflowResource, reference: str) -> dg.MaterializeResult:
+    """Table 2 from every variant's latest scores: the table, the pooled multiple-choice questions, the figure
+    and the paper's numbers apart, written to the storage root and MLflow."""
+    from evaluation.table2 import build_pooled, build_table
+
+    latest = latest_scores(context.instance)
+    logs = {key: _read_log(rec["samples_log"]) for key, rec in latest.items()}
+    order = list(prof.training.variants)  # Table 2's order: base, sft_only, rl_only, full, the ablations
+    table = build_table(logs, reference, prof.evaluation.bootstrap, order=order)
+    pooled = build_pooled(logs, reference, iterations=prof.evaluation.bootstrap,
+                          subsets=prof.evaluation.pooled_subsets, order=order)
+    folder = storage.path(EVALUATION_FOLDER, "scoreboard")
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path, pooled_path, png_path = (folder / "scoreboard.csv", folder / "pooled_multiple_choice.csv",
+                                       folder / "scoreboard.png")
+    csv_path.write_text(table.to_csv(index=False))
+    pooled_path.write_text(pooled.to_csv(index=False))
+    figure = _table2_figure(table, list(prof.training.variants))
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=110)
+    png_path.write_bytes(image.getvalue())
+    with mlflow.start_run(context) as run:
+        run.log_figure(figure, "scoreboard/scoreboard.png")
+        plot = markdown_image(figure, "Table 2: official protocol with 95% intervals")
+        run.log_text(table.to_csv(index=False), "scoreboard/scoreboard.csv")
+        run.log_text(pooled.to_csv(index=False), "scoreboard/pooled_multiple_choice.csv")
+    shown = ["variant", "benchmark", "samples", "chance", "videorft", "official", "official_ci95_low",
+             "official_ci95_high", "lenient", "delta_official", "delta_official_ci95_low",
+             "delta_official_ci95_high"]
+    return dg.MaterializeResult(check_results=scoreboard_checks(table, prof), metadata={
+        "table": dg.MetadataValue.md(table[shown].to_markdown(index=False) if len(table) else "_no scores yet_"),
+        "pooled_multiple_choice": dg.MetadataValue.md(pooled.to_markdown(index=False) if len(pooled) else "_none_"),
+        "paper_7b": dg.MetadataValue.md(paper_table().to_markdown(index=False)),
+        "variants": len({v for v, _ in latest}), "reference_variant": reference,
+        "dagster/row_count": len(table),
+        "csv": dg.MetadataValue.path(str(csv_path)),
+        "pooled_csv": dg.MetadataValue.path(str(pooled_path)),
+        "plot": dg.MetadataValue.md(plot),
+        "plot_file": dg.MetadataValue.path(str(png_path)),
+        "mlflow_run_url": dg.MetadataValue.url(run.url),
+    })
 
 
 def paper_table() -> pd.DataFrame:

@@ -246,3 +246,21 @@ def test_table2_rows_follow_the_profiles_variant_order_not_the_alphabet():
         "base", "sft_only", "full"]
     assert list(dict.fromkeys(build_pooled(logs, reference="full", iterations=20, order=order)["variant"])) == [
         "base", "sft_only", "full"]
+
+
+def test_the_scoreboard_checks_that_make_runs_variants_are_scored_on_enough_questions():
+    from assets.evaluation import scoreboard_checks
+    from evaluation.benchmarks import BENCHMARK_NAMES
+    from videorft.profile import load_profile
+
+    prof = load_profile("tiny", env={})
+    full = pd.DataFrame([{"variant": v, "benchmark": b, "samples": 64, "failed": 0}
+                         for v in prof.training.run_variants for b in BENCHMARK_NAMES])
+    scored, enough = scoreboard_checks(full, prof)
+    assert scored.passed and enough.passed and enough.metadata["fewest"].value == 64
+    few = full.assign(failed=[0] * (len(full) - 1) + [40])  # one cell with 24 scored questions
+    missing = full.iloc[1:]
+    assert not scoreboard_checks(few, prof)[1].passed
+    assert "24" in scoreboard_checks(few, prof)[1].metadata["below"].value
+    assert not scoreboard_checks(missing, prof)[0].passed
+    assert not any(c.passed for c in scoreboard_checks(full.iloc[0:0], prof))  # nothing scored yet

@@ -41,6 +41,8 @@ class EvaluationConfig(_Strict):
     backend: Literal["hf", "vllm"] = "hf"
     dtype: str = "auto"
     bootstrap: Annotated[int, Field(ge=0)] = 1000  # clustered-bootstrap iterations for errors and intervals
+    # the scoreboard's check: every Table 2 interval rests on at least this many scored questions
+    min_questions: Annotated[int, Field(ge=1)] = 30
     # benchmark_scores' failure_rate check warns above this share of samples whose generation failed
     max_failure_rate: Annotated[float, Field(ge=0, le=1)] = 0.05
     schedule: str = "0 4 * * 1"  # weekly re-evaluation (cron)
