@@ -211,11 +211,11 @@ SCOREBOARD_CHECKS = {
 def scoreboard_checks(table: pd.DataFrame, prof: Profile) -> list[dg.AssetCheckResult]:
     """The scoreboard's checks: nothing of ``make run``'s Table 2 is missing, and no interval is computed on
     too few questions to mean anything."""
-    scored = set(zip(table["variant"], table["benchmark"], strict=True)) if len(table) else set()
+    scored = set(zip(table["variant"], table["benchmark"], strict=True))
     missing = [f"{v}/{b}" for v in prof.training.run_variants for b in BENCHMARK_NAMES if (v, b) not in scored]
-    counts = (table["samples"] - table["failed"]) if len(table) else pd.Series(dtype=int)
-    small = [f"{r.variant}/{r.benchmark}: {int(r.samples - r.failed)}" for r in table.itertuples()
-             if r.samples - r.failed < prof.evaluation.min_questions] if len(table) else []
+    counts = table["samples"] - table["failed"]  # the scored questions behind each row's interval
+    small = [f"{v}/{b}: {int(n)}" for v, b, n in zip(table["variant"], table["benchmark"], counts, strict=True)
+             if n < prof.evaluation.min_questions]
     return [
         dg.AssetCheckResult(check_name="every_variant_scored", passed=not missing, severity=dg.AssetCheckSeverity.WARN,
                             metadata={"missing": ", ".join(missing) or "(none)",

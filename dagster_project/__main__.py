@@ -172,14 +172,21 @@ def _fmt(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def shown_protocols() -> tuple[str, ...]:
+    """The order a score is shown in: the leaderboard's protocol first, then the paper's, then the rest (lenient:
+    what the tiny models know). Imported here, not at start-up: the CLI's first line should not wait on scoring."""
+    from evaluation.scoring import PROTOCOLS
+
+    return ("official", "videorft", *(p for p in PROTOCOLS if p not in ("official", "videorft")))
+
+
 def _headline(outcome: Outcome) -> str:
     """The one thing to know about a finished run: rows, the training result or the score."""
     parts = []
     several = len({key for key, _, _ in outcome.materialized}) > 1  # then each count names its asset
     for key, _, meta in outcome.materialized:
         if "score_official" in meta:
-            parts.append(f"official {_fmt(meta['score_official'])} / videorft {_fmt(meta.get('score_videorft'))}"
-                         f" / lenient {_fmt(meta.get('score_lenient'))}")
+            parts.append(" / ".join(f"{p} {_fmt(meta.get(f'score_{p}'))}" for p in shown_protocols()))
         elif "reused_from_variant" in meta:
             parts.append(f"reused {meta['reused_from_variant']}'s checkpoint")
         elif "skipped_stage" in meta:
@@ -199,22 +206,18 @@ def _headline(outcome: Outcome) -> str:
 def _score_lines(outcomes: list[Outcome], variants: list[str]) -> list[str]:
     """Variants x benchmarks, every protocol (official / videorft / lenient), for the scores materialized in this
     invocation."""
-    from evaluation.scoring import PROTOCOLS
-
-    # the leaderboard's protocol first, then the paper's, then the rest (lenient: what the tiny models know)
-    shown = ["official", "videorft", *(p for p in PROTOCOLS if p not in ("official", "videorft"))]
     scores: dict[tuple[str, str], str] = {}
     for o in outcomes:
         for key, partition, meta in o.materialized:
             if key == "benchmark_scores" and "score_official" in meta and "|" in partition:
                 benchmark, variant = partition.split("|", 1)
-                scores[(variant, benchmark)] = "/".join(_fmt(meta.get(f"score_{p}")) for p in shown)
+                scores[(variant, benchmark)] = "/".join(_fmt(meta.get(f"score_{p}")) for p in shown_protocols())
     if not scores:
         return []
     benchmarks = list(dict.fromkeys(b for _, b in scores))  # in the order they ran
     rows = [v for v in variants if any((v, b) in scores for b in benchmarks)]
     width = max(len(x) for x in [*benchmarks, *scores.values()]) + 2
-    lines = [f"scores, {' / '.join(shown)} (%):", "  " + "variant".ljust(16) + "".join(
+    lines = [f"scores, {' / '.join(shown_protocols())} (%):", "  " + "variant".ljust(16) + "".join(
         b.rjust(width) for b in benchmarks)]
     lines += ["  " + v.ljust(16) + "".join(scores.get((v, b), "-").rjust(width) for b in benchmarks) for v in rows]
     return lines

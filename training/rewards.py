@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import dataclass
+from functools import cache, cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
@@ -287,13 +287,10 @@ class RewardContext:
     config: Any
     cache_root: str | None = None
     media_cache_dir: str | None = None
-    _semantic: list[SemanticConsistencyReward] = field(default_factory=list)
 
+    @cached_property
     def semantic(self) -> SemanticConsistencyReward:
-        if not self._semantic:
-            self._semantic.append(SemanticConsistencyReward(self.config.semantic, self.cache_root,
-                                                            self.media_cache_dir))
-        return self._semantic[0]
+        return SemanticConsistencyReward(self.config.semantic, self.cache_root, self.media_cache_dir)
 
 
 @dataclass(frozen=True)
@@ -314,9 +311,9 @@ def _fixed(func: RewardFunc) -> RewardEntry:
 REWARDS: dict[str, RewardEntry] = {
     "format_reward": _fixed(format_reward),
     "accuracy_reward": _fixed(accuracy_reward),
-    "semantic_consistency_reward": RewardEntry(lambda context: context.semantic(),
+    "semantic_consistency_reward": RewardEntry(lambda context: context.semantic,
                                                frozenset({SETTINGS, VIDEO_EMBEDDINGS})),
-    "videorft_reward": RewardEntry(lambda context: VideoRFTReward(context.semantic()),
+    "videorft_reward": RewardEntry(lambda context: VideoRFTReward(context.semantic),
                                    frozenset({SETTINGS, VIDEO_EMBEDDINGS})),
     "temporal_reward": RewardEntry(lambda context: TemporalReward(context.config.temporal.alpha,
                                                                   context.config.temporal.mu),
