@@ -29,7 +29,8 @@ from assets.metadata import (
 from curation import cot, report
 from curation.clip_filter import text_similarity
 from curation.ingest import read_pool
-from curation.prompts import PROMPT_NAMES, PromptSet, load_prompt
+from curation.prompts import PromptSet, load_prompt
+from curation.stages import STAGES, Stage
 from resources.core import MlflowResource, ProfileResource, StorageResource
 from resources.experts import ExpertsResource
 from videorft.plots import count_bars, funnel, histogram, markdown_image
@@ -40,25 +41,20 @@ CURATION_FOLDER = "curation"
 # Columns the SFT and RL sets carry over from raw_qa_pool unchanged (their column lineage)
 POOL_CARRIED = ("problem_id", "problem", "data_type", "problem_type", "options", "data_source", "category",
                 "sample_id", "media_sha256")
-_PROMPT_DESCRIPTIONS = {
-    "structured_representation": "Describer prompt (paper 2.2, D.1): a high-level caption plus one JSON record per "
-    "frame sampled at 1 fps, validated against the shipped JSON schema; video and image variants.",
-    "cot_generation": "Reasoner prompt (paper Eq. 1, D.1): five sub-prompts (simulated observation, task "
-    "understanding, selective focus, visual reasoning, reflective answering) and the answer format by type.",
-    "cot_refinement": "Refiner prompt (paper Eq. 2, D.1/D.2): verify the blind CoT against the media, localise "
-    "and explain inconsistencies, revise while keeping the logical structure; video and image variants.",
-}
 
 
 # ---- prompts -------------------------------------------------------------------------------------------
 
-def _prompt_asset(name: str, loaded: PromptSet, folder: str) -> dg.AssetsDefinition:
+def _prompt_asset(stage: Stage, loaded: PromptSet, folder: str) -> dg.AssetsDefinition:
+    name = stage.prompt
+
     @dg.asset(
         name=f"{name}_prompt",
         group_name="prompts", **ownership("prompts"),
         code_version=loaded.content_hash,
         kinds={"text"},
-        description=_PROMPT_DESCRIPTIONS[name] + f" Files under {folder}; code and data version = content hash.",
+        description=f"The {stage.role}'s prompt ({stage.name}): {stage.prompt_description} Files under {folder}; "
+        "code and data version = content hash.",
     )
     def prompt_asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult[dict[str, Any]]:
         current = load_prompt(name, folder)
@@ -79,7 +75,7 @@ def _prompt_asset(name: str, loaded: PromptSet, folder: str) -> dg.AssetsDefinit
 
 def build_prompt_assets(profile: Profile) -> list[dg.AssetsDefinition]:
     folder = profile.curation.resolved_prompts_dir()
-    return [_prompt_asset(name, load_prompt(name, folder), str(folder)) for name in PROMPT_NAMES]
+    return [_prompt_asset(stage, load_prompt(stage.prompt, folder), str(folder)) for stage in STAGES.values()]
 
 
 # ---- shared plumbing -----------------------------------------------------------------------------------
@@ -157,16 +153,6 @@ def _publish(context: dg.AssetExecutionContext, storage: StorageResource, mlflow
                      f"{usage['requests']} requests sent, {usage['cached']} answered from cache")
     return dg.MaterializeResult(value=manifest, data_version=dg.DataVersion(content_hash), metadata=metadata,
                                 check_results=checks)
-
-
-def _stage_setup(context: dg.AssetExecutionContext, profile: ProfileResource, experts: ExpertsResource,
-                 role: str, raw_qa_pool: dict[str, Any], prompt_manifest: dict[str, Any]
-                 ) -> tuple[Profile, pd.DataFrame, PromptSet, _Calls, Any]:
-    """What every expert stage starts from: the profile, its pool shard, its prompt, a call sampler, a client."""
-    prof = profile.profile
-    calls = _Calls(prof.curation.trace_sample_rate)
-    return (prof, read_pool(raw_qa_pool, int(context.partition_key)), PromptSet.from_manifest(prompt_manifest),
-            calls, experts.client(role, calls))
 
 
 def _parse_rate_check(asset: str, table: pd.DataFrame, bound: float, eligible: pd.Series | None = None
@@ -326,121 +312,44 @@ def _build_sft_set(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any
                                 check_results=checks)
 
 
-def structured_video_representations_asset(parts: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
-    """The describer's stage, one partition per curation shard."""
+def stage_asset(stage: Stage, parts: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
+    """One expert stage of the stage table (``curation.stages``), one partition per curation shard: it reads its
+    pool shard, the shards of the stages it declares and its prompts, calls its expert, and publishes."""
+    checks = [_parse_rate_spec(stage.name), *(dg.AssetCheckSpec(n, asset=stage.name, description=d)
+                                               for n, d in stage.checks.items())]
 
     @dg.asset(
-        name="structured_video_representations", group_name="curation", **ownership("curation"), code_version="1",
-        partitions_def=parts,
-        pool=LLM_API_POOL,
-        kinds={"python", "parquet"},
-        ins={"raw_qa_pool": dg.AssetIn(), "structured_representation_prompt": dg.AssetIn()},
-        check_specs=[_parse_rate_spec("structured_video_representations")],
-        description="The describer's structured representation of every distinct video (and image) in the shard: "
-        "a caption plus per-frame JSON records at 1 fps, schema-validated; invalid replies are re-asked with the "
-        "error, then recorded as failures.",
+        name=stage.name, group_name="curation", **ownership("curation"), code_version="1",
+        partitions_def=parts, pool=LLM_API_POOL, kinds={"python", "parquet"},
+        ins={"raw_qa_pool": dg.AssetIn(), **{k: dg.AssetIn() for k in (*stage.reads, *_prompt_keys(stage))}},
+        check_specs=checks, description=stage.description,
     )
-    def structured_video_representations(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any],
-                                         structured_representation_prompt: dict[str, Any],
-                                         profile: ProfileResource, storage: StorageResource,
-                                         experts: ExpertsResource, mlflow: MlflowResource):
-        prof, pool, prompt, calls, client = _stage_setup(context, profile, experts, "describer", raw_qa_pool,
-                                                         structured_representation_prompt)
-        table = cot.run(cot.describe_media(pool, prompt, client, prof.video.describe, prof.curation.repair_attempts,
-                                           _progress(context, "described")))
-        check = _parse_rate_check("structured_video_representations", table, prof.curation.min_parse_rate)
-        return _publish(context, storage, mlflow, "structured_video_representations", table, client, calls,
-                        {"model": client.config.model, "prompt_hash": prompt.content_hash,
-                         "frames": json.dumps(cot.spec_dict(prof.video.describe))}, [check],
-                        {"media": len(table), "prompt_hash": prompt.content_hash,
-                         "frames_decoded": client.encoder.decoded})
+    def _stage(context: dg.AssetExecutionContext, profile: ProfileResource, storage: StorageResource,
+               experts: ExpertsResource, mlflow: MlflowResource, **upstream: Any):
+        prof = profile.profile
+        calls = _Calls(prof.curation.trace_sample_rate)
+        client = experts.client(stage.role, calls)
+        prompts = {p: PromptSet.from_manifest(upstream[f"{p}_prompt"]) for p in stage.prompts}
+        inputs = stage.inputs(read_pool(upstream["raw_qa_pool"], int(context.partition_key)),
+                              {r: _stage_table(upstream[r]) for r in stage.reads}, prompts, client, prof,
+                              _progress(context, stage.done))
+        table = cot.run(stage.run(inputs))
+        said = stage.report(table, inputs)
+        prompt_hash = prompts[stage.prompt].content_hash
+        frames = stage.frame_spec(prof)
+        results = [_parse_rate_check(stage.name, table, prof.curation.min_parse_rate, said.eligible),
+                   *(dg.AssetCheckResult(check_name=c.name, asset_key=stage.name, passed=c.passed,
+                                         metadata=c.metadata) for c in said.checks)]
+        return _publish(context, storage, mlflow, stage.name, table, client, calls,
+                        {"model": client.config.model, "prompt_hash": prompt_hash,
+                         **({"frames": json.dumps(cot.spec_dict(frames))} if frames else {})}, results,
+                        {**said.metrics, "prompt_hash": prompt_hash})
 
-    return structured_video_representations
-
-
-def initial_cots_asset(parts: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
-    """The reasoner's stage (Eq. 1), one partition per curation shard."""
-
-    @dg.asset(
-        name="initial_cots", group_name="curation", **ownership("curation"), code_version="1",
-        partitions_def=parts,
-        pool=LLM_API_POOL,
-        kinds={"python", "parquet"},
-        ins={"raw_qa_pool": dg.AssetIn(), "structured_video_representations": dg.AssetIn(),
-             "cot_generation_prompt": dg.AssetIn()},
-        check_specs=[_parse_rate_spec("initial_cots")],
-        description="Blind CoTs (paper Eq. 1): the reasoner answers each question from the structured "
-        "representation alone; a reasoning model's separate reasoning field is kept as the CoT.",
-    )
-    def initial_cots(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any],
-                     structured_video_representations: dict[str, Any], cot_generation_prompt: dict[str, Any],
-                     profile: ProfileResource, storage: StorageResource, experts: ExpertsResource,
-                     mlflow: MlflowResource):
-        prof, pool, prompt, calls, client = _stage_setup(context, profile, experts, "reasoner", raw_qa_pool,
-                                                         cot_generation_prompt)
-        reps = _stage_table(structured_video_representations)
-        table = cot.run(cot.generate_cots(pool, reps, prompt, client, prof.curation.repair_attempts,
-                                          prof.curation.filter.regression_tolerance, _progress(context, "reasoned")))
-        eligible = ~table["reason"].str.startswith("structured_video_representations")
-        acc = report.accuracy(table)
-        return _publish(context, storage, mlflow, "initial_cots", table, client, calls,
-                        {"model": client.config.model, "prompt_hash": prompt.content_hash},
-                        [_parse_rate_check("initial_cots", table, prof.curation.min_parse_rate, eligible)],
-                        {"answer_accuracy": acc if acc is not None else float("nan"),
-                         "prompt_hash": prompt.content_hash})
-
-    return initial_cots
+    return _stage
 
 
-def refined_cots_asset(parts: dg.StaticPartitionsDefinition) -> dg.AssetsDefinition:
-    """The refiner's stage (Eq. 2), one partition per curation shard."""
-
-    @dg.asset(
-        name="refined_cots", group_name="curation", **ownership("curation"), code_version="1",
-        partitions_def=parts,
-        pool=LLM_API_POOL,
-        kinds={"python", "parquet"},
-        ins={"raw_qa_pool": dg.AssetIn(), "initial_cots": dg.AssetIn(), "cot_refinement_prompt": dg.AssetIn(),
-             "cot_generation_prompt": dg.AssetIn()},
-        check_specs=[
-            _parse_rate_spec("refined_cots"),
-            dg.AssetCheckSpec("refinement_not_worse", asset="refined_cots",
-                              description="answer accuracy of refined CoTs >= that of the initial CoTs they "
-                              "revise (paper Table 2: refinement improves the data)"),
-        ],
-        description="Cross-modal refinement (paper Eq. 2): the refiner sees the media next to each blind CoT, "
-        "corrects claims the media contradicts and keeps the reasoning's structure.",
-    )
-    def refined_cots(context: dg.AssetExecutionContext, raw_qa_pool: dict[str, Any], initial_cots: dict[str, Any],
-                     cot_refinement_prompt: dict[str, Any], cot_generation_prompt: dict[str, Any],
-                     profile: ProfileResource, storage: StorageResource, experts: ExpertsResource,
-                     mlflow: MlflowResource):
-        initial = _stage_table(initial_cots)  # the blind CoTs this stage revises
-        prof, pool, prompt, calls, client = _stage_setup(context, profile, experts, "refiner", raw_qa_pool,
-                                                         cot_refinement_prompt)
-        table = cot.run(cot.refine_cots(pool, initial, prompt, PromptSet.from_manifest(cot_generation_prompt),
-                                        client, prof.video.refine, prof.curation.repair_attempts,
-                                        prof.curation.filter.regression_tolerance, _progress(context, "refined")))
-        both = table[["sample_id", "correct"]].merge(initial[["sample_id", "correct"]], on="sample_id",
-                                                     suffixes=("_refined", "_initial")).dropna()
-        acc_refined = float(both["correct_refined"].mean()) if len(both) else 1.0
-        acc_initial = float(both["correct_initial"].mean()) if len(both) else 1.0
-        eligible = ~table["reason"].str.startswith("initial_cots")
-        checks = [
-            _parse_rate_check("refined_cots", table, prof.curation.min_parse_rate, eligible),
-            dg.AssetCheckResult(check_name="refinement_not_worse", asset_key="refined_cots",
-                                passed=acc_refined >= acc_initial,
-                                metadata={"accuracy_refined": acc_refined, "accuracy_initial": acc_initial,
-                                          "samples": len(both)}),
-        ]
-        return _publish(context, storage, mlflow, "refined_cots", table, client, calls,
-                        {"model": client.config.model, "prompt_hash": prompt.content_hash,
-                         "frames": json.dumps(cot.spec_dict(prof.video.refine))}, checks,
-                        {"answer_accuracy": acc_refined, "answer_accuracy_initial": acc_initial,
-                         "changed_rows": int(table["changed"].fillna(False).sum()),
-                         "prompt_hash": prompt.content_hash, "frames_decoded": client.encoder.decoded})
-
-    return refined_cots
+def _prompt_keys(stage: Stage) -> tuple[str, ...]:
+    return tuple(f"{p}_prompt" for p in stage.prompts)
 
 
 def sft_set_asset(name: str, final_cots: str, description: str) -> dg.AssetsDefinition:
@@ -518,5 +427,5 @@ def build_curation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
         "The paper's \"w/o CoT Refinement\" SFT data (Table 2): the blind initial CoTs (Eq. 1) filtered by the "
         "same rules as cot_sft_set, so the two sets differ only in the cross-modal refinement. sft_checkpoint "
         "trains on it when the profile sets training.sft_data: unrefined.")
-    return [structured_video_representations_asset(parts), initial_cots_asset(parts), refined_cots_asset(parts),
-            cot_sft_set, unrefined_cot_sft_set, rl_set_asset()]
+    return [*(stage_asset(stage, parts) for stage in STAGES.values()), cot_sft_set, unrefined_cot_sft_set,
+            rl_set_asset()]

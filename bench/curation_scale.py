@@ -104,6 +104,7 @@ def run_size(size: int, rows_per_shard: int, base: Path) -> dict[str, Any]:
     from curation.experts import build_client
     from curation.ingest import QASource, ingest, write_pool
     from curation.prompts import load_prompt
+    from curation.stages import STAGES
     from videorft.profile import load_profile
     from videorft.storage import write_parquet
 
@@ -139,7 +140,7 @@ def run_size(size: int, rows_per_shard: int, base: Path) -> dict[str, Any]:
         pool = result.pool
         record("ingest", t0)
         folder = prof.curation.resolved_prompts_dir()
-        prompts = {n: load_prompt(n, folder) for n in ("structured_representation", "cot_generation", "cot_refinement")}
+        prompts = {stage.prompt: load_prompt(stage.prompt, folder) for stage in STAGES.values()}
         c = prof.curation
         cache = str(out / "expert_cache")
 
@@ -147,29 +148,20 @@ def run_size(size: int, rows_per_shard: int, base: Path) -> dict[str, Any]:
             return build_client(role, prof.expert(role), cache, media_cache=str(out / "media_cache"),
                                 simulator_url=url)
 
-        reps_all, initial_all, refined_all = [], [], []
+        import pandas as pd
+
+        shard_tables: dict[str, list[Any]] = {name: [] for name in STAGES}
         for shard in range(shards):
             part = pool[pool["shard"] == shard].reset_index(drop=True)
-            t0 = time.perf_counter()
-            reps = cot.run(cot.describe_media(part, prompts["structured_representation"], client("describer"),
-                                              prof.video.describe, c.repair_attempts, None))
-            write_parquet(reps, out / "reps" / f"{shard}.parquet")
-            record("structured_video_representations", t0)
-            t0 = time.perf_counter()
-            initial = cot.run(cot.generate_cots(part, reps, prompts["cot_generation"], client("reasoner"),
-                                                c.repair_attempts, c.filter.regression_tolerance, None))
-            write_parquet(initial, out / "initial" / f"{shard}.parquet")
-            record("initial_cots", t0)
-            t0 = time.perf_counter()
-            refined = cot.run(cot.refine_cots(part, initial, prompts["cot_refinement"], prompts["cot_generation"],
-                                              client("refiner"), prof.video.refine, c.repair_attempts,
-                                              c.filter.regression_tolerance, None))
-            write_parquet(refined, out / "refined" / f"{shard}.parquet")
-            record("refined_cots", t0)
-            reps_all.append(reps)
-            initial_all.append(initial)
-            refined_all.append(refined)
-        import pandas as pd
+            tables: dict[str, Any] = {}
+            for stage in STAGES.values():  # the stage table's order is the chain's
+                t0 = time.perf_counter()
+                tables[stage.name] = cot.run(stage.run(stage.inputs(part, tables, prompts, client(stage.role), prof)))
+                write_parquet(tables[stage.name], out / stage.name / f"{shard}.parquet")
+                record(stage.name, t0)
+                shard_tables[stage.name].append(tables[stage.name])
+        reps_all, initial_all, refined_all = (shard_tables[n] for n in ("structured_video_representations",
+                                                                          "initial_cots", "refined_cots"))
 
         t0 = time.perf_counter()
         kept, dropped = cot.filter_cots(pool, pd.concat(reps_all), pd.concat(initial_all), pd.concat(refined_all),

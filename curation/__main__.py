@@ -73,6 +73,7 @@ def curate(args: argparse.Namespace) -> int:
     from curation.experts import ExpertClient, ExpertConfigError, build_client
     from curation.ingest import read_pool
     from curation.prompts import load_prompt
+    from curation.stages import STAGES
     from videorft.profile import ProfileError, load_profile
     from videorft.storage import write_parquet
 
@@ -89,8 +90,7 @@ def curate(args: argparse.Namespace) -> int:
     cache_root = args.cache or str(out / "expert_cache")
     simulator = None
     folder = prof.curation.resolved_prompts_dir()
-    prompts = {name: load_prompt(name, folder) for name in ("structured_representation", "cot_generation",
-                                                           "cot_refinement")}
+    prompts = {stage.prompt: load_prompt(stage.prompt, folder) for stage in STAGES.values()}
 
     def simulator_url() -> str:
         nonlocal simulator
@@ -105,28 +105,26 @@ def curate(args: argparse.Namespace) -> int:
         return build_client(role, prof.expert(role), cache_root, media_cache=prof.media_cache_dir(),
                             simulator_url=simulator_url if use_simulator else None)
 
-    def progress(stage: str) -> Any:
-        return lambda n, t: print(f"{stage}: {n}/{t}", file=sys.stderr) if n == t else None
+    def progress(done: str) -> Any:
+        return lambda n, t: print(f"{done}: {n}/{t}", file=sys.stderr) if n == t else None
 
-    c = prof.curation
+    tables: dict[str, Any] = {}
     try:
-        reps = cot.run(cot.describe_media(pool, prompts["structured_representation"], client("describer"),
-                                          prof.video.describe, c.repair_attempts, progress("described")))
-        initial = cot.run(cot.generate_cots(pool, reps, prompts["cot_generation"], client("reasoner"),
-                                            c.repair_attempts, c.filter.regression_tolerance, progress("reasoned")))
-        refined = cot.run(cot.refine_cots(pool, initial, prompts["cot_refinement"], prompts["cot_generation"],
-                                          client("refiner"), prof.video.refine, c.repair_attempts,
-                                          c.filter.regression_tolerance, progress("refined")))
+        for stage in STAGES.values():  # the table's order is the chain's
+            tables[stage.name] = cot.run(stage.run(stage.inputs(pool, tables, prompts, client(stage.role), prof,
+                                                                progress(stage.done))))
     except ExpertConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
         if simulator is not None:
             simulator.stop()
+    c = prof.curation
+    reps, initial, refined = (tables[n] for n in ("structured_video_representations", "initial_cots",
+                                                  "refined_cots"))
     kept, dropped = cot.filter_cots(pool, reps, initial, refined, c.filter,
                                     lambda a, b: text_similarity(a, b, c.filter.clip_model, c.filter.clip_pretrained))
-    for name, table in (("structured_video_representations", reps), ("initial_cots", initial),
-                        ("refined_cots", refined), ("cot_sft_set", kept), ("dropped", dropped),
+    for name, table in (*tables.items(), ("cot_sft_set", kept), ("dropped", dropped),
                         ("rl_set", cot.rl_rows(pool))):
         write_parquet(table, out / f"{name}.parquet")
     (out / "cot_sft_set.jsonl").write_text(kept.to_json(orient="records", lines=True, force_ascii=False))

@@ -20,10 +20,9 @@ from typing import Any
 import yaml
 
 
-def _shipped_prompts() -> dict[str, tuple[str, ...]]:
-    """Every ``<name>.yaml`` shipped beside this module is a prompt (with ``<name>.schema.json`` when present):
-    adding an expert role's prompt is adding its file."""
-    folder = Path(__file__).resolve().parent
+def prompt_files(folder: Path) -> dict[str, tuple[str, ...]]:
+    """Every ``<name>.yaml`` in a prompt folder is a prompt (with ``<name>.schema.json`` when present): adding an
+    expert stage's prompt is adding its file, here or in the profile's ``curation.prompts_dir``."""
     found = {}
     for path in sorted(folder.glob("*.yaml")):
         schema = folder / f"{path.stem}.schema.json"
@@ -31,8 +30,8 @@ def _shipped_prompts() -> dict[str, tuple[str, ...]]:
     return found
 
 
-_FILES: dict[str, tuple[str, ...]] = _shipped_prompts()
-PROMPT_NAMES: tuple[str, ...] = tuple(_FILES)
+_SHIPPED = prompt_files(Path(__file__).resolve().parent)
+PROMPT_NAMES: tuple[str, ...] = tuple(_SHIPPED)
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "structured_representation": ("system", "video", "image", "repair"),
     "cot_generation": ("system", "sub_prompts", "template", "answer_formats", "options_header", "media_words",
@@ -81,7 +80,7 @@ class PromptSet:
 
     @cached_property
     def spec(self) -> dict[str, Any]:
-        return yaml.safe_load(self.files[_FILES[self.name][0]])
+        return yaml.safe_load(self.files[f"{self.name}.yaml"])
 
     @cached_property
     def schema(self) -> dict[str, Any] | None:
@@ -107,7 +106,7 @@ class PromptSet:
 
 def validate_prompt(prompt: PromptSet) -> None:
     """Refuse a prompt set with a missing section, an unknown placeholder or (describer) an invalid schema."""
-    where = f"prompt '{prompt.name}' ({_FILES[prompt.name][0]})"
+    where = f"prompt '{prompt.name}' ({prompt.name}.yaml)"
     try:
         spec = prompt.spec
     except yaml.YAMLError as exc:
@@ -138,20 +137,22 @@ def validate_prompt(prompt: PromptSet) -> None:
 
 
 def load_prompt(name: str, prompts_dir: str | Path | None = None) -> PromptSet:
-    if name not in _FILES:
-        raise PromptError(f"unknown prompt {name!r}; expected one of {PROMPT_NAMES}")
     folder = Path(prompts_dir) if prompts_dir else default_prompts_dir()
+    known = prompt_files(folder) if folder.is_dir() else {}
+    if name not in known and name not in PROMPT_NAMES:
+        raise PromptError(f"unknown prompt {name!r}: no {name}.yaml in {folder}; prompts there: {sorted(known)}")
+    names = _SHIPPED.get(name) or known[name]  # a shipped prompt needs its shipped files (its schema) anywhere
     files: dict[str, str] = {}
-    for filename in _FILES[name]:
+    for filename in names:
         path = folder / filename
         if not path.is_file():
             raise PromptError(f"prompt '{name}' needs {path}; copy it from {default_prompts_dir()} "
                               "or fix curation.prompts_dir in the profile")
         files[filename] = path.read_text(encoding="utf-8")
     try:
-        json.loads(files[_FILES[name][-1]]) if _FILES[name][-1].endswith(".json") else None
+        json.loads(files[names[-1]]) if names[-1].endswith(".json") else None
     except json.JSONDecodeError as exc:
-        raise PromptError(f"prompt '{name}': {_FILES[name][-1]} is not valid JSON: {exc}") from exc
+        raise PromptError(f"prompt '{name}': {names[-1]} is not valid JSON: {exc}") from exc
     prompt = PromptSet(name, files)
     validate_prompt(prompt)
     return prompt

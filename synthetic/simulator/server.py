@@ -1,6 +1,7 @@
 """The simulator's HTTP side: an OpenAI-compatible ``/v1/chat/completions`` on 127.0.0.1 (aiohttp).
 
-Models: ``sim-describer``, ``sim-reasoner``, ``sim-refiner`` play the roles from the world's ground truth;
+Models: ``sim-<role>`` for each registered role (``register_role``): ``sim-describer``, ``sim-reasoner`` and
+``sim-refiner`` play the curation stages' roles from the world's ground truth;
 ``sim-echo`` answers every request with a fixed short reply (for client benchmarks, no world needed).
 Fault knobs (per request, random): 429 with ``Retry-After``, 500, a truncated body, a malformed reply
 (content that breaks the role's format), fixed latency plus random jitter. ``GET /stats`` counts requests by
@@ -19,6 +20,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +31,6 @@ from synthetic.simulator.world import World, decode_data_url
 from videorft.answers import ANSWER_RE
 from videorft.profile import SimulatorConfig
 
-ROLE_MODELS = {"sim-describer": "describer", "sim-reasoner": "reasoner", "sim-refiner": "refiner",
-               "sim-echo": "echo"}
 _TIMESTAMPS_RE = re.compile(r"timestamps in seconds are:\s*([0-9.,\s]+)")
 _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 _THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
@@ -65,7 +65,7 @@ class Simulator:
         self.captions = {roles.caption_of(cfg, s): mid for mid, s in world.scripts.items()} if world else {}
 
     # -- role logic --
-    def _media(self, messages: list[dict[str, Any]]) -> tuple[list[Any], str]:
+    def media(self, messages: list[dict[str, Any]]) -> tuple[list[Any], str]:
         frames, texts = [], []
         for m in messages:
             content = m.get("content")
@@ -81,45 +81,13 @@ class Simulator:
 
     def answer(self, role: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
         """The assistant message for one request (``content`` and, for the reasoner, ``reasoning_content``)."""
-        if role == "echo":
-            return {"content": "<think>Echo.</think><answer>A</answer>"}
-        if self.world is None:
+        played = SIMULATED_ROLES[role]
+        if played.needs_world and self.world is None:
             raise web.HTTPBadRequest(text="this simulator was started without a world; only sim-echo answers")
-        frames, text = self._media(messages)
-        if role == "reasoner":
-            media_id = next((mid for caption, mid in self.captions.items() if caption in text), None)
-            question = self.world.find_question(text, media_id)
-            if question is None:
-                return {"content": "I cannot find the question.", "reasoning_content": "No question found."}
-            script = self.world.scripts[question["meta"]["media_id"]]
-            cot, answer = roles.reason(self.cfg, script, question)
-            return {"content": f"<answer>{answer}</answer>", "reasoning_content": cot}
-        media_id, matched = self.world.recognise(frames)
-        if media_id is None:
-            raise web.HTTPBadRequest(text="no recognisable image in the request")
-        script = self.world.scripts[media_id]
-        if role == "describer":
-            stamps = _TIMESTAMPS_RE.search(text)
-            if script["kind"] == "video" and stamps:
-                indices = [min(script["num_frames"] - 1, round(float(t) * script["fps"]))
-                           for t in _NUMBER_RE.findall(stamps.group(1))]
-            else:
-                indices = matched or [0]
-            return {"content": json.dumps(roles.describe(self.cfg, script, indices))}
-        question = self.world.find_question(text, media_id)
-        thinks = _THINK_RE.findall(text)
-        answers = ANSWER_RE.findall(text)
-        if question is None or not thinks:
-            return {"content": "<think>I cannot tell what to review.</think><answer></answer>"}
-        cot = max(thinks, key=len).strip()
-        initial = next((a for a in answers if a.strip()), "")
-        revised, final = roles.refine(self.cfg, script, question, cot, initial)
-        return {"content": f"<think>{revised}</think>\n<answer>{final}</answer>"}
+        return played.answer(self, messages)
 
     def malformed(self, role: str, message: dict[str, Any]) -> dict[str, Any]:
-        if role == "describer":
-            return {"content": '{"caption": "A video", "frames": [{"timestamp": "soon"'}
-        return {"content": "I think the answer is probably the second one."}
+        return {"content": SIMULATED_ROLES[role].malformed}
 
     # -- HTTP --
     async def chat(self, request: web.Request) -> web.Response:
@@ -133,11 +101,11 @@ class Simulator:
         except (ValueError, KeyError, TypeError):
             self.stats.by_status[400] += 1
             return web.json_response({"error": {"message": "malformed request"}}, status=400)
-        role = ROLE_MODELS.get(model)
+        role = role_of(model)
         if role is None:
             self.stats.by_status[404] += 1
             return web.json_response({"error": {"message": f"model {model!r} not found; serving "
-                                                f"{sorted(ROLE_MODELS)}", "code": "model_not_found"}}, status=404)
+                                                f"{served_models()}", "code": "model_not_found"}}, status=404)
         while self.paused:
             await asyncio.sleep(0.01)
         if request.transport is None or request.transport.is_closing():
@@ -155,8 +123,8 @@ class Simulator:
             self.stats.by_status[500] += 1
             return web.json_response({"error": {"message": "internal error"}}, status=500)
         try:
-            message = await asyncio.to_thread(self.answer, role, messages) if role != "echo" else \
-                self.answer(role, messages)
+            message = await asyncio.to_thread(self.answer, role, messages) if SIMULATED_ROLES[role].blocking \
+                else self.answer(role, messages)
         except web.HTTPException as exc:
             self.stats.by_status[exc.status] += 1
             return web.json_response({"error": {"message": exc.text}}, status=exc.status)
@@ -179,7 +147,7 @@ class Simulator:
 
     async def models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": m, "object": "model", "owned_by": "videorft"}
-                                                              for m in ROLE_MODELS]})
+                                                              for m in served_models()]})
 
     async def stats_view(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats.to_dict())
@@ -195,6 +163,98 @@ class Simulator:
         app.router.add_get("/stats", self.stats_view)
         app.router.add_post("/stats/reset", self.reset)
         return app
+
+
+
+# ---- the roles it plays --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SimulatedRole:
+    """How the simulator plays one expert role (model ``sim-<role>``): ``answer`` returns the assistant message
+    for a request; ``malformed`` is a reply in the wrong format, sent at ``rate_malformed``."""
+
+    answer: Callable[[Simulator, list[dict[str, Any]]], dict[str, Any]]
+    malformed: str = "I think the answer is probably the second one."
+    needs_world: bool = True
+    blocking: bool = True  # answered in a worker thread, so one slow request does not hold the others
+
+
+SIMULATED_ROLES: dict[str, SimulatedRole] = {}
+
+
+def register_role(role: str, played: SimulatedRole) -> SimulatedRole:
+    """Serve ``role`` as model ``sim-<role>`` (a curation stage's expert, ``curation.stages``)."""
+    if role in SIMULATED_ROLES:
+        raise ValueError(f"simulated role {role!r} is already registered")
+    SIMULATED_ROLES[role] = played
+    return played
+
+
+def role_of(model: str) -> str | None:
+    role = model.removeprefix("sim-")
+    return role if model.startswith("sim-") and role in SIMULATED_ROLES else None
+
+
+def served_models() -> list[str]:
+    return sorted(f"sim-{r}" for r in SIMULATED_ROLES)
+
+
+def _echo(sim: Simulator, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"content": "<think>Echo.</think><answer>A</answer>"}
+
+
+def _reasoner(sim: Simulator, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    _, text = sim.media(messages)
+    media_id = next((mid for caption, mid in sim.captions.items() if caption in text), None)
+    question = sim.world.find_question(text, media_id)
+    if question is None:
+        return {"content": "I cannot find the question.", "reasoning_content": "No question found."}
+    script = sim.world.scripts[question["meta"]["media_id"]]
+    cot, answer = roles.reason(sim.cfg, script, question)
+    return {"content": f"<answer>{answer}</answer>", "reasoning_content": cot}
+
+
+def seen_media(sim: Simulator, frames: list[Any]) -> tuple[str, list[int]]:
+    """The media id of a request's frames (``sim.world.scripts[id]`` is its script), and which frames they are."""
+    media_id, matched = sim.world.recognise(frames)
+    if media_id is None:
+        raise web.HTTPBadRequest(text="no recognisable image in the request")
+    return media_id, matched
+
+
+def _describer(sim: Simulator, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    frames, text = sim.media(messages)
+    media_id, matched = seen_media(sim, frames)
+    script = sim.world.scripts[media_id]
+    stamps = _TIMESTAMPS_RE.search(text)
+    if script["kind"] == "video" and stamps:
+        indices = [min(script["num_frames"] - 1, round(float(t) * script["fps"]))
+                   for t in _NUMBER_RE.findall(stamps.group(1))]
+    else:
+        indices = matched or [0]
+    return {"content": json.dumps(roles.describe(sim.cfg, script, indices))}
+
+
+def _refiner(sim: Simulator, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    frames, text = sim.media(messages)
+    media_id, _ = seen_media(sim, frames)
+    script = sim.world.scripts[media_id]
+    question = sim.world.find_question(text, media_id)
+    thinks = _THINK_RE.findall(text)
+    answers = ANSWER_RE.findall(text)
+    if question is None or not thinks:
+        return {"content": "<think>I cannot tell what to review.</think><answer></answer>"}
+    cot = max(thinks, key=len).strip()
+    initial = next((a for a in answers if a.strip()), "")
+    revised, final = roles.refine(sim.cfg, script, question, cot, initial)
+    return {"content": f"<think>{revised}</think>\n<answer>{final}</answer>"}
+
+
+register_role("describer", SimulatedRole(_describer,
+                                         malformed='{"caption": "A video", "frames": [{"timestamp": "soon"'))
+register_role("reasoner", SimulatedRole(_reasoner))
+register_role("refiner", SimulatedRole(_refiner))
+register_role("echo", SimulatedRole(_echo, needs_world=False, blocking=False))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
