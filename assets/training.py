@@ -22,7 +22,6 @@ type Nothing.)
 """
 
 import json
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,9 +34,10 @@ from resources.core import MlflowResource, ProfileResource, StorageResource, Tra
 from resources.launchers import LauncherResource
 from training.checks import CHECK_DESCRIPTIONS, curve_summary
 from training.config import grpo_overrides
-from training.rewards import REWARD_NAMES, reward_names
+from training.rewards import REWARDS, reward_names
 from videorft.plots import line_chart, markdown_image
 from videorft.profile import GPU_POOL, Profile, VariantConfig, local_state_dir, project_root
+from videorft.progress import throttled
 from videorft.provenance import stable_hash
 
 TRAINING_FOLDER = "training"
@@ -45,17 +45,21 @@ PLAN_CHECK = ("fits_memory", "training.plan, before the launch: the job's memory
               "recipe's ZeRO stage, activations, rollouts, reference model) fits the launcher's GPUs; a job that "
               "does not is refused with the plan's table and never launched")
 SMOKE_CHECK = ("checkpoint_loads_and_generates", "the published checkpoint loads as production loads it and generates")
-CURVES = {
-    "sft": ("loss", "learning_rate", "mean_token_accuracy", "grad_norm"),
-    "grpo": ("probe/accuracy_reward", "reward", *(f"rewards/{name}/mean" for name in REWARD_NAMES),
-             "kl", "completions/mean_length", "probe/format_reward", "loss", "learning_rate"),
-}
 
-# Reported as final_<name> / change_<name> (last tenth of the logged steps, and minus the first tenth)
-SUMMARY_METRICS = {
-    "sft": ("loss", "mean_token_accuracy"),
-    "grpo": ("loss", "reward", *(f"rewards/{name}/mean" for name in REWARD_NAMES), "kl"),
-}
+
+def curves_of(method: str) -> tuple[str, ...]:
+    """The metrics a run's curve plot draws, in order (every registered reward's, for GRPO)."""
+    if method == "sft":
+        return "loss", "learning_rate", "mean_token_accuracy", "grad_norm"
+    return ("probe/accuracy_reward", "reward", *(f"rewards/{name}/mean" for name in REWARDS), "kl",
+            "completions/mean_length", "probe/format_reward", "loss", "learning_rate")
+
+
+def summary_metrics(method: str) -> tuple[str, ...]:
+    """Reported as final_<name> / change_<name> (last tenth of the logged steps, and minus the first tenth)."""
+    if method == "sft":
+        return "loss", "mean_token_accuracy"
+    return ("loss", "reward", *(f"rewards/{name}/mean" for name in REWARDS), "kl")
 
 
 def variant_partitions(profile: Profile) -> dg.StaticPartitionsDefinition:
@@ -101,14 +105,7 @@ def _embed(context: dg.AssetExecutionContext, launcher: LauncherResource, args: 
     except (ValueError, FileNotFoundError) as exc:
         raise dg.Failure(f"video_embeddings: {exc}") from exc
     if launcher.on_this_machine or not job.missing():
-        step = {"last": 0.0}
-
-        def progress(done: int, total: int) -> None:
-            if time.monotonic() - step["last"] > 5 or done == total:
-                step["last"] = time.monotonic()
-                context.log.info(f"video_embeddings[{context.partition_key}]: {done}/{total} media embedded")
-
-        return job.run(progress)
+        return job.run(throttled(context.log.info, f"video_embeddings[{context.partition_key}] media embedded"))
     invocation = launcher.launch(context, "training.video_embeddings", args, env, single_process=True)
     results = [m for m in invocation.get_custom_messages() if isinstance(m, dict) and m.get("kind") == "result"]
     if not results:
@@ -288,7 +285,7 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
         if not results:
             raise dg.Failure(f"{asset}[{name}]: the training process reported no result; see its logs above")
         result = results[-1]
-        curves = {c: [(m["step"], m[c]) for m in steps if c in m] for c in CURVES[method]}
+        curves = {c: [(m["step"], m[c]) for m in steps if c in m] for c in curves_of(method)}
         curves = {k: v for k, v in curves.items() if v}
         plot = ""
         if curves:
@@ -303,7 +300,7 @@ def _train(context: dg.AssetExecutionContext, method: str, data_name: str, data:
         registered = _register(run, mlflow, name, variant, manifest)
     materialization = invocation.get_materialize_result()
     logged = [m for m in steps if "train_runtime" not in m]  # the logged steps, not the closing summary
-    summary = {k: rounded(v) for k, v in curve_summary(logged, SUMMARY_METRICS[method]).items()}
+    summary = {k: rounded(v) for k, v in curve_summary(logged, summary_metrics(method)).items()}
     recorded = {
         **summary,  # top-level floats: Dagster's Plots tab charts each across materializations
         **({"curves_plot": plot} if plot else {}), "curve": curve_markdown(logged, list(curves)),

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import Field, ValidationInfo, model_validator
 
-from training.rewards import REWARD_NAMES, RULE_REWARDS, SemanticRewardConfig, TemporalRewardConfig
+from training.rewards import REWARDS, SemanticRewardConfig, TemporalRewardConfig, rule_rewards
 from training.schema import Strict as _Strict
 from videorft.profile import VariantConfig
 from videorft.settings import read_mapping, validated
@@ -52,13 +52,14 @@ class RewardConfig(_Strict):
 
     @model_validator(mode="after")
     def _known(self) -> RewardConfig:
-        unknown = [f for f in self.functions if f not in REWARD_NAMES]
+        unknown = [f for f in self.functions if f not in REWARDS]
         if unknown:
-            raise ValueError(f"unknown reward functions {unknown}; known: {list(REWARD_NAMES)}")
+            raise ValueError(f"unknown reward functions {unknown}; known: {list(REWARDS)}")
         if self.weights is not None and len(self.weights) != len(self.functions):
             raise ValueError("reward weights must have one entry per function")
-        if self.semantic.gate_reward not in RULE_REWARDS:
-            raise ValueError(f"semantic.gate_reward must name one of {list(RULE_REWARDS)}")
+        rules = rule_rewards()
+        if self.semantic.gate_reward not in rules:
+            raise ValueError(f"semantic.gate_reward must name one of {list(rules)}")
         return self
 
 

@@ -184,7 +184,7 @@ class SemanticConsistencyReward:
         self.__name__ = "semantic_consistency_reward"  # TRL logs a reward function under its __name__
         self.config = config
         self.paid_rows = self.nonzero_rows = 0
-        self.gate = RULE_REWARDS[config.gate_reward]
+        self.gate = rule_rewards()[config.gate_reward]
         self.embeddings = VideoEmbeddingCache.from_config(config, cache_root, media_cache_dir)
 
     def __call__(self, completions: list[Any], path: list[str], gate: list[float] | None = None,
@@ -319,9 +319,11 @@ REWARDS: dict[str, RewardEntry] = {
                                                                   context.config.temporal.mu),
                                    frozenset({SETTINGS, SHUFFLED_GROUPS})),
 }
-REWARD_NAMES: tuple[str, ...] = tuple(REWARDS)
-# the rewards that need nothing: what a semantic gate may name
-RULE_REWARDS: dict[str, RewardFunc] = {n: e.build(RewardContext(None)) for n, e in REWARDS.items() if not e.needs}
+
+
+def rule_rewards() -> dict[str, RewardFunc]:
+    """The registered rewards that need nothing (what a semantic gate may name), built."""
+    return {n: e.build(RewardContext(None)) for n, e in REWARDS.items() if not e.needs}
 
 
 def reward_names(config: Any) -> list[str]:
@@ -362,7 +364,7 @@ def build_reward_funcs(config: Any, cache_root: str | None = None,
     names = reward_names(config)
     unknown = [n for n in names if n not in REWARDS]
     if unknown:
-        raise ValueError(f"unknown reward functions {unknown}; known: {list(REWARD_NAMES)}")
+        raise ValueError(f"unknown reward functions {unknown}; known: {list(REWARDS)}")
     context = RewardContext(config, cache_root, media_cache_dir)
     return [REWARDS[n].build(context) for n in names]
 
