@@ -8,9 +8,7 @@ read inputs, call it, write Parquet to the storage root and report.
 # No `from __future__ import annotations` here: Dagster reads the context and resource annotations at runtime.
 
 import json
-import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -35,6 +33,7 @@ from resources.core import MlflowResource, ProfileResource, StorageResource
 from resources.experts import ExpertsResource
 from videorft.plots import count_bars, funnel, histogram, markdown_image
 from videorft.profile import LLM_API_POOL, Profile
+from videorft.progress import throttled
 from videorft.storage import read_parquet, write_parquet
 
 CURATION_FOLDER = "curation"
@@ -83,18 +82,6 @@ def build_prompt_assets(profile: Profile) -> list[dg.AssetsDefinition]:
 def shard_partitions(profile: Profile) -> dg.StaticPartitionsDefinition:
     width = max(3, len(str(profile.ingest.shards - 1)))
     return dg.StaticPartitionsDefinition([f"{i:0{width}d}" for i in range(profile.ingest.shards)])
-
-
-def _progress(context: dg.AssetExecutionContext, what: str) -> Callable[[int, int], None]:
-    step = {"last": 0.0}
-
-    def report_progress(done: int, total: int) -> None:
-        now = time.monotonic()
-        if done == total or now - step["last"] > 5:
-            step["last"] = now
-            context.log.info(f"{what}: {done}/{total}")
-
-    return report_progress
 
 
 class _Calls:
@@ -332,7 +319,7 @@ def stage_asset(stage: Stage, parts: dg.StaticPartitionsDefinition) -> dg.Assets
         prompts = {p: PromptSet.from_manifest(upstream[f"{p}_prompt"]) for p in stage.prompts}
         inputs = stage.inputs(read_pool(upstream["raw_qa_pool"], int(context.partition_key)),
                               {r: _stage_table(upstream[r]) for r in stage.reads}, prompts, client, prof,
-                              _progress(context, stage.done))
+                              throttled(context.log.info, f"{stage.name}[{context.partition_key}] {stage.done}"))
         table = cot.run(stage.run(inputs))
         said = stage.report(table, inputs)
         prompt_hash = prompts[stage.prompt].content_hash

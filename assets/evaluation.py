@@ -13,8 +13,8 @@ the graph. ``scoreboard`` is Table 2: every variant's latest scores with interva
 import io
 import json
 import re
-import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -28,6 +28,7 @@ from resources.core import MlflowResource, ProfileResource, StorageResource
 from resources.launchers import LauncherResource
 from videorft.plots import grouped_bars, markdown_image
 from videorft.profile import GPU_POOL, Profile
+from videorft.progress import throttled
 from videorft.provenance import stable_hash
 from videorft.storage import as_path
 
@@ -135,12 +136,12 @@ def _run_evaluation(context: dg.AssetExecutionContext, launcher: LauncherResourc
             job = resolve_job([*args, "--profile", env["VIDEORFT_PROFILE"]])
         except (ProfileError, BenchmarkDataError) as exc:
             raise dg.Failure(f"benchmark_scores[{name}]: {exc}") from exc
-        last = {"at": 0.0}
+        reporters: dict[str, Callable[[int, int], None]] = {}
 
         def progress(benchmark: str, done: int, total: int) -> None:
-            if time.monotonic() - last["at"] > 5 or done == total:
-                last["at"] = time.monotonic()
-                context.log.info(f"{benchmark}: {done}/{total} generated or cached")
+            if benchmark not in reporters:
+                reporters[benchmark] = throttled(context.log.info, f"{benchmark} generated or cached")
+            reporters[benchmark](done, total)
 
         try:
             return job.run(progress)

@@ -94,11 +94,12 @@ def _selected_assets(graph: Any, selection: str | None) -> set[Any]:
 
 
 def materialize(selection: str | None, variants: list[str] | None = None, log_level: str = "warning",
-                parallel: int = 1) -> int:
+                parallel: int = 1, progress_every: float = 20.0) -> int:
     from dagster import DagsterInstance
     from dagster._core.definitions.reconstruct import ReconstructableRepository
 
     from dagster_project.instance import ensure_dagster_home
+    from dagster_project.progress import ProgressLine
     from resources.core import default_dagster_home
 
     home = ensure_dagster_home(default_dagster_home())
@@ -125,6 +126,7 @@ def materialize(selection: str | None, variants: list[str] | None = None, log_le
               flush=True)
         n = 0
         pool: ProcessPoolExecutor | None = None
+        progress = ProgressLine(every=progress_every).start()
         try:
             for batch in batches:
                 names = ", ".join(k.to_user_string() for k in batch.keys)
@@ -139,30 +141,33 @@ def materialize(selection: str | None, variants: list[str] | None = None, log_le
                     for partition in partitions:
                         n += 1
                         label = f"{names} [{partition}]"
-                        print(f"videorft: run {n}/{total_runs}: {label}", flush=True)
+                        progress.say(f"videorft: run {n}/{total_runs}: {label}")
                         spec = dict(partition.keys_by_dimension) if hasattr(partition, "keys_by_dimension") \
                             else partition
                         futures[pool.submit(execute_in_child, keys, spec, label, log_level)] = (n, time.monotonic())
+                    progress.run_started(f"{names} [{len(partitions)} partitions, {parallel} at once]")
                     done: dict[int, Outcome] = {}
                     for future in as_completed(futures):
                         number, run_started = futures[future]
                         done[number] = outcome = future.result()
-                        print(f"videorft: run {number}/{total_runs} {'ok' if outcome.success else 'FAILED'} in "
-                              f"{time.monotonic() - run_started:.0f} s{_headline(outcome)}", flush=True)
+                        progress.say(f"videorft: run {number}/{total_runs} {'ok' if outcome.success else 'FAILED'} "
+                                     f"in {time.monotonic() - run_started:.0f} s{_headline(outcome)}")
                     outcomes += [done[k] for k in sorted(done)]
                 else:
                     for partition in partitions:
                         n += 1
                         label = names + (f" [{partition}]" if partition else "")
-                        print(f"videorft: run {n}/{total_runs}: {label}", flush=True)
+                        progress.say(f"videorft: run {n}/{total_runs}: {label}")
+                        progress.run_started(f"run {n}/{total_runs}")
                         run_started = time.monotonic()
                         outcome = execute(job, instance, batch.keys, partition, label, log_level)
                         outcomes.append(outcome)
-                        print(f"videorft: run {n}/{total_runs} {'ok' if outcome.success else 'FAILED'} in "
-                              f"{time.monotonic() - run_started:.0f} s{_headline(outcome)}", flush=True)
+                        progress.say(f"videorft: run {n}/{total_runs} {'ok' if outcome.success else 'FAILED'} in "
+                                     f"{time.monotonic() - run_started:.0f} s{_headline(outcome)}")
                 if not all(o.success for o in outcomes):
                     break
         finally:
+            progress.stop()
             if pool is not None:
                 pool.shutdown()
     return _summarize(outcomes, time.monotonic() - started, total_runs, home)
@@ -320,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument("--parallel", type=int, default=1, metavar="N",
                      help="run up to N partitions of a batch at once (default 1); with dagster.executor: "
                      "multiprocess each run's steps are processes of their own")
+    mat.add_argument("--progress-every", type=float, default=20.0, metavar="SECONDS",
+                     help="off a terminal, print the runs' progress (or a heartbeat) at most this often "
+                     "(default 20); on a terminal it is one line updated in place")
     show = sub.add_parser("profile", help="print the resolved profile as JSON (secrets omitted)")
     show.add_argument("--profile", default=None)
     pools = sub.add_parser("pools", help="write the profile's concurrency-pool limits (llm_api, gpu) to the "
@@ -364,7 +372,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.parallel < 1:
         print("error: --parallel must be at least 1", file=sys.stderr)
         return 2
-    return materialize(args.select, variants, args.log_level, args.parallel)
+    if args.progress_every <= 0:
+        print("error: --progress-every must be above 0 seconds", file=sys.stderr)
+        return 2
+    return materialize(args.select, variants, args.log_level, args.parallel, args.progress_every)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from training.probe import probe_checks
 from videorft.lifetime import guard_elastic_rank
 from videorft.pipes import pipes_session
 from videorft.profile import ProfileError, resolve_frames
+from videorft.progress import pace_text
 from videorft.storage import as_path
 
 RESULT_FILE = "result.json"
@@ -239,7 +240,13 @@ def make_callbacks(output_dir: Path, pipes: Any) -> list[Any]:
     from transformers import TrainerCallback
 
     class MetricsCallback(TrainerCallback):
-        """Every logged step to ``metrics.jsonl`` and, under Dagster Pipes, to the run's logs and messages."""
+        """Every logged step to ``metrics.jsonl`` and, under Dagster Pipes, to the run's logs (with the time left)
+        and messages."""
+
+        started = (0, time.monotonic())
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.started = (state.global_step, time.monotonic())
 
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
                    **kwargs: Any) -> None:
@@ -249,7 +256,9 @@ def make_callbacks(output_dir: Path, pipes: Any) -> list[Any]:
             with open(output_dir / METRICS_FILE, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
             if pipes is not None:
-                pipes.log.info(f"step {state.global_step}/{state.max_steps}: {step_line(record)}")
+                first, clock = self.started
+                pace = pace_text(state.global_step, state.max_steps, first, time.monotonic() - clock)
+                pipes.log.info(f"step {state.global_step}/{state.max_steps}: {step_line(record)}; {pace}")
                 pipes.report_custom_message({"kind": "metrics", **record})
 
     callbacks: list[Any] = [MetricsCallback()]
