@@ -45,8 +45,10 @@ ui: setup
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.videorft/dagster_home} $(PY) -c "from dagster_project.instance import ensure_dagster_home; from pathlib import Path; import os; ensure_dagster_home(Path(os.environ['DAGSTER_HOME']))"
 	PYTHONWARNINGS=$(UI_WARNINGS) DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.videorft/dagster_home} $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
+# the profile's local MLflow store on $MLFLOW_PORT (default 5000); links recorded in Dagster for another local port
+# redirect to it (dagster_project/mlflow_ui.py)
 mlflow-ui: setup
-	PYTHONWARNINGS=$(UI_WARNINGS) $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/.videorft/mlflow/mlflow.db -h 127.0.0.1 -p $${MLFLOW_PORT:-5000}
+	PYTHONWARNINGS=$(UI_WARNINGS) $(PY) -m dagster_project mlflow-ui
 
 bench: setup
 	$(PY) bench/ingest_scale.py

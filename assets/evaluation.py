@@ -233,7 +233,7 @@ def _build_scoreboard(context: dg.AssetExecutionContext, prof: Profile, storage:
                       mlflow: MlflowResource, reference: str) -> dg.MaterializeResult:
     """Table 2 from every variant's latest scores: the table, the pooled multiple-choice questions, the figure
     and the paper's numbers apart, written to the storage root and MLflow."""
-    from evaluation.table2 import build_pooled, build_table
+    from evaluation.table2 import build_pooled, build_table, scoreboard_metrics
 
     latest = latest_scores(context.instance)
     logs = {key: _read_log(rec["samples_log"]) for key, rec in latest.items()}
@@ -252,6 +252,10 @@ def _build_scoreboard(context: dg.AssetExecutionContext, prof: Profile, storage:
     figure.savefig(image, format="png", dpi=110)
     png_path.write_bytes(image.getvalue())
     with mlflow.start_run(context) as run:
+        run.log_params({"profile": prof.name, "variants": ", ".join(order), "reference": reference,
+                        "benchmarks": ", ".join(BENCHMARK_NAMES), "bootstrap": prof.evaluation.bootstrap,
+                        "bootstrap_unit": "video", "min_questions": prof.evaluation.min_questions})
+        run.log_metrics(scoreboard_metrics(table, pooled))
         run.log_figure(figure, "scoreboard/scoreboard.png")
         plot = markdown_image(figure, "Table 2: official protocol with 95% intervals")
         run.log_text(table.to_csv(index=False), "scoreboard/scoreboard.csv")

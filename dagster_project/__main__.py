@@ -328,6 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument("--progress-every", type=float, default=20.0, metavar="SECONDS",
                      help="off a terminal, print the runs' progress (or a heartbeat) at most this often "
                      "(default 20); on a terminal it is one line updated in place")
+    ui = sub.add_parser("mlflow-ui", help="serve MLflow's UI over the profile's local store (make mlflow-ui); links "
+                        "recorded for another local port redirect to it")
+    ui.add_argument("--port", type=int, default=None, help="default: $MLFLOW_PORT, else the profile's (5000)")
+    ui.add_argument("--profile", default=None)
     show = sub.add_parser("profile", help="print the resolved profile as JSON (secrets omitted)")
     show.add_argument("--profile", default=None)
     pools = sub.add_parser("pools", help="write the profile's concurrency-pool limits (llm_api, gpu) to the "
@@ -351,6 +355,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "pools":
         return write_pools(profile.dagster.pools)
+    if args.command == "mlflow-ui":
+        from dagster_project.mlflow_ui import serve
+
+        return serve(profile, args.port)
     if args.command == "pod-specs":
         import yaml
 

@@ -32,7 +32,7 @@ class ProgressLine:
         self.lock = threading.Lock()
         self.stopped = threading.Event()
         self.label, self.started = "", time.monotonic()
-        self.latest = ""
+        self.latest, self.latest_at = "", time.monotonic()
         self.said_at = time.monotonic()
         self.shown = False  # a rewritable line is on screen (TTY)
         self.cursors: dict[str, Any] = {}
@@ -51,6 +51,7 @@ class ProgressLine:
     def run_started(self, label: str) -> None:
         with self.lock:
             self.label, self.started, self.latest = label, time.monotonic(), ""
+            self.latest_at = self.started
 
     def say(self, text: str) -> None:
         with self.lock:
@@ -61,7 +62,7 @@ class ProgressLine:
     def update(self, message: str) -> None:
         """A new progress message from a run in flight."""
         with self.lock:
-            self.latest = message
+            self.latest, self.latest_at = message, time.monotonic()
             if self.tty:
                 self._show(message)
 
@@ -77,7 +78,10 @@ class ProgressLine:
                 self.said_at = now
 
     def _line(self, message: str) -> str:
-        return f"  {self.label} ({clock_text(time.monotonic() - self.started)}): {message}"
+        now = time.monotonic()
+        quiet = now - self.latest_at
+        stale = f" [nothing newer for {clock_text(quiet)}]" if message and quiet >= self.every else ""
+        return f"  {self.label} ({clock_text(now - self.started)}): {message}{stale}"
 
     def _show(self, message: str) -> None:
         width = shutil.get_terminal_size((120, 20)).columns - 1
@@ -94,16 +98,18 @@ class ProgressLine:
     def _watch(self) -> None:
         from dagster import DagsterInstance
 
-        try:
-            instance = DagsterInstance.get()
-        except Exception:  # no instance to read (DAGSTER_HOME unset): the heartbeat alone
-            instance = None
+        instance = None
         while not self.stopped.wait(self.poll):
-            if instance is not None:
+            try:  # progress is a courtesy: a busy or missing event log never stops the CLI or prints a trace
+                instance = instance or DagsterInstance.get()
                 message = self._newest(instance)
-                if message:
-                    self.update(message)
+            except Exception:
+                message = ""
+            if message:
+                self.update(message)
             self.tick()
+        if instance is not None:
+            instance.dispose()
 
     def _newest(self, instance: Any) -> str:
         """The newest progress message of the runs in flight, if any came since the last poll."""

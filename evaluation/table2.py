@@ -165,6 +165,21 @@ def build_pooled(logs: Mapping[tuple[str, str], Samples], reference: str, baseli
     return pd.DataFrame(rows)
 
 
+def scoreboard_metrics(table: pd.DataFrame, pooled: pd.DataFrame) -> dict[str, float]:
+    """One number per cell for a tracking server: ``<variant>/<benchmark>/<protocol>`` (and ``/chance``) from
+    the table, ``<variant>/pooled_<subset>/accuracy`` (and ``/chance``) from the pooled table; missing cells left
+    out."""
+    cells: dict[str, Any] = {}
+    for row in table.to_dict("records"):
+        for column in ("official", "videorft", "lenient", "chance"):
+            cells[f"{row['variant']}/{row['benchmark']}/{column}"] = row.get(column)
+    for row in pooled.to_dict("records"):
+        for column in ("accuracy", "chance"):
+            cells[f"{row['variant']}/pooled_{row['subset']}/{column}"] = row.get(column)
+    return {k: float(v) for k, v in cells.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluation.table2", description=__doc__.split("\n\n")[0])
     parser.add_argument("logs", nargs="+", help="JSONL prediction logs whose rows carry variant and benchmark")

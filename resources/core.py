@@ -23,6 +23,7 @@ from upath import UPath
 
 from resources.experts import ExpertsResource
 from resources.launchers import LauncherResource
+from videorft.mlflow_links import remember_address
 from videorft.profile import Profile, load_profile, local_state_dir
 from videorft.provenance import git_sha
 from videorft.storage import as_path, join_uri
@@ -175,6 +176,11 @@ def run_label(key: str, partition: str = "") -> str:
     return f"{label} {partition.replace('|', '/')}" if partition else label
 
 
+# MLflow 3's UI opens an experiment by its kind: without it, in the GenAI view (traces, "Evaluations" in a training
+# run's breadcrumb); this project trains models
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+
+
 class MlflowResource(dg.ConfigurableResource):
     """MLflow tracking: one run per materialization, tagged with where it came from.
 
@@ -203,13 +209,16 @@ class MlflowResource(dg.ConfigurableResource):
         client = self._get_client()
         found = client.get_experiment_by_name(self.experiment)
         if found is not None:
+            if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:  # an experiment from before the tag
+                client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
             return found.experiment_id
         location = None
         if self.tracking_uri.startswith("sqlite:///"):
             # sqlite stores default artifacts to ./mlruns of whatever cwd: pin them beside the database
             location = (Path(self.tracking_uri[len("sqlite:///"):]).parent / "artifacts").as_uri()
         try:
-            return client.create_experiment(self.experiment, artifact_location=location)
+            return client.create_experiment(self.experiment, artifact_location=location,
+                                            tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
         except Exception:  # created concurrently by another step
             return client.get_experiment_by_name(self.experiment).experiment_id
 
@@ -219,6 +228,7 @@ class MlflowResource(dg.ConfigurableResource):
         return TrackedRun(self._get_client(), run_id, experiment_id, self.run_url(experiment_id, run_id))
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
+        remember_address(self.tracking_uri, self.ui_url)  # so `make mlflow-ui` on another port keeps it working
         return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
     def parent_run_id(self, context: dg.AssetExecutionContext, experiment_id: str) -> str:

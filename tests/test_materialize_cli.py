@@ -23,7 +23,8 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_materialize_everything_records_runs_and_prints_a_summary(isolated_env):
-    out = _cli("materialize", "--parallel", "2", env=isolated_env)  # shards and benchmarks two at a time
+    # shards and benchmarks two at a time; a progress line at most every 10 s
+    out = _cli("materialize", "--parallel", "2", "--progress-every", "10", env=isolated_env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "datasets: raw_qa_pool 80 rows" in out.stdout
     assert re.search(r"checks: \d+ passed, \d+ skipped .*, \d+ warned, 0 failed", out.stdout)
@@ -63,6 +64,18 @@ def test_materialize_everything_records_runs_and_prints_a_summary(isolated_env):
     assert {"variant", "benchmark", "samples", "videorft", "official", "official_ci95_low",
             "official_ci95_high"} <= set(table.columns)
     assert sorted(set(table["variant"])) == ["base", "full", "sft_only"] and len(table) == 18
+    # MLflow opens on the model-training view, and the scoreboard's run holds every cell and its settings
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=isolated_env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("videorft-tests")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    [board_run] = client.search_runs([experiment.experiment_id], "tags.`dagster.asset_key` = 'scoreboard'")
+    assert board_run.data.metrics["full/mvbench/official"] == float(
+        table[(table["variant"] == "full") & (table["benchmark"] == "mvbench")]["official"].iloc[0])
+    assert len(board_run.data.metrics) >= 18 * 4 and board_run.data.params["variants"] == "base, sft_only, full"
+    # progress while it ran: the newest done/total of the runs in flight (or a heartbeat), with the time taken
+    assert re.search(r"\n  .+ \(\d+s\): ", out.stdout), out.stdout[-3000:]
 
     again = _cli("materialize", "--select", "raw_qa_pool", env=isolated_env)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -46,7 +46,8 @@ def test_on_a_terminal_the_progress_is_one_line_rewritten_and_the_clis_lines_are
     assert "\n" not in text.split("videorft:")[0]  # progress never scrolled the terminal
 
 
-def test_off_a_terminal_a_run_that_reports_nothing_still_gets_a_heartbeat():
+def test_off_a_terminal_a_run_that_reports_nothing_still_gets_a_heartbeat(monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # no instance to read: the heartbeat alone
     out = io.StringIO()
     line = ProgressLine(out, every=0.05, poll=0.01)
     line.run_started("run 3/30")
@@ -70,8 +71,8 @@ def test_the_progress_line_reads_what_a_run_in_flight_logs(tmp_path, monkeypatch
     out = io.StringIO()
     line = ProgressLine(out, every=0.1, poll=0.05)
     line.run_started("run 1/1")
-    line.start()
     with dg.DagsterInstance.get() as instance:
+        line.start()
         assert dg.materialize([slow_training], instance=instance).success
-    line.stop()
+        line.stop()
     assert any("run 1/1 (" in row and "step 2/3: loss=0.50" in row for row in out.getvalue().splitlines())

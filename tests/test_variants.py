@@ -264,3 +264,14 @@ def test_the_scoreboard_checks_that_make_runs_variants_are_scored_on_enough_ques
     assert "24" in scoreboard_checks(few, prof)[1].metadata["below"].value
     assert not scoreboard_checks(missing, prof)[0].passed
     assert not any(c.passed for c in scoreboard_checks(full.iloc[0:0], prof))  # nothing scored yet
+
+
+def test_the_scoreboard_run_tracks_each_cell_as_a_metric():
+    from evaluation.table2 import scoreboard_metrics
+
+    logs = {("base", "mvbench"): _log([0, 1], ["v1", "v2"]), ("full", "mvbench"): _log([1, 1], ["v1", "v2"])}
+    metrics = scoreboard_metrics(build_table(logs, reference="full", iterations=20),
+                                 build_pooled(logs, reference="full", iterations=20))
+    assert metrics["full/mvbench/official"] == 100.0 and metrics["base/mvbench/official"] == 50.0
+    assert metrics["base/mvbench/chance"] == 25.0 and metrics["full/pooled_all/accuracy"] == 100.0
+    assert all(isinstance(v, float) for v in metrics.values())

@@ -1,0 +1,35 @@
+"""Which MLflow UI addresses the links recorded for a local store point at: noted beside the store when a link is
+made, read by ``make mlflow-ui`` so that every recorded link still opens when the UI is served elsewhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ADDRESSES_FILE = "ui_addresses.json"
+
+
+def local_store(tracking_uri: str) -> Path | None:
+    """The folder of a ``sqlite:///`` store (where the addresses file lives), None for a tracking server."""
+    return Path(tracking_uri[len("sqlite:///"):]).parent if tracking_uri.startswith("sqlite:///") else None
+
+
+def remember_address(tracking_uri: str, ui_url: str) -> None:
+    """Note that links to ``ui_url`` were recorded for this store (idempotent; tracking servers need nothing)."""
+    folder = local_store(tracking_uri)
+    if folder is None:
+        return
+    path = folder / ADDRESSES_FILE
+    known = recorded_addresses(tracking_uri)
+    if ui_url.rstrip("/") not in known:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([*known, ui_url.rstrip("/")], indent=1))
+
+
+def recorded_addresses(tracking_uri: str) -> list[str]:
+    folder = local_store(tracking_uri)
+    path = folder / ADDRESSES_FILE if folder is not None else None
+    try:
+        return list(json.loads(path.read_text())) if path is not None and path.exists() else []
+    except (ValueError, OSError):
+        return []
