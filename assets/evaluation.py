@@ -190,7 +190,11 @@ def build_evaluation_assets(profile: Profile) -> list[dg.AssetsDefinition]:
               deps=[benchmark_scores], automation_condition=dg.AutomationCondition.eager(),
               check_specs=[dg.AssetCheckSpec(name, asset="scoreboard", description=text)
                            for name, text in SCOREBOARD_CHECKS.items()],
-              description=f"Table 2: every variant's latest scores on the {len(BENCHMARK_NAMES)} benchmarks (every "
+              description="Table 2 in miniature. On this page: one line per variant (official protocol) and one of "
+              "uniform chance, in Table 2's order; the full table, the pooled multiple-choice table and the plot "
+              "open from their metadata entries (table, pooled_multiple_choice, plot), and scoreboard.csv / "
+              "scoreboard.png sit at the csv and plot_file paths.\n\n"
+              f"Every variant's latest scores on the {len(BENCHMARK_NAMES)} benchmarks (every "
               f"protocol) with 95% "
               f"intervals (bootstrap over videos), each variant's paired difference from '{reference}', the "
               "multiple-choice questions pooled, uniform chance per benchmark, and the paper's VideoRFT-7B numbers in "
@@ -233,7 +237,7 @@ def _build_scoreboard(context: dg.AssetExecutionContext, prof: Profile, storage:
                       mlflow: MlflowResource, reference: str) -> dg.MaterializeResult:
     """Table 2 from every variant's latest scores: the table, the pooled multiple-choice questions, the figure
     and the paper's numbers apart, written to the storage root and MLflow."""
-    from evaluation.table2 import build_pooled, build_table, scoreboard_metrics
+    from evaluation.table2 import build_pooled, build_table, scoreboard_metrics, variant_lines
 
     latest = latest_scores(context.instance)
     logs = {key: _read_log(rec["samples_log"]) for key, rec in latest.items()}
@@ -263,7 +267,10 @@ def _build_scoreboard(context: dg.AssetExecutionContext, prof: Profile, storage:
     shown = ["variant", "benchmark", "samples", "chance", "videorft", "official", "official_ci95_low",
              "official_ci95_high", "lenient", "delta_official", "delta_official_ci95_low",
              "delta_official_ci95_high"]
+    inline = {f"Table 2 ({'official %' if name != 'chance' else 'uniform chance %'}): {name}": line
+              for name, line in variant_lines(table, order).items()}
     return dg.MaterializeResult(check_results=scoreboard_checks(table, prof), metadata={
+        **inline,  # plain text: shown on the asset page itself, where the tables and the plot need a click
         "table": dg.MetadataValue.md(table[shown].to_markdown(index=False) if len(table) else "_no scores yet_"),
         "pooled_multiple_choice": dg.MetadataValue.md(pooled.to_markdown(index=False) if len(pooled) else "_none_"),
         "paper_7b": dg.MetadataValue.md(paper_table().to_markdown(index=False)),

@@ -165,6 +165,26 @@ def build_pooled(logs: Mapping[tuple[str, str], Samples], reference: str, baseli
     return pd.DataFrame(rows)
 
 
+def variant_lines(table: pd.DataFrame, order: Sequence[str] = (), protocol: str = "official") -> dict[str, str]:
+    """Table 2 as short text, one line per variant in ``order`` and one of uniform chance, e.g. ``"full":
+    "mvbench 59.4 · videomme 48.4"``: what a page can show inline where a table needs a click."""
+    if table.empty:
+        return {}
+    benchmarks = list(dict.fromkeys(table["benchmark"]))
+    by = table.set_index(["variant", "benchmark"])
+    variants = [v for v in order if v in set(table["variant"])] or list(dict.fromkeys(table["variant"]))
+
+    def cell(variant: str, benchmark: str, column: str) -> str:
+        value = by[column].get((variant, benchmark)) if (variant, benchmark) in by.index else None
+        return f"{benchmark} " + ("-" if value is None or pd.isna(value) else f"{float(value):.1f}")
+
+    chance_of = table.groupby("benchmark")["chance"].first()
+    lines = {v: " · ".join(cell(v, b, protocol) for b in benchmarks) for v in variants}
+    lines["chance"] = " · ".join(f"{b} " + ("-" if pd.isna(chance_of.get(b)) else f"{float(chance_of[b]):.1f}")
+                                 for b in benchmarks)
+    return lines
+
+
 def scoreboard_metrics(table: pd.DataFrame, pooled: pd.DataFrame) -> dict[str, float]:
     """One number per cell for a tracking server: ``<variant>/<benchmark>/<protocol>`` (and ``/chance``) from
     the table, ``<variant>/pooled_<subset>/accuracy`` (and ``/chance``) from the pooled table; missing cells left

@@ -275,3 +275,15 @@ def test_the_scoreboard_run_tracks_each_cell_as_a_metric():
     assert metrics["full/mvbench/official"] == 100.0 and metrics["base/mvbench/official"] == 50.0
     assert metrics["base/mvbench/chance"] == 25.0 and metrics["full/pooled_all/accuracy"] == 100.0
     assert all(isinstance(v, float) for v in metrics.values())
+
+
+def test_table2_reads_inline_one_line_per_variant_in_table2_order_with_chance():
+    from evaluation.table2 import variant_lines
+
+    logs = {("full", "mvbench"): _log([1, 0], ["v1", "v2"]), ("base", "mvbench"): _log([0, 0], ["v1", "v2"]),
+            ("base", "mmvu"): _log([1, 1], ["v1", "v2"])}
+    lines = variant_lines(build_table(logs, reference="full", iterations=20), order=["base", "sft_only", "full"])
+    assert list(lines) == ["base", "full", "chance"]
+    # benchmarks in the registry's order, a cell never scored as "-"
+    assert lines["base"] == "mmvu 100.0 · mvbench 0.0" and lines["full"] == "mmvu - · mvbench 50.0"
+    assert lines["chance"] == "mmvu 25.0 · mvbench 25.0"
