@@ -179,6 +179,7 @@ def run_label(key: str, partition: str = "") -> str:
 # MLflow 3's UI opens an experiment by its kind: without it, in the GenAI view (traces, "Evaluations" in a training
 # run's breadcrumb); this project trains models
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+MODEL_TRAINING_VIEW = "workflowType=machine_learning"
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -229,7 +230,8 @@ class MlflowResource(dg.ConfigurableResource):
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
         remember_address(self.tracking_uri, self.ui_url)  # so `make mlflow-ui` on another port keeps it working
-        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+        # the view parameter: MLflow 3 opens a run in its GenAI view ("Evaluations") unless told otherwise
+        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?{MODEL_TRAINING_VIEW}"
 
     def parent_run_id(self, context: dg.AssetExecutionContext, experiment_id: str) -> str:
         """The MLflow run standing for this Dagster run (every asset run of it nests under it), created by
@@ -248,12 +250,15 @@ class MlflowResource(dg.ConfigurableResource):
             return found[0].info.run_id
         job = context.run.job_name
         assets = sorted(k.to_user_string() for k in (context.run.asset_selection or []))
-        shown = ", ".join(assets) if 0 < len(assets) <= 3 else (f"{len(assets)} assets" if assets else job)
-        partition = context.run.tags.get("dagster/partition")
-        name = f"{shown}{f' [{partition}]' if partition else ''} · dagster {run_id[:8]}"
+        partition = context.run.tags.get("dagster/partition") or ""
+        # named like its children ("score mvbench/full"), so the list's first column tells runs apart
+        shown = (", ".join(dict.fromkeys(run_label(a, partition) for a in assets)) if 0 < len(assets) <= 3
+                 else f"{len(assets)} assets{f' [{partition}]' if partition else ''}" if assets else job)
+        name = f"{shown} · dagster {run_id[:8]}"
         created = client.create_run(experiment_id, run_name=name[:250], tags={
             "dagster.run_id": run_id, "videorft.kind": "dagster_run", "videorft.profile": self.profile,
-            "mlflow.source.git.commit": git_sha(),
+            "mlflow.source.git.commit": git_sha(), "mlflow.source.name": f"dagster_project · run of {job}",
+            "mlflow.source.type": "JOB",
             "mlflow.note.content": f"Dagster run {run_id} ({job}): each asset (and partition) it materialized "
                                    "is a nested run."})
         winner = existing()[0].info.run_id

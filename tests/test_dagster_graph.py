@@ -88,6 +88,9 @@ def test_each_materialization_records_a_tagged_mlflow_run(isolated_env):
         [parent] = [r for r in runs if r.data.tags.get("videorft.kind") == "dagster_run"]
         [run] = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
         assert len(runs) == 2 and parent.data.tags["dagster.run_id"] == result.run_id
+        # the parent is named like its child, and has a Source too: the list tells runs apart at a glance
+        assert parent.info.run_name == f"raw_qa_pool, synthetic_world · dagster {result.run_id[:8]}"
+        assert parent.data.tags["mlflow.source.name"].startswith("dagster_project · run of ")
         assert run.info.status == "FINISHED" and parent.info.status == "FINISHED"
         assert "raw_qa_pool" in run.data.tags["mlflow.note.content"]
         tags = run.data.tags
@@ -103,7 +106,8 @@ def test_each_materialization_records_a_tagged_mlflow_run(isolated_env):
         assert {"raw_qa_pool/counts.json", "raw_qa_pool/counts.png", "raw_qa_pool/quarantine.csv"} <= artifacts
         url = instance.get_latest_materialization_event(dg.AssetKey("raw_qa_pool")).asset_materialization.metadata[
             "mlflow_run_url"].value
-        assert url.endswith(f"/runs/{run.info.run_id}")
+        # the run's page, in MLflow's model-training view
+        assert url.endswith(f"/runs/{run.info.run_id}?workflowType=machine_learning")
 
 
 def test_quarantine_rate_check_fails_above_its_bound(isolated_env, world_copy, tmp_path, monkeypatch):

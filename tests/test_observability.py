@@ -152,3 +152,12 @@ def test_mlflow_run_names_are_short_and_distinct_for_every_partition():
     assert run_label("raw_qa_pool") == "raw_qa_pool"
     names = {run_label("benchmark_scores", f"{b}|{v}") for b in ("mvbench", "videomme") for v in ("base", "full")}
     assert len(names) == 4 and max(map(len, names)) <= 24  # readable at the list's width
+
+
+def test_what_a_run_is_judged_on_is_also_sent_under_a_section_mlflow_shows_first():
+    from training.runtime import headline_metrics
+
+    grpo = {"reward": 0.6, "rewards/accuracy_reward/mean": 0.25, "kl": 0.01, "completions/mean_length": 90.0}
+    assert headline_metrics(grpo) == {"GRPO/reward": 0.6, "GRPO/accuracy_reward": 0.25, "GRPO/kl": 0.01}
+    assert headline_metrics({"loss": 1.2, "mean_token_accuracy": 0.7, "grad_norm": 3.0}) == {
+        "SFT/loss": 1.2, "SFT/mean_token_accuracy": 0.7}

@@ -111,7 +111,7 @@ def test_every_variant_trains_on_its_data_with_its_rewards_from_its_model_throug
     sft_run, rl_run = runs[("sft_checkpoint", "sft_only")], runs[("rl_checkpoint", "full")]
     assert [m.step for m in client.get_metric_history(sft_run.info.run_id, "loss")] == [1, 2, 3, 4]
     for metric in ("rewards/format_reward/mean", "rewards/semantic_consistency_reward/mean", "kl",
-                   "completions/mean_length", "learning_rate"):
+                   "completions/mean_length", "learning_rate", "GRPO/reward", "GRPO/kl"):
         # a metric that varied is charted; one that never did is a tag, not a flat chart
         assert (client.get_metric_history(rl_run.info.run_id, metric)
                 or f"constant_metric.{metric}" in rl_run.data.tags), metric

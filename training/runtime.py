@@ -189,8 +189,20 @@ def step_line(record: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-# MLflow charts the metrics in the order they first arrive: what GRPO and SFT are judged on comes first
+# Within a chart section MLflow keeps the order metrics first arrive: what GRPO and SFT are judged on comes first
 MLFLOW_FIRST = ("reward", "rewards/", "kl", "loss", "mean_token_accuracy")
+# MLflow 3's run page sorts its chart sections by name, capitals first, and puts un-prefixed metrics last
+# (measured: "completions" came first and reward/KL last). What a run is judged on is also sent under a
+# capitalised section, so it is the first row of charts; TRL's own names stay as they are.
+HEADLINE = {"GRPO": ("reward", "rewards/accuracy_reward/mean", "kl"), "SFT": ("loss", "mean_token_accuracy")}
+
+
+def headline_metrics(logs: dict[str, float]) -> dict[str, float]:
+    """``GRPO/reward``, ``GRPO/accuracy_reward``, ``GRPO/kl`` (or ``SFT/loss``, ``SFT/mean_token_accuracy``): copies
+    of a logged step's headline metrics, named to sort first on MLflow's run page."""
+    section = "GRPO" if "reward" in logs else "SFT"
+    return {f"{section}/{key.split('/')[1] if key.startswith('rewards/') else key}": logs[key]
+            for key in HEADLINE[section] if key in logs}
 
 
 def _priority(key: str) -> tuple[int, str]:
@@ -309,7 +321,8 @@ def mlflow_callback(run_id: str, tracking_uri: str) -> Any:
         def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
                    **kwargs: Any) -> None:
             if state.is_world_process_zero and logs and "train_runtime" not in logs:
-                self.stream.add(_finite(logs), state.global_step)
+                finite = _finite(logs)
+                self.stream.add({**headline_metrics(finite), **finite}, state.global_step)
 
         def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if state.is_world_process_zero:
@@ -319,8 +332,8 @@ def mlflow_callback(run_id: str, tracking_uri: str) -> Any:
             """Steps an interrupted attempt logged (from ``metrics.jsonl``), into this attempt's run."""
             for record in records:
                 if "train_runtime" not in record:
-                    self.stream.add({k: v for k, v in _finite(record).items() if k not in ("step", "time")},
-                                    int(record.get("step", 0)))
+                    finite = {k: v for k, v in _finite(record).items() if k not in ("step", "time")}
+                    self.stream.add({**headline_metrics(finite), **finite}, int(record.get("step", 0)))
 
         def close(self) -> None:
             self.stream.close()
