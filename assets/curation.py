@@ -107,7 +107,7 @@ def _publish(context: dg.AssetExecutionContext, storage: StorageResource, mlflow
     write_parquet(table, uri)
     failed = table[table["status"] != "ok"]
     usage = client.usage.to_dict()
-    reasons = Counter(r.split(":", 1)[0] if r.startswith(("initial_cots", "structured_video")) else r[:80]
+    reasons = Counter(r.split(":", 1)[0] if r.startswith(tuple(STAGES)) else r[:80]  # failed upstream: by stage
                       for r in failed["reason"])
     with mlflow.start_run(context) as run:
         run.log_params({**params, "content_hash": content_hash})

@@ -7,7 +7,7 @@ expert ``role`` (profile ``experts.<role>``, ``VIDEORFT_<ROLE>_*``) and the ``pr
 (``curation/prompts/<prompt>.yaml``, asset ``<prompt>_prompt``). The Dagster assets
 (``assets.curation``), the CLI (``python -m curation``), the simulator's roles and docs/architecture.md iterate
 this table, so a new expert stage is one entry, one prompt file, one stage function (``register_stage``) and,
-for the offline profiles, a simulated role (``synthetic.simulator.roles.register_role``).
+for the offline profiles, a simulated role (``synthetic.simulator.server.register_role``).
 """
 
 from __future__ import annotations
