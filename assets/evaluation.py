@@ -256,7 +256,8 @@ def _build_scoreboard(context: dg.AssetExecutionContext, prof: Profile, storage:
     figure.savefig(image, format="png", dpi=110)
     png_path.write_bytes(image.getvalue())
     with mlflow.start_run(context) as run:
-        run.log_params({"profile": prof.name, "variants": ", ".join(order), "reference": reference,
+        scored = [v for v in order if any(variant == v for variant, _ in latest)]
+        run.log_params({"profile": prof.name, "variants": ", ".join(scored), "reference": reference,
                         "benchmarks": ", ".join(BENCHMARK_NAMES), "bootstrap": prof.evaluation.bootstrap,
                         "bootstrap_unit": "video", "min_questions": prof.evaluation.min_questions})
         run.log_metrics(scoreboard_metrics(table, pooled))
