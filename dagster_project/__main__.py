@@ -242,6 +242,7 @@ def _variants_line(outcomes: list[Outcome], variants: list[str]) -> list[str]:
 
 def _summarize(outcomes: list[Outcome], seconds: float, total_runs: int, home: Any) -> int:
     from dagster_project import definitions
+    from videorft.mlflow_links import find_experiment_address
 
     prof = definitions.profile
     failed_runs = [o for o in outcomes if not o.success]
@@ -277,10 +278,12 @@ def _summarize(outcomes: list[Outcome], seconds: float, total_runs: int, home: A
         lines.extend(f"    error {e}" for e in o.errors)
     if skipped:
         lines.append(f"skipped {skipped} run(s) downstream of the failure")
+    mlflow_page = find_experiment_address(prof.resolved_mlflow_uri(), prof.resolved_mlflow_ui_url(),
+                                          prof.mlflow.experiment)
     lines += [
         "-" * 78,
         f"Dagster UI : make ui         -> http://127.0.0.1:{os.environ.get('PORT') or 3000}   (DAGSTER_HOME={home})",
-        f"MLflow UI  : make mlflow-ui  -> {prof.resolved_mlflow_ui_url()}   (store {prof.resolved_mlflow_uri()})",
+        f"MLflow UI  : make mlflow-ui  -> {mlflow_page}   (store {prof.resolved_mlflow_uri()})",
         f"storage    : {prof.resolved_storage_root()}",
         f"result     : {'success' if ok else 'FAILED'}",
         "=" * 78,

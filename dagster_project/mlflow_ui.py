@@ -18,7 +18,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from videorft.mlflow_links import local_store, recorded_addresses
+from videorft.mlflow_links import find_experiment_address, local_store, recorded_addresses
 from videorft.profile import MLFLOW_PORT_ENV, Profile
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
@@ -72,7 +72,8 @@ def serve(profile: Profile, port: int | None) -> int:
     servers = start_redirects(recorded_addresses(tracking) or [profile.resolved_mlflow_ui_url(env={})], port)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking, "-h", "127.0.0.1", "-p",
                str(port)]
-    print(f"mlflow-ui: http://127.0.0.1:{port} (store {tracking})", flush=True)
+    page = find_experiment_address(tracking, f"http://127.0.0.1:{port}", profile.mlflow.experiment)
+    print(f"mlflow-ui: {page} (store {tracking})", flush=True)
     process = subprocess.Popen(command)
     signal.signal(signal.SIGTERM, lambda signum, frame: process.terminate())  # a stop reaches MLflow's server too
     try:

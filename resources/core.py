@@ -23,7 +23,7 @@ from upath import UPath
 
 from resources.experts import ExpertsResource
 from resources.launchers import LauncherResource
-from videorft.mlflow_links import remember_address
+from videorft.mlflow_links import remember_address, run_address
 from videorft.profile import Profile, load_profile, local_state_dir
 from videorft.provenance import git_sha
 from videorft.storage import as_path, join_uri
@@ -179,7 +179,6 @@ def run_label(key: str, partition: str = "") -> str:
 # MLflow 3's UI opens an experiment by its kind: without it, in the GenAI view (traces, "Evaluations" in a training
 # run's breadcrumb); this project trains models
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
-MODEL_TRAINING_VIEW = "workflowType=machine_learning"
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -230,8 +229,7 @@ class MlflowResource(dg.ConfigurableResource):
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
         remember_address(self.tracking_uri, self.ui_url)  # so `make mlflow-ui` on another port keeps it working
-        # the view parameter: MLflow 3 opens a run in its GenAI view ("Evaluations") unless told otherwise
-        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?{MODEL_TRAINING_VIEW}"
+        return run_address(self.ui_url, experiment_id, run_id)
 
     def parent_run_id(self, context: dg.AssetExecutionContext, experiment_id: str) -> str:
         """The MLflow run standing for this Dagster run (every asset run of it nests under it), created by

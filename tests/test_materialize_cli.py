@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -23,8 +29,8 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_materialize_everything_records_runs_and_prints_a_summary(isolated_env):
-    # shards and benchmarks two at a time; a progress line at most every 10 s
-    out = _cli("materialize", "--parallel", "2", "--progress-every", "10", env=isolated_env)
+    # shards and benchmarks two at a time; a progress line at most every 3 s (SFT alone takes longer)
+    out = _cli("materialize", "--parallel", "2", "--progress-every", "3", env=isolated_env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "datasets: raw_qa_pool 80 rows" in out.stdout
     assert re.search(r"checks: \d+ passed, \d+ skipped .*, \d+ warned, 0 failed", out.stdout)
@@ -76,6 +82,8 @@ def test_materialize_everything_records_runs_and_prints_a_summary(isolated_env):
     assert len(board_run.data.metrics) >= 18 * 4 and board_run.data.params["variants"] == "base, sft_only, full"
     # progress while it ran: the newest done/total of the runs in flight (or a heartbeat), with the time taken
     assert re.search(r"\n  .+ \(\d+s\): ", out.stdout), out.stdout[-3000:]
+
+    _the_uis_show_what_was_built(isolated_env)
 
     again = _cli("materialize", "--select", "raw_qa_pool", env=isolated_env)
     assert again.returncode == 0, again.stderr[-3000:]
@@ -129,3 +137,74 @@ def test_the_summary_says_which_variants_were_built_and_how_to_build_the_rest():
     assert _variants_line(runs, ["base", "sft_only", "full", "t_grpo"]) == [
         "variants: sft_only, full built; `make table2` builds the rest (base, t_grpo)"]
     assert _variants_line(runs, ["sft_only", "full"]) == []  # every variant built: nothing to say
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _served(command: list[str], env: dict[str, str], ready: str) -> Iterator[subprocess.Popen]:
+    """A UI process in its own session (Dagster's webserver ignores a signal sent to it alone), up at ``ready``."""
+    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(ready, timeout=3)
+                break
+            except OSError:
+                time.sleep(1)
+        else:
+            raise AssertionError(f"nothing served at {ready} within 120 s")
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _the_uis_show_what_was_built(env: dict[str, str]) -> None:
+    """Issue 34's browser checks, on the state the whole graph left: the SFT run's progress lines in its Dagster
+    log, Table 2's rows on the scoreboard's page without a click, MLflow's experiment on its runs."""
+    from test_deployment_e2e import ARTIFACTS, CHROMIUM, _browser, _dismiss_welcome
+
+    sync_api = _browser()
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        [sft_run] = [r for r in instance.get_runs() if r.tags.get("dagster/partition") == "sft_only"
+                     and "sft_checkpoint" in {k.to_user_string() for k in (r.asset_selection or [])}]
+    dagster_port, mlflow_port = _free_port(), _free_port()
+    webserver = [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1",
+                 "-p", str(dagster_port), "--read-only"]
+    mlflow_ui = [sys.executable, "-m", "dagster_project", "mlflow-ui", "--port", str(mlflow_port)]
+    dagster_url = f"http://127.0.0.1:{dagster_port}"
+    with _served(webserver, env, f"{dagster_url}/server_info"), \
+            _served(mlflow_ui, env, f"http://127.0.0.1:{mlflow_port}/health") as mlflow_proc, \
+            sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        try:
+            page.goto(f"{dagster_url}/runs/{sft_run.run_id}", wait_until="domcontentloaded")
+            _dismiss_welcome(page)
+            page.get_by_role("textbox", name="Filter…").fill("elapsed")  # the log is long: filter it, as people do
+            step = re.compile(r"step \d+/\d+: loss=.*elapsed")  # training's progress line, with its pace
+            sync_api.expect(page.get_by_text(step).first).to_be_visible(timeout=60000)
+            page.goto(f"{dagster_url}/assets/scoreboard", wait_until="domcontentloaded")
+            sync_api.expect(page.get_by_text("Table 2 (official %): base").first).to_be_visible(timeout=60000)
+            said = [mlflow_proc.stdout.readline() for _ in range(3)]  # redirect notes, then its address
+            address = next(line for line in said if line.startswith("mlflow-ui: http"))
+            experiment = address.split()[1]  # "mlflow-ui: <the experiment's page> (store ...)"
+            assert "workflowType=machine_learning" in experiment, said
+            page.goto(experiment, wait_until="domcontentloaded")
+            sync_api.expect(page.get_by_text("score mvbench/full").first).to_be_visible(timeout=60000)
+        except Exception:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "materialize-uis-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()

@@ -7,6 +7,29 @@ import json
 from pathlib import Path
 
 ADDRESSES_FILE = "ui_addresses.json"
+# MLflow 3 opens an experiment or run in its GenAI view ("Evaluations", traces) unless the address asks for the
+# model-training one; an experiment tag alone does not switch it (measured in Chromium, MLflow 3.18)
+MODEL_TRAINING_VIEW = "workflowType=machine_learning"
+
+
+def run_address(ui_url: str, experiment_id: str, run_id: str) -> str:
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?{MODEL_TRAINING_VIEW}"
+
+
+def experiment_address(ui_url: str, experiment_id: str) -> str:
+    """An experiment's page on its runs (the model-training view)."""
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}?{MODEL_TRAINING_VIEW}"
+
+
+def find_experiment_address(tracking_uri: str, ui_url: str, experiment: str) -> str:
+    """``experiment``'s page, or the UI's root when the store has no such experiment (yet) or cannot be read."""
+    try:
+        from mlflow import MlflowClient
+
+        found = MlflowClient(tracking_uri).get_experiment_by_name(experiment)
+    except Exception:  # a store that is not there yet, or unreachable: the root still opens
+        found = None
+    return experiment_address(ui_url, found.experiment_id) if found is not None else ui_url.rstrip("/")
 
 
 def local_store(tracking_uri: str) -> Path | None:
