@@ -92,3 +92,17 @@ def test_a_recorded_mlflow_link_opens_its_run_with_the_ui_on_another_port(isolat
         ui.terminate()
         output = ui.communicate(timeout=30)[0]
     assert f"links recorded for http://127.0.0.1:{recorded_port} redirect to" in output
+
+
+def test_the_printed_mlflow_address_is_the_experiments_runs_and_never_waits_on_a_server(tmp_path):
+    from mlflow import MlflowClient
+
+    from videorft.mlflow_links import find_experiment_address
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert find_experiment_address(store, "http://127.0.0.1:5000", "e") == "http://127.0.0.1:5000"  # no store yet
+    experiment = MlflowClient(store).create_experiment("e")
+    assert find_experiment_address(store, "http://127.0.0.1:5000/", "e") == (
+        f"http://127.0.0.1:5000/#/experiments/{experiment}?workflowType=machine_learning")
+    # a tracking server is not asked (one that is down would hold the summary through MLflow's retries)
+    assert find_experiment_address("http://127.0.0.1:9", "http://127.0.0.1:9", "e") == "http://127.0.0.1:9"

@@ -22,7 +22,10 @@ def experiment_address(ui_url: str, experiment_id: str) -> str:
 
 
 def find_experiment_address(tracking_uri: str, ui_url: str, experiment: str) -> str:
-    """``experiment``'s page, or the UI's root when the store has no such experiment (yet) or cannot be read."""
+    """``experiment``'s page, or the UI's root when the store has no such experiment (yet) or cannot be read. Only a
+    local store is asked: a tracking server that is down would hold the caller through MLflow's retries."""
+    if local_store(tracking_uri) is None or not Path(tracking_uri[len("sqlite:///"):]).exists():
+        return ui_url.rstrip("/")
     try:
         from mlflow import MlflowClient
 
