@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from dagster_project.__main__ import plan_batches, variant_keys
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def pool_keys(defs: dg.Definitions) -> list[dg.AssetKey]:
@@ -77,3 +88,33 @@ def data_version(instance: dg.DagsterInstance, key: str, partition: str | None =
     records = instance.fetch_materializations(dg.AssetRecordsFilter(
         asset_key=dg.AssetKey(key), asset_partitions=[partition] if partition else None), limit=1).records
     return records[0].asset_materialization.tags["dagster/data_version"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(command: list[str], env: dict[str, str], ready: str) -> Iterator[subprocess.Popen]:
+    """A UI process in its own session (Dagster's webserver ignores a signal sent to it alone), up at ``ready``."""
+    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(ready, timeout=3)
+                break
+            except OSError:
+                time.sleep(1)
+        else:
+            raise AssertionError(f"nothing served at {ready} within 120 s")
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from graph_helpers import latest_metadata
+from graph_helpers import free_port, latest_metadata, served
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -139,36 +133,6 @@ def test_the_summary_says_which_variants_were_built_and_how_to_build_the_rest():
     assert _variants_line(runs, ["sft_only", "full"]) == []  # every variant built: nothing to say
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def _served(command: list[str], env: dict[str, str], ready: str) -> Iterator[subprocess.Popen]:
-    """A UI process in its own session (Dagster's webserver ignores a signal sent to it alone), up at ``ready``."""
-    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(ready, timeout=3)
-                break
-            except OSError:
-                time.sleep(1)
-        else:
-            raise AssertionError(f"nothing served at {ready} within 120 s")
-        yield proc
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
 def _the_uis_show_what_was_built(env: dict[str, str]) -> None:
     """Issue 34's browser checks, on the state the whole graph left: the SFT run's progress lines in its Dagster
     log, Table 2's rows on the scoreboard's page without a click, MLflow's experiment on its runs."""
@@ -178,13 +142,13 @@ def _the_uis_show_what_was_built(env: dict[str, str]) -> None:
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         [sft_run] = [r for r in instance.get_runs() if r.tags.get("dagster/partition") == "sft_only"
                      and "sft_checkpoint" in {k.to_user_string() for k in (r.asset_selection or [])}]
-    dagster_port, mlflow_port = _free_port(), _free_port()
+    dagster_port, mlflow_port = free_port(), free_port()
     webserver = [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1",
                  "-p", str(dagster_port), "--read-only"]
     mlflow_ui = [sys.executable, "-m", "dagster_project", "mlflow-ui", "--port", str(mlflow_port)]
     dagster_url = f"http://127.0.0.1:{dagster_port}"
-    with _served(webserver, env, f"{dagster_url}/server_info"), \
-            _served(mlflow_ui, env, f"http://127.0.0.1:{mlflow_port}/health") as mlflow_proc, \
+    with served(webserver, env, f"{dagster_url}/server_info"), \
+            served(mlflow_ui, env, f"http://127.0.0.1:{mlflow_port}/health") as mlflow_proc, \
             sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1600, "height": 1000})

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import dagster as dg
 import pytest
-from graph_helpers import materialize_all
+from graph_helpers import free_port, materialize_all, served
 from test_curation_chain import defs_for, profile_with
 from test_deployment_e2e import CHROMIUM, _browser
 
@@ -22,25 +20,8 @@ from videorft.mlflow_links import recorded_addresses
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"nothing answered at {url} within {timeout:.0f} s")
-
-
 def test_a_redirect_keeps_the_path_and_a_taken_port_is_reported_not_fatal():
-    target, recorded, taken = _free_port(), _free_port(), socket.socket()
+    target, recorded, taken = free_port(), free_port(), socket.socket()
     taken.bind(("127.0.0.1", 0))
     said: list[str] = []
     servers = start_redirects([f"http://127.0.0.1:{recorded}", f"http://127.0.0.1:{taken.getsockname()[1]}",
@@ -63,7 +44,7 @@ def test_a_redirect_keeps_the_path_and_a_taken_port_is_reported_not_fatal():
 @pytest.mark.slow
 def test_a_recorded_mlflow_link_opens_its_run_with_the_ui_on_another_port(isolated_env, tmp_path, monkeypatch):
     sync_api = _browser()
-    recorded_port, served_port = _free_port(), _free_port()
+    recorded_port, served_port = free_port(), free_port()
     monkeypatch.setenv("MLFLOW_PORT", str(recorded_port))  # the UI's address when the asset materialized
     ref = profile_with(tmp_path)
     with dg.instance_for_test() as instance:
@@ -75,22 +56,17 @@ def test_a_recorded_mlflow_link_opens_its_run_with_the_ui_on_another_port(isolat
     run_id = link.rsplit("/", 1)[1].split("?")[0]
     # later, the UI on another port
     env = {**os.environ, "MLFLOW_PORT": str(served_port), "VIDEORFT_PROFILE": ref}
-    ui = subprocess.Popen([sys.executable, "-m", "dagster_project", "mlflow-ui"], cwd=ROOT, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        _wait_http(f"http://127.0.0.1:{served_port}/health")
-        with sync_api.sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-            try:
-                page = browser.new_page()
-                page.goto(link, wait_until="domcontentloaded")  # the link as Dagster shows it
-                assert page.url.startswith(f"http://127.0.0.1:{served_port}/") and run_id in page.url
-                sync_api.expect(page.get_by_text("raw_qa_pool").first).to_be_visible(timeout=30000)
-            finally:
-                browser.close()
-    finally:
-        ui.terminate()
-        output = ui.communicate(timeout=30)[0]
+    with served([sys.executable, "-m", "dagster_project", "mlflow-ui"], env,
+                f"http://127.0.0.1:{served_port}/health") as ui, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.goto(link, wait_until="domcontentloaded")  # the link as Dagster shows it
+            assert page.url.startswith(f"http://127.0.0.1:{served_port}/") and run_id in page.url
+            sync_api.expect(page.get_by_text("raw_qa_pool").first).to_be_visible(timeout=30000)
+        finally:
+            browser.close()
+    output = ui.stdout.read()
     assert f"links recorded for http://127.0.0.1:{recorded_port} redirect to" in output
 
 

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from graph_helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,12 +26,6 @@ def _non_loopback_address() -> str | None:
         except OSError:
             return None
     return None if address.startswith("127.") else address
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 LAUNCH = """mutation { launchPartitionBackfill(backfillParams: {assetSelection: [{path: ["raw_qa_pool"]}]}) {
@@ -48,7 +43,7 @@ def test_read_only_webserver_serves_the_asset_graph_on_loopback_and_refuses_laun
     from dagster_project.instance import ensure_dagster_home
 
     ensure_dagster_home(Path(isolated_env["DAGSTER_HOME"]))
-    port = _free_port()
+    port = free_port()
     webserver = Path(sys.executable).parent / "dagster-webserver"
     # its own session: the webserver ignores SIGINT/SIGTERM sent to it alone, so signal the group
     proc = subprocess.Popen([str(webserver), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port),
